@@ -1,0 +1,40 @@
+# Yicun (益村). Two commands set up a fresh machine: `make run` (demo on SQLite) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DB_URL ?= sqlite:///instance/yicun.db
+# PostgreSQL for the second test run (trust auth on the dev/CI machine).
+YICUN_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+export YICUN_TEST_PG_URL
+
+.PHONY: run test test-sqlite test-postgres install bench lint clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+## make run: create the venv, install, create + seed the SQLite database, deploy bpmn/, serve on :5000
+run: $(STAMP)
+	YICUN_DATABASE_URL=$(DB_URL) $(BIN)/yicun init --demo
+	YICUN_DATABASE_URL=$(DB_URL) $(BIN)/yicun serve --host 127.0.0.1 --port 5000
+
+## make test: the whole suite on SQLite, then the database tests again on PostgreSQL
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --db=sqlite
+	$(BIN)/python -m pytest -q -p no:cacheprovider --db=postgresql -m db
+
+test-sqlite: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --db=sqlite
+
+test-postgres: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --db=postgresql -m db
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/engine_step.py
+
+clean:
+	rm -rf $(VENV) instance *.egg-info

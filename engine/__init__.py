@@ -1,0 +1,1 @@
+"""Yicun case engine: SpiffWorkflow + SQLAlchemy, with no knowledge of the web layer."""

@@ -1,0 +1,377 @@
+"""Untrusted BPMN in, checked specs out: safe XML loading, lint, parsing, and the task metadata the
+engine routes by.
+
+SpiffWorkflow parses with lxml defaults and runs whatever Python the file holds (SPIFFWORKFLOW.md §5,
+§7), so a file goes through here before anything else sees it: no DOCTYPE (hence no entities, no
+XXE, no billion laughs), no network, a size cap, the BPMN XSD, SpiffWorkflow's own parser, and then
+our checks — every condition, timer and script must be in the restricted language. Each problem is a
+:class:`~engine.errors.Finding` with the element id and source line, so a designer can fix it in any
+modeler.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser.process import VALIDATOR
+
+from .errors import BpmnRejected, Finding
+from .expressions import ExpressionRejected, compile_expression, compile_script, is_iso_literal
+from .runtime import YicunParser, _parse_cycle
+
+MAX_BPMN_BYTES = 2 * 1024 * 1024
+
+NS = {
+    "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
+    "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI",
+    "camunda": "http://camunda.org/schema/1.0/bpmn",
+    "spiffworkflow": "http://spiffworkflow.org/bpmn/schema/1.0/core",
+    "xsi": "http://www.w3.org/2001/XMLSchema-instance",
+}
+CAMUNDA = "{%s}" % NS["camunda"]
+
+#: Lanes the engine routes to, by lane id or by the Chinese lane name a designer may have typed.
+LEVEL_OF_LANE = {
+    "village": "village", "村": "village", "村级": "village",
+    "township": "township", "乡镇": "township", "乡": "township", "镇": "township", "乡镇级": "township",
+    "county": "county", "县": "county", "县级": "county", "区": "county", "县区": "county", "县(区)": "county",
+}
+_RESERVED_IDS = {"Start", "End", "Root"}
+_ISO_ATTEMPT = re.compile(r"^(P|R\d*/)[0-9A-Z.,:/+-]*$", re.IGNORECASE)
+_DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+@dataclass
+class FormField:
+    id: str
+    label: str
+    type: str = "string"
+    required: bool = False
+    options: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "label": self.label, "type": self.type, "required": self.required,
+                "options": [list(o) for o in self.options]}
+
+
+@dataclass
+class UserTaskMeta:
+    bpmn_id: str
+    name: str
+    lane_id: str | None
+    lane_name: str | None
+    level: str | None
+    candidate_groups: list[str]
+    form_key: str | None
+    fields: list[FormField]
+    documentation: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["fields"] = [f.to_dict() for f in self.fields]
+        return d
+
+
+@dataclass
+class CompiledProcess:
+    """One executable (or model-only) process of a deployed file."""
+    process_id: str
+    name: str
+    executable: bool
+    spec: Any = None
+    subprocess_specs: dict[str, Any] = field(default_factory=dict)
+    user_tasks: dict[str, UserTaskMeta] = field(default_factory=dict)
+
+
+@dataclass
+class CompiledFile:
+    filename: str
+    sha256: str
+    xml: bytes
+    processes: list[CompiledProcess]
+    findings: list[Finding]
+
+
+# ------------------------------------------------------------------------------------------ loading
+def load_xml(data: bytes, filename: str = "<upload>") -> etree._ElementTree:
+    """Parse untrusted XML with no DTD, no entities and no network, or raise BpmnRejected."""
+    if len(data) > MAX_BPMN_BYTES:
+        raise BpmnRejected(f"{filename} is too large", [Finding(
+            "error", f"file is {len(data)} bytes; the limit is {MAX_BPMN_BYTES}", file=filename)])
+    match = _DOCTYPE.search(data)
+    if match:
+        line = data.count(b"\n", 0, match.start()) + 1
+        raise BpmnRejected(f"{filename} was refused", [Finding(
+            "error", "DOCTYPE and ENTITY declarations are not allowed in BPMN files", line=line, file=filename)])
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                             huge_tree=False, remove_blank_text=False)
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise BpmnRejected(f"{filename} is not well-formed XML", [Finding(
+            "error", str(exc.msg), line=exc.lineno, file=filename)]) from None
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise BpmnRejected(f"{filename} was refused", [Finding(
+            "error", "DOCTYPE declarations are not allowed in BPMN files", line=1, file=filename)])
+    if root.tag != "{%s}definitions" % NS["bpmn"]:
+        raise BpmnRejected(f"{filename} is not BPMN 2.0", [Finding(
+            "error", f"root element is {root.tag}, expected bpmn:definitions", line=root.sourceline, file=filename)])
+    return tree
+
+
+def _line_of(tree: etree._ElementTree, element_id: str | None) -> int | None:
+    if not element_id:
+        return None
+    found = tree.getroot().xpath("//*[@id=$id]", id=element_id)
+    return found[0].sourceline if found else None
+
+
+def _xsd_findings(tree: etree._ElementTree, filename: str) -> list[Finding]:
+    VALIDATOR.preprocess(tree)
+    schema = VALIDATOR.validator
+    if schema.validate(tree):
+        return []
+    return [Finding("error", e.message, line=e.line, file=filename) for e in schema.error_log]
+
+
+# ------------------------------------------------------------------------------------------ metadata
+def _lanes(process: etree._Element) -> dict[str, tuple[str, str]]:
+    """flow node id → (lane id, lane name); the innermost lane wins, as in SpiffWorkflow."""
+    result: dict[str, tuple[str, str]] = {}
+    for lane in process.iter("{%s}lane" % NS["bpmn"]):  # document order: outer lanes come first
+        for ref in lane.findall("bpmn:flowNodeRef", NS):
+            if ref.text:
+                result[ref.text.strip()] = (lane.get("id", ""), lane.get("name", "") or "")
+    return result
+
+
+def _spiff_properties(task: etree._Element) -> dict[str, str]:
+    props = {}
+    for prop in task.xpath("./bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", namespaces=NS):
+        props[prop.get("name", "")] = prop.get("value", "")
+    for child in task.xpath("./bpmn:extensionElements/spiffworkflow:*", namespaces=NS):
+        if child.text and child.text.strip():
+            props.setdefault(etree.QName(child).localname, child.text.strip())
+    return props
+
+
+def _form_fields(task: etree._Element) -> list[FormField]:
+    fields = []
+    for f in task.xpath("./bpmn:extensionElements/camunda:formData/camunda:formField", namespaces=NS):
+        required = bool(f.xpath("./camunda:validation/camunda:constraint[@name='required']", namespaces=NS))
+        options = [(v.get("id", ""), v.get("name", v.get("id", ""))) for v in f.findall("camunda:value", NS)]
+        fields.append(FormField(f.get("id", ""), f.get("label") or f.get("id", ""), f.get("type", "string"),
+                                required, options))
+    return fields
+
+
+def _split_groups(text: str | None) -> list[str]:
+    return [g.strip() for g in re.split(r"[,，;；]", text or "") if g.strip()]
+
+
+def user_task_meta(process: etree._Element) -> dict[str, UserTaskMeta]:
+    lanes = _lanes(process)
+    result = {}
+    for task in process.iter("{%s}userTask" % NS["bpmn"], "{%s}manualTask" % NS["bpmn"]):
+        tid = task.get("id", "")
+        props = _spiff_properties(task)
+        lane_id, lane_name = lanes.get(tid, (None, None))
+        level = LEVEL_OF_LANE.get(lane_id or "") or LEVEL_OF_LANE.get((lane_name or "").strip())
+        doc = task.find("bpmn:documentation", NS)
+        result[tid] = UserTaskMeta(
+            bpmn_id=tid,
+            name=task.get("name") or tid,
+            lane_id=lane_id,
+            lane_name=lane_name,
+            level=level,
+            candidate_groups=_split_groups(task.get(CAMUNDA + "candidateGroups") or props.get("candidateGroups")),
+            form_key=task.get(CAMUNDA + "formKey") or props.get("formKey") or props.get("formJsonSchemaFilename"),
+            fields=_form_fields(task),
+            documentation=(doc.text or "").strip() if doc is not None else None,
+        )
+    return result
+
+
+# ------------------------------------------------------------------------------------------ expression lint
+def _expression_sites(root: etree._Element) -> Iterable[tuple[str, etree._Element, str]]:
+    """(kind, element, text) for every piece of text the engine would evaluate."""
+    for cond in root.iter("{%s}conditionExpression" % NS["bpmn"], "{%s}completionCondition" % NS["bpmn"],
+                          "{%s}loopCardinality" % NS["bpmn"], "{%s}condition" % NS["bpmn"]):
+        yield "expression", cond, cond.text or ""
+    for kind in ("timeDuration", "timeDate", "timeCycle"):
+        for timer in root.iter("{%s}%s" % (NS["bpmn"], kind)):
+            yield kind, timer, timer.text or ""
+    for script in root.iter("{%s}script" % NS["bpmn"]):
+        yield "script", script, script.text or ""
+    for kind in ("preScript", "postScript"):
+        for script in root.iter("{%s}%s" % (NS["spiffworkflow"], kind)):
+            yield "script", script, script.text or ""
+    for expr in root.xpath("//spiffworkflow:messagePayload | //spiffworkflow:expression"
+                           " | //spiffworkflow:parameter/@value", namespaces=NS):
+        if isinstance(expr, str):
+            yield "expression", expr.getparent(), str(expr)
+        else:
+            yield "expression", expr, expr.text or ""
+
+
+def _owner_id(element: etree._Element) -> str | None:
+    while element is not None:
+        if element.get("id"):
+            return element.get("id")
+        element = element.getparent()
+    return None
+
+
+def _check_timer(kind: str, text: str) -> None:
+    """Validate a timer the way it will run: bare ISO literal, or a restricted expression."""
+    text = text.strip()
+    if is_iso_literal(text):
+        literal = text
+    elif _ISO_ATTEMPT.match(text):
+        raise ExpressionRejected(f"{text!r} is not a valid ISO 8601 {kind}")
+    else:
+        compile_expression(text)
+        tree = ast.parse(text, mode="eval").body
+        if not (isinstance(tree, ast.Constant) and isinstance(tree.value, str)):
+            return  # computed from case data; it is checked when it is armed
+        literal = tree.value
+    try:
+        if kind == "timeDuration":
+            TimerEventDefinition.parse_iso_duration(literal)
+        elif kind == "timeCycle":
+            _parse_cycle(literal)
+        else:
+            TimerEventDefinition.parse_time_or_duration(literal)
+    except Exception as exc:  # Spiff raises bare Exception('Invalid duration')
+        raise ExpressionRejected(f"invalid ISO 8601 {kind} {literal!r}: {exc}") from None
+
+
+def lint_tree(tree: etree._ElementTree, filename: str) -> list[Finding]:
+    """Our own checks on top of the XSD and SpiffWorkflow's parser."""
+    root = tree.getroot()
+    findings: list[Finding] = []
+
+    def add(severity: str, message: str, element: etree._Element) -> None:
+        findings.append(Finding(severity, message, _owner_id(element), element.sourceline, filename))
+
+    for kind, element, text in _expression_sites(root):
+        if not text.strip():
+            add("error", f"empty {kind}", element)
+            continue
+        try:
+            if kind == "script":
+                compile_script(text)
+            elif kind.startswith("time"):
+                _check_timer(kind, text)
+            else:
+                compile_expression(text)
+        except ExpressionRejected as exc:
+            add("error", f"{kind} refused: {exc}", element)
+    for element in root.xpath("//*[@id]"):
+        if element.get("id") in _RESERVED_IDS or element.get("id", "").endswith((".EndJoin", ".BoundaryEventSplit")):
+            add("error", f"id {element.get('id')!r} is reserved by the workflow engine; rename it", element)
+    for task in root.iter("{%s}serviceTask" % NS["bpmn"], "{%s}sendTask" % NS["bpmn"]):
+        add("error", "service and send tasks are not supported: nothing in Yicun would execute them "
+                     "and the case would stall", task)
+    findings.extend(_call_cycles(root, filename))
+    return findings
+
+
+def _call_cycles(root: etree._Element, filename: str) -> list[Finding]:
+    calls: dict[str, list[tuple[str, etree._Element]]] = {}
+    for process in root.findall("bpmn:process", NS):
+        pid = process.get("id", "")
+        for call in process.iter("{%s}callActivity" % NS["bpmn"]):
+            calls.setdefault(pid, []).append((call.get("calledElement", ""), call))
+    findings = []
+    for start in calls:
+        stack, seen = [(start, None)], set()
+        while stack:
+            pid, via = stack.pop()
+            for target, element in calls.get(pid, []):
+                if target == start:
+                    findings.append(Finding("error", f"process {start!r} calls itself (through {pid!r}); "
+                                            "it would never finish", element.get("id"), element.sourceline, filename))
+                elif target not in seen:
+                    seen.add(target)
+                    stack.append((target, element))
+    return findings
+
+
+def convention_findings(tree: etree._ElementTree, filename: str) -> list[Finding]:
+    """Conventions of DESIGN.md §6 that the engine can live without (warnings, not refusals)."""
+    root = tree.getroot()
+    findings = []
+    if root.find("bpmndi:BPMNDiagram", NS) is None:
+        findings.append(Finding("warning", "no diagram interchange: modelers cannot lay this file out",
+                                line=root.sourceline, file=filename))
+    for process in root.findall("bpmn:process", NS):
+        timers = {b.get("attachedToRef") for b in process.iter("{%s}boundaryEvent" % NS["bpmn"])
+                  if b.find("bpmn:timerEventDefinition", NS) is not None}
+        for meta in user_task_meta(process).values():
+            el = process.xpath(".//*[@id=$id]", id=meta.bpmn_id)[0]
+            if meta.level is None:
+                findings.append(Finding("warning", f"user task is not in a village/township/county lane "
+                                        f"(lane {meta.lane_id!r}); it will go to the case's village",
+                                        meta.bpmn_id, el.sourceline, filename))
+            if meta.bpmn_id not in timers:
+                findings.append(Finding("warning", "user task has no deadline timer boundary event",
+                                        meta.bpmn_id, el.sourceline, filename))
+    return findings
+
+
+# ------------------------------------------------------------------------------------------ compile
+def _spiff_finding(exc: Exception, tree: etree._ElementTree, filename: str) -> Finding:
+    element_id = getattr(exc, "id", None) or None
+    line = getattr(exc, "line_number", None) or getattr(exc, "sourceline", None) or _line_of(tree, element_id)
+    message = str(getattr(exc, "message", None) or exc).strip().rstrip(".")
+    return Finding("error", message, element_id, line if isinstance(line, int) else None, filename)
+
+
+def compile_bpmn(data: bytes, filename: str = "<upload>") -> CompiledFile:
+    """Load, check and parse a BPMN file; raise BpmnRejected listing every error found."""
+    tree = load_xml(data, filename)
+    root = tree.getroot()
+    errors = _xsd_findings(tree, filename)
+    errors += lint_tree(tree, filename)
+    if errors:
+        raise BpmnRejected(f"{filename}: {len(errors)} error(s)", errors)
+
+    parser = YicunParser()
+    try:
+        parser.add_bpmn_xml(tree, filename)
+    except (ValidationException, SpiffWorkflowException, KeyError, ValueError) as exc:
+        raise BpmnRejected(f"{filename} could not be parsed", [_spiff_finding(exc, tree, filename)]) from None
+    executable = set(parser.get_process_ids())
+    called = {c.get("calledElement") for c in root.iter("{%s}callActivity" % NS["bpmn"])}
+    processes: list[CompiledProcess] = []
+    errors = []
+    for process in root.findall("bpmn:process", NS):
+        pid = process.get("id", "")
+        name = process.get("name") or pid
+        if pid not in executable:
+            processes.append(CompiledProcess(pid, name, executable=False))
+            continue
+        if pid in called and len(executable) > 1:
+            continue  # a callee: carried as a subprocess spec of its caller
+        try:
+            spec = parser.get_spec(pid)
+            subs = parser.get_subprocess_specs(pid)
+        except (ValidationException, SpiffWorkflowException, KeyError, ValueError, NotImplementedError) as exc:
+            errors.append(_spiff_finding(exc, tree, filename))
+            continue
+        processes.append(CompiledProcess(pid, name, True, spec, subs, user_task_meta(process)))
+    if errors:
+        raise BpmnRejected(f"{filename} could not be parsed", errors)
+    if not processes:
+        raise BpmnRejected(f"{filename} has no process", [Finding("error", "no bpmn:process element", file=filename)])
+    return CompiledFile(filename, hashlib.sha256(data).hexdigest(), data, processes,
+                        convention_findings(tree, filename))

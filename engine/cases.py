@@ -1,0 +1,498 @@
+"""The only writer of case state: start, claim, unclaim, reassign, complete, withdraw, fire timers.
+
+Each service runs inside the caller's :func:`engine.db.transaction` and follows DESIGN.md §1: lock the
+case → restore the workflow (cached spec + instance JSON) → act → sync the projections (task rows,
+timer rows) → audit → save the instance with a version check. Any exception rolls all of it back.
+The write path uses set-based Core statements: it is the hot path measured by
+``benchmarks/engine_step.py``.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from . import clock, runtime
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, WorkflowError
+from .expressions import ExpressionRejected
+from .models import AuditEvent, Case, CaseSequence, OrgUnit, ProcessVersion, TaskRow, TimerRow, User
+from .processes import LoadedSpec, latest_version, load_spec
+
+T_CASE, T_TASK, T_TIMER, T_AUDIT = Case.__table__, TaskRow.__table__, TimerRow.__table__, AuditEvent.__table__
+MAX_FORM_BYTES = 64 * 1024
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+LEAD_ROLES = {"township_officer", "county_officer", "supervisor", "admin"}
+
+
+@dataclass
+class StepResult:
+    """What a service did, for the caller to show; reading the full case is `queries.case_detail`."""
+    case_number: str
+    status: str
+    outcome: str | None = None
+    opened_tasks: list[int] = field(default_factory=list)
+    closed_tasks: list[int] = field(default_factory=list)
+    fired_timers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Loaded:
+    case: Mapping[str, Any]
+    spec: LoadedSpec
+    workflow: Any
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _audit(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(T_AUDIT), rows)
+
+
+def _check_form(data: Any, fields: list[dict[str, Any]] | None,
+                existing: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Validate submitted data against the task's form (types, required, options); return a deep copy.
+
+    A required field the case already holds (e.g. the applicant's name from intake) counts as given.
+    The copy matters: SpiffWorkflow shares nested values between tasks (SPIFFWORKFLOW.md §9).
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InvalidInput("form data must be a JSON object")
+    if len(json.dumps(data, ensure_ascii=False, default=str)) > MAX_FORM_BYTES:
+        raise InvalidInput(f"form data is larger than {MAX_FORM_BYTES} bytes")
+    errors: dict[str, str] = {}
+    for key in data:
+        if not isinstance(key, str) or not _FIELD_NAME.match(key):
+            errors[str(key)] = "field names are letters, digits and _ and start with a letter"
+    for f in fields or []:
+        fid, value = f["id"], data.get(f["id"])
+        if value is None or value == "":
+            if f.get("required") and (existing or {}).get(fid) in (None, ""):
+                errors[fid] = f"{f.get('label', fid)} is required"
+            continue
+        kind = f.get("type", "string")
+        if kind == "boolean":
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "on", "yes", "no"):
+                data[fid] = value.lower() in ("true", "1", "on", "yes")
+            elif not isinstance(value, bool):
+                errors[fid] = "must be true or false"
+        elif kind == "long":
+            try:
+                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                    raise ValueError
+                data[fid] = int(value)
+            except (TypeError, ValueError):
+                errors[fid] = "must be a whole number"
+        elif kind == "enum":
+            allowed = [o[0] for o in f.get("options", [])]
+            if value not in allowed:
+                errors[fid] = f"must be one of {', '.join(allowed)}"
+        elif kind == "date":
+            try:
+                datetime.strptime(str(value), "%Y-%m-%d")
+            except ValueError:
+                errors[fid] = "must be a date YYYY-MM-DD"
+        elif not isinstance(value, (str, int, float)):
+            errors[fid] = "must be text"
+    if errors:
+        raise InvalidInput("the form has errors", fields=errors)
+    return copy.deepcopy(data)
+
+
+def can_work_on(user: User, unit_id: int, candidate_group: str | None) -> bool:
+    """May `user` claim/complete a task sitting in `unit_id`'s inbox for `candidate_group`?"""
+    if not user.active or user.unit_id != unit_id:
+        return False
+    if user.role in ("clerk", "agent", "township_officer"):
+        return True
+    if user.role == "county_officer":
+        return candidate_group is None or user.department == candidate_group
+    return False
+
+
+def _lock_case(session: Session, case_id: int) -> Mapping[str, Any]:
+    pv = ProcessVersion.__table__
+    stmt = (select(T_CASE.c.id, T_CASE.c.number, T_CASE.c.status, T_CASE.c.version, T_CASE.c.instance_json,
+                   T_CASE.c.village_id, T_CASE.c.township_id, T_CASE.c.county_id, T_CASE.c.first_clerk_id,
+                   T_CASE.c.process_version_id, pv.c.sha256, pv.c.process_id)
+            .join(pv, pv.c.id == T_CASE.c.process_version_id)
+            .where(T_CASE.c.id == case_id))
+    if session.get_bind().dialect.name != "sqlite":
+        stmt = stmt.with_for_update(of=T_CASE)
+    row = session.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound(f"no case with id {case_id}")
+    return row
+
+
+def _restore(session: Session, case: Mapping[str, Any]) -> _Loaded:
+    spec = load_spec(session, case["process_version_id"], key=(case["sha256"], case["process_id"]))
+    try:
+        wf = runtime.load_instance(case["instance_json"], spec.spec, spec.subprocess_specs)
+    except Exception as exc:  # a corrupt row must not take the caller down with a stack trace
+        raise WorkflowError(f"case {case['number']} could not be restored: {exc}") from exc
+    return _Loaded(case, spec, wf)
+
+
+def _run_engine(wf: Any, action: Any) -> None:
+    """Run workflow code, turning SpiffWorkflow's and the evaluator's failures into a WorkflowError."""
+    try:
+        action()
+        runtime.run_until_waiting(wf)
+    except (ExpressionRejected, PermissionError) as exc:
+        raise WorkflowError(f"refused by the restricted evaluator: {exc}") from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith("SpiffWorkflow") or isinstance(exc, (NameError, TypeError, ValueError,
+                                                                                 KeyError, ZeroDivisionError)):
+            kind = getattr(exc, "error_type", type(exc).__name__)
+            if kind == ExpressionRejected.__name__:
+                raise WorkflowError(f"refused by the restricted evaluator: {exc}") from exc
+            notes = " ".join(getattr(exc, "__notes__", []))
+            raise WorkflowError(f"the process failed ({kind}): {exc} {notes}".strip()) from exc
+        raise
+
+
+class _Snapshot:
+    """Open user tasks, armed timers and finished end events of a workflow at one moment."""
+
+    def __init__(self, wf: Any) -> None:
+        self.ready = {str(t.id): t for t in runtime.ready_user_tasks(wf)}
+        self.timers = runtime.armed_timers(wf)
+        self.ends = runtime.completed_end_events(wf)
+
+
+def _route(case: Mapping[str, Any], level: str | None) -> int:
+    return {"township": case["township_id"], "county": case["county_id"]}.get(level or "", case["village_id"])
+
+
+def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, actor_id: int | None,
+          *, completed: str | None = None, withdrawn: bool = False,
+          assign_new_village_tasks_to: int | None = None) -> tuple[StepResult, list[dict[str, Any]]]:
+    """Write the difference between `before` and the workflow now into the projections and the case row.
+
+    Returns the result and the audit rows describing the workflow's own moves (task opened, timer
+    fired…); the service adds its own audit row for the user's action.
+    """
+    wf, case, meta = loaded.workflow, loaded.case, loaded.spec.task_meta
+    after = _Snapshot(wf)
+    case_id, audit = case["id"], []
+
+    # tasks that left the READY set without being the one completed were cancelled (timer, withdrawal)
+    gone = [tid for tid in before.ready if tid not in after.ready and tid != completed]
+    closed_ids: list[int] = []
+    if gone:
+        res = session.execute(
+            update(T_TASK).where(T_TASK.c.case_id == case_id, T_TASK.c.spiff_task_id.in_(gone),
+                                 T_TASK.c.state == "ready")
+            .values(state="cancelled", completed_at=now).returning(T_TASK.c.id, T_TASK.c.name))
+        for row in res:
+            closed_ids.append(row.id)
+            audit.append(dict(case_id=case_id, actor_id=actor_id, at=now, action="task.cancelled",
+                              details={"task_id": row.id, "task": row.name}, old_value="ready",
+                              new_value="cancelled"))
+
+    new_rows = []
+    for tid, task in after.ready.items():
+        if tid in before.ready:
+            continue
+        m = meta.get(task.task_spec.bpmn_id, {})
+        groups = m.get("candidate_groups") or []
+        due = [after.timers[t][1] for t in runtime.attached_timer_ids(task) if t in after.timers]
+        level = m.get("level")
+        new_rows.append(dict(
+            case_id=case_id, spiff_task_id=tid, bpmn_id=task.task_spec.bpmn_id,
+            name=m.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+            lane=m.get("lane_name") or task.task_spec.lane, level=level, unit_id=_route(case, level),
+            candidate_group=groups[0] if groups else None,
+            assignee_id=assign_new_village_tasks_to if level in ("village", None) else None,
+            state="ready", created_at=now, completed_at=None, completed_by_id=None,
+            due_at=min(due) if due else None))
+    opened_ids: list[int] = []
+    if new_rows:
+        # one statement per row: executemany with RETURNING is not portable across drivers (1–2 rows a step)
+        opened_ids = [session.execute(insert(T_TASK).returning(T_TASK.c.id), row).scalar_one() for row in new_rows]
+        for row_id, row in zip(opened_ids, new_rows):
+            audit.append(dict(case_id=case_id, actor_id=actor_id, at=now, action="task.opened",
+                              details={"task_id": row_id, "task": row["name"], "level": row["level"],
+                                       "unit_id": row["unit_id"]}, old_value=None, new_value="ready"))
+
+    # timers: newly armed → rows; disarmed → fired or cancelled; a cycle timer that fired moves its due
+    new_timers = [dict(case_id=case_id, spiff_task_id=tid, bpmn_id=bpmn_id, due_at=due, state="armed",
+                       fired_at=None, created_at=now, error=None)
+                  for tid, (bpmn_id, due) in after.timers.items() if tid not in before.timers]
+    if new_timers:
+        session.execute(insert(T_TIMER), new_timers)
+    fired: list[str] = []
+    for tid, (bpmn_id, due) in before.timers.items():
+        still_armed = tid in after.timers
+        if still_armed and after.timers[tid][1] == due:
+            continue
+        did_fire = still_armed or runtime.timer_fired(wf, tid)
+        values: dict[str, Any] = {"fired_at": now} if did_fire else {"state": "cancelled"}
+        if still_armed:
+            values["due_at"] = after.timers[tid][1]
+        elif did_fire:
+            values["state"] = "fired"
+        session.execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.spiff_task_id == tid,
+                                              T_TIMER.c.state == "armed").values(**values))
+        if did_fire:
+            fired.append(bpmn_id)
+            audit.append(dict(case_id=case_id, actor_id=None, at=now, action="timer.fired",
+                              details={"timer": bpmn_id, "due_at": due.isoformat()},
+                              old_value="armed", new_value="fired"))
+
+    # case row
+    status, outcome = case["status"], None
+    new_ends = [name for tid, name in after.ends.items() if tid not in before.ends]
+    if withdrawn:
+        status = "withdrawn"
+    elif wf.is_completed():
+        status = "completed"
+        outcome = new_ends[-1] if new_ends else None
+    values: dict[str, Any] = dict(instance_json=runtime.dump_instance(wf), version=case["version"] + 1,
+                                  updated_at=now, status=status)
+    if status != case["status"]:
+        values.update(closed_at=now, outcome=outcome)
+        audit.append(dict(case_id=case_id, actor_id=actor_id, at=now, action="case.closed",
+                          details={"outcome": outcome}, old_value=case["status"], new_value=status))
+    res = session.execute(update(T_CASE).where(T_CASE.c.id == case_id, T_CASE.c.version == case["version"])
+                          .values(**values))
+    if res.rowcount != 1:
+        raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
+    return StepResult(case["number"], status, outcome, opened_ids, closed_ids, fired), audit
+
+
+def _task_with_case(session: Session, task_id: int) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    task = session.execute(select(T_TASK).where(T_TASK.c.id == task_id)).mappings().first()
+    if task is None:
+        raise NotFound(f"no task {task_id}")
+    return task, _lock_case(session, task["case_id"])
+
+
+def _require_open(task: Mapping[str, Any]) -> None:
+    if task["state"] != "ready":
+        raise Conflict(f"task {task['id']} ({task['name']}) is {task['state']}, not open; it cannot be acted on")
+
+
+# ------------------------------------------------------------------------------------------- services
+def _next_number(session: Session, now: datetime) -> str:
+    year = clock.local(now).year
+    res = session.execute(update(CaseSequence.__table__).where(CaseSequence.year == year)
+                          .values(last_value=CaseSequence.last_value + 1).returning(CaseSequence.last_value))
+    value = res.scalar()
+    if value is None:
+        session.execute(insert(CaseSequence.__table__).values(year=year, last_value=1))
+        value = 1
+    return f"YY-{year}-{value:06d}"
+
+
+def start_case(session: Session, *, service_code: str, village_code: str, applicant_name: str, actor: User,
+               data: dict[str, Any] | None = None, now: datetime | None = None) -> StepResult:
+    """Accept an application at a village: the accepting clerk becomes the first-responsibility owner."""
+    now = now or clock.now()
+    applicant_name = (applicant_name or "").strip()
+    if not applicant_name or len(applicant_name) > 100:
+        raise InvalidInput("applicant name is required (at most 100 characters)")
+    village = session.scalar(select(OrgUnit).where(OrgUnit.code == village_code))
+    if village is None or village.level != "village":
+        raise NotFound(f"no village with code {village_code!r}")
+    actor_unit = session.get(OrgUnit, actor.unit_id)
+    allowed = (actor.role == "clerk" and actor.unit_id == village.id) or \
+              (actor.role in ("agent", "township_officer") and actor_unit and village.path.startswith(actor_unit.path)) or \
+              actor.role == "admin"
+    if not allowed:
+        raise Forbidden(f"{actor.username} may not accept applications for {village.name}")
+    form = _check_form(data, None)
+    pv = latest_version(session, service_code)
+    spec = load_spec(session, pv.id)
+    codes = village.path.strip("/").split("/")
+    ids = dict(session.execute(select(OrgUnit.code, OrgUnit.id).where(OrgUnit.code.in_(codes[1:3]))).all())
+    number = _next_number(session, now)
+
+    wf = runtime.new_workflow(spec.spec, spec.subprocess_specs)
+    initial = {"case_number": number, "service_code": service_code, "applicant_name": applicant_name,
+               "village_code": village.code, "village_name": village.name, **form}
+    for task in wf.get_tasks(state=runtime.TaskState.READY):
+        task.data.update(copy.deepcopy(initial))
+    before = _Snapshot(wf)
+    with clock.using(clock.ManualClock(now)):
+        _run_engine(wf, lambda: None)
+
+    case_id = session.execute(insert(T_CASE).returning(T_CASE.c.id).values(
+        number=number, service_code=service_code, process_version_id=pv.id, village_id=village.id,
+        township_id=ids[codes[2]], county_id=ids[codes[1]], applicant_name=applicant_name,
+        first_clerk_id=actor.id if actor.role == "clerk" else None, status="open", outcome=None,
+        instance_json="{}", serializer_version=runtime.SERIALIZER.VERSION, version=0, created_at=now,
+        updated_at=now, closed_at=None)).scalar_one()
+    case = dict(id=case_id, number=number, status="open", version=0, village_id=village.id,
+                township_id=ids[codes[2]], county_id=ids[codes[1]], first_clerk_id=actor.id,
+                process_version_id=pv.id)
+    result, audit = _sync(session, _Loaded(case, spec, wf), before, now, actor.id,
+                          assign_new_village_tasks_to=actor.id if actor.role == "clerk" else None)
+    _audit(session, [dict(case_id=case_id, actor_id=actor.id, at=now, action="case.started",
+                          details={"service_code": service_code, "process_version": pv.version,
+                                   "village": village.code, "applicant": applicant_name},
+                          old_value=None, new_value="open")] + audit)
+    return result
+
+
+def claim_task(session: Session, task_id: int, actor: User, now: datetime | None = None) -> StepResult:
+    now = now or clock.now()
+    task, case = _task_with_case(session, task_id)
+    _require_open(task)
+    if task["assignee_id"] == actor.id:
+        return StepResult(case["number"], case["status"])
+    if task["assignee_id"] is not None:
+        raise Conflict(f"task {task_id} is already claimed by someone else")
+    if not can_work_on(actor, task["unit_id"], task["candidate_group"]):
+        raise Forbidden(f"{actor.username} may not work on task {task_id}")
+    _set_assignee(session, task, case, actor, actor.id, now, "task.claimed")
+    return StepResult(case["number"], case["status"])
+
+
+def unclaim_task(session: Session, task_id: int, actor: User, now: datetime | None = None) -> StepResult:
+    now = now or clock.now()
+    task, case = _task_with_case(session, task_id)
+    _require_open(task)
+    if task["assignee_id"] is None:
+        raise Conflict(f"task {task_id} is not claimed")
+    if task["assignee_id"] != actor.id and not _is_lead_of(session, actor, task["unit_id"]):
+        raise Forbidden(f"{actor.username} may not release a task claimed by someone else")
+    _set_assignee(session, task, case, actor, None, now, "task.unclaimed")
+    return StepResult(case["number"], case["status"])
+
+
+def reassign_task(session: Session, task_id: int, actor: User, to_username: str,
+                  now: datetime | None = None) -> StepResult:
+    now = now or clock.now()
+    task, case = _task_with_case(session, task_id)
+    _require_open(task)
+    target = session.scalar(select(User).where(User.username == to_username))
+    if target is None:
+        raise NotFound(f"no user {to_username!r}")
+    if task["assignee_id"] != actor.id and not _is_lead_of(session, actor, task["unit_id"]):
+        raise Forbidden(f"{actor.username} may not reassign task {task_id}")
+    if not can_work_on(target, task["unit_id"], task["candidate_group"]):
+        raise InvalidInput(f"{to_username} cannot work on this task (wrong unit or department)")
+    _set_assignee(session, task, case, actor, target.id, now, "task.reassigned")
+    return StepResult(case["number"], case["status"])
+
+
+def _is_lead_of(session: Session, actor: User, unit_id: int) -> bool:
+    """Officers lead their own unit; supervisors and admins lead their subtree."""
+    if actor.role in ("township_officer", "county_officer"):
+        return actor.unit_id == unit_id
+    if actor.role in ("supervisor", "admin"):
+        mine, theirs = session.get(OrgUnit, actor.unit_id), session.get(OrgUnit, unit_id)
+        return bool(mine and theirs and theirs.path.startswith(mine.path))
+    return False
+
+
+def _set_assignee(session: Session, task: Mapping[str, Any], case: Mapping[str, Any], actor: User,
+                  assignee_id: int | None, now: datetime, action: str) -> None:
+    res = session.execute(update(T_TASK).where(T_TASK.c.id == task["id"], T_TASK.c.state == "ready",
+                                               T_TASK.c.assignee_id.is_(task["assignee_id"])
+                                               if task["assignee_id"] is None
+                                               else T_TASK.c.assignee_id == task["assignee_id"])
+                          .values(assignee_id=assignee_id))
+    if res.rowcount != 1:
+        raise Conflict(f"task {task['id']} changed meanwhile; reload and try again")
+    res = session.execute(update(T_CASE).where(T_CASE.c.id == case["id"], T_CASE.c.version == case["version"])
+                          .values(version=case["version"] + 1, updated_at=now))
+    if res.rowcount != 1:
+        raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
+    _audit(session, [dict(case_id=case["id"], actor_id=actor.id, at=now, action=action,
+                          details={"task_id": task["id"], "task": task["name"]},
+                          old_value=str(task["assignee_id"]) if task["assignee_id"] else None,
+                          new_value=str(assignee_id) if assignee_id else None)])
+
+
+def complete_task(session: Session, task_id: int, actor: User, form_data: dict[str, Any] | None = None,
+                  now: datetime | None = None) -> StepResult:
+    """Complete a ready user task with its form data and run the process on to its next wait state."""
+    now = now or clock.now()
+    task, case = _task_with_case(session, task_id)
+    _require_open(task)
+    if case["status"] != "open":
+        raise Conflict(f"case {case['number']} is {case['status']}")
+    if task["assignee_id"] not in (None, actor.id):
+        raise Forbidden(f"task {task_id} is claimed by someone else")
+    if not can_work_on(actor, task["unit_id"], task["candidate_group"]):
+        raise Forbidden(f"{actor.username} may not work on task {task_id}")
+    loaded = _restore(session, case)
+    fields = loaded.spec.task_meta.get(task["bpmn_id"], {}).get("fields")
+    spiff_task = runtime.find_task(loaded.workflow, task["spiff_task_id"])
+    if spiff_task is None or spiff_task.state != runtime.TaskState.READY:
+        raise Conflict(f"task {task_id} is no longer ready in the process")
+    data = _check_form(form_data, fields, spiff_task.data)
+    before = _Snapshot(loaded.workflow)
+
+    def act() -> None:
+        spiff_task.data.update(data)
+        spiff_task.run()
+
+    with clock.using(clock.ManualClock(now)):
+        _run_engine(loaded.workflow, act)
+    res = session.execute(update(T_TASK).where(T_TASK.c.id == task_id, T_TASK.c.state == "ready")
+                          .values(state="completed", completed_at=now, completed_by_id=actor.id,
+                                  assignee_id=actor.id))
+    if res.rowcount != 1:
+        raise Conflict(f"task {task_id} was completed by someone else")
+    result, audit = _sync(session, loaded, before, now, actor.id, completed=task["spiff_task_id"])
+    result.closed_tasks.insert(0, task_id)
+    _audit(session, [dict(case_id=case["id"], actor_id=actor.id, at=now, action="task.completed",
+                          details={"task_id": task_id, "task": task["name"], "data": data},
+                          old_value="ready", new_value="completed")] + audit)
+    return result
+
+
+def withdraw_case(session: Session, case_number: str, actor: User, reason: str,
+                  now: datetime | None = None) -> StepResult:
+    """The applicant withdraws (撤回): every open task and timer is cancelled, the case closes."""
+    now = now or clock.now()
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("a reason is required to withdraw a case")
+    case_id = session.scalar(select(Case.id).where(Case.number == case_number))
+    if case_id is None:
+        raise NotFound(f"no case {case_number}")
+    case = _lock_case(session, case_id)
+    if case["status"] != "open":
+        raise Conflict(f"case {case_number} is already {case['status']}")
+    if not (actor.id == case["first_clerk_id"] or (actor.role == "clerk" and actor.unit_id == case["village_id"])
+            or _is_lead_of(session, actor, case["village_id"])):
+        raise Forbidden(f"{actor.username} may not withdraw case {case_number}")
+    loaded = _restore(session, case)
+    before = _Snapshot(loaded.workflow)
+    loaded.workflow.cancel()
+    result, audit = _sync(session, loaded, before, now, actor.id, withdrawn=True)
+    _audit(session, [dict(case_id=case_id, actor_id=actor.id, at=now, action="case.withdrawn",
+                          details={"reason": reason}, old_value="open", new_value="withdrawn")] + audit)
+    return result
+
+
+def fire_timers(session: Session, case_id: int, now: datetime) -> int:
+    """Let one case's workflow see the time `now` and run the timers that are due; returns how many fired.
+
+    Called by the sweep with the case row already locked; the timer rows are updated in this same
+    transaction, which is what makes a timer fire exactly once.
+    """
+    case = _lock_case(session, case_id)
+    if case["status"] != "open":
+        session.execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.state == "armed")
+                        .values(state="cancelled"))
+        return 0
+    loaded = _restore(session, case)
+    before = _Snapshot(loaded.workflow)
+    with clock.using(clock.ManualClock(now)):
+        _run_engine(loaded.workflow, loaded.workflow.refresh_timers)
+    result, audit = _sync(session, loaded, before, now, None)
+    _audit(session, audit)
+    return len(result.fired_timers)

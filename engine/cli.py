@@ -1,0 +1,345 @@
+"""`yicun`: the whole case lifecycle from a shell, so operations and tests can drive the engine without
+the web. Every command prints text, or JSON with ``--json``; errors go to stderr with a non-zero exit
+status (see EXIT_CODES). The database comes from ``--db`` or ``YICUN_DATABASE_URL``.
+
+Other packages add commands through the ``yicun.commands`` entry-point group (the web adds ``serve``),
+so the engine never imports them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from sqlalchemy import Engine, func, select
+
+from . import cases, clock, db, inbox, orgs, processes, timers
+from .errors import BpmnRejected, YicunError
+from .models import OrgUnit, User
+
+EXIT_CODES = {"invalid_input": 3, "bpmn_rejected": 3, "not_found": 4, "forbidden": 5, "conflict": 6,
+              "workflow_error": 7}
+REPO_BPMN = Path(__file__).resolve().parent.parent / "bpmn"
+
+
+class Context:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = db.make_engine(self.args.db)
+        return self._engine
+
+    def actor(self, session: Any, required: bool = True) -> User | None:
+        name = getattr(self.args, "as_user", None)
+        if not name:
+            if required:
+                raise YicunError("this command needs --as USER (who is acting)")
+            return None
+        return orgs.user_by_name(session, name)
+
+    def emit(self, value: Any, text: Callable[[Any], str] | str | None = None) -> None:
+        if self.args.json:
+            print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+        elif callable(text):
+            print(text(value))
+        elif text is not None:
+            print(text)
+        else:
+            print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def _json_arg(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise YicunError(f"--data is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise YicunError("--data must be a JSON object")
+    return value
+
+
+def _step(result: cases.StepResult) -> dict[str, Any]:
+    return dict(result.__dict__)
+
+
+def _step_text(r: dict[str, Any]) -> str:
+    lines = [f"case {r['case_number']}: {r['status']}" + (f" ({r['outcome']})" if r.get("outcome") else "")]
+    if r["opened_tasks"]:
+        lines.append(f"  new tasks: {', '.join(map(str, r['opened_tasks']))}")
+    if r["fired_timers"]:
+        lines.append(f"  timers fired: {', '.join(r['fired_timers'])}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------- commands
+def cmd_init(ctx: Context) -> None:
+    db.migrate(ctx.engine)
+    out: dict[str, Any] = {"database": ctx.engine.url.render_as_string(hide_password=True), "migrated": True}
+    if ctx.args.demo:
+        with db.transaction(ctx.engine) as s:
+            if s.scalar(select(func.count()).select_from(OrgUnit)):
+                out["seed"] = "already present"
+            else:
+                out["units"] = orgs.seed_org_tree(s)
+                out["users"] = orgs.seed_staff(s)
+        bpmn_dir = Path(ctx.args.bpmn_dir or os.environ.get("YICUN_BPMN_DIR") or REPO_BPMN)
+        out["deployed"] = _deploy_files(ctx, sorted(bpmn_dir.glob("*.bpmn")), None)
+        out["demo_logins"] = {u: d for u, d in orgs.DEMO_LOGINS}
+        out["demo_password"] = orgs.DEMO_PASSWORD
+    ctx.emit(out, _init_text)
+
+
+def _init_text(out: dict[str, Any]) -> str:
+    lines = [f"database {out['database']} is at the newest schema"]
+    if "units" in out:
+        lines.append(f"seeded {out['units']} org units and users " + ", ".join(f"{k} {v}" for k, v in out["users"].items()))
+    elif "seed" in out:
+        lines.append("seed data already present")
+    for d in out.get("deployed", []):
+        lines.append(f"deployed {d['process_id']} v{d['version']}" + ("" if d["created"] else " (unchanged)"))
+    if "demo_logins" in out:
+        lines.append(f"demo logins (password {out['demo_password']}):")
+        lines += [f"  {u:<24} {d}" for u, d in out["demo_logins"].items()]
+    return "\n".join(lines)
+
+
+def _deploy_files(ctx: Context, files: Sequence[Path], actor_name: str | None) -> list[dict[str, Any]]:
+    results = []
+    for path in files:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise YicunError(f"cannot read {path}: {exc.strerror}") from None
+        with db.transaction(ctx.engine) as s:
+            actor = orgs.user_by_name(s, actor_name) if actor_name else None
+            results += [r.__dict__ for r in processes.deploy(s, data, Path(path).name, actor)]
+    return results
+
+
+def cmd_deploy(ctx: Context) -> None:
+    results = _deploy_files(ctx, ctx.args.files, ctx.args.as_user)
+    ctx.emit(results, lambda rs: "\n".join(
+        f"{r['process_id']} v{r['version']}: " + ("deployed" if r["created"] else "unchanged")
+        + ("" if r["executable"] else " (model only)")
+        + "".join(f"\n  {f['severity']}: {f.get('element_id') or ''} line {f.get('line')}: {f['message']}"
+                  for f in r["findings"]) for r in rs))
+
+
+def cmd_case_start(ctx: Context) -> None:
+    a = ctx.args
+    with db.transaction(ctx.engine) as s:
+        r = cases.start_case(s, service_code=a.service, village_code=a.village, applicant_name=a.applicant,
+                             actor=ctx.actor(s), data=_json_arg(a.data))
+    ctx.emit(_step(r), _step_text)
+
+
+def cmd_case_show(ctx: Context) -> None:
+    with db.read(ctx.engine) as s:
+        detail = inbox.case_detail(s, ctx.args.number, ctx.actor(s, required=False))
+    ctx.emit(detail, _case_text)
+
+
+def _case_text(d: dict[str, Any]) -> str:
+    lines = [f"{d['number']}  {d['process']['name']} ({d['service_code']} v{d['process']['version']})",
+             f"  applicant {d['applicant_name']}, {d['county']} {d['township']} {d['village']}; first clerk {d['first_clerk']}",
+             f"  status {d['status']}" + (f" — {d['outcome']}" if d["outcome"] else "")]
+    for t in d["tasks"]:
+        lines.append(f"  task {t['id']:>5} {t['state']:<9} {t['name']} [{t['unit']}{'/' + t['candidate_group'] if t['candidate_group'] else ''}]"
+                     f" assignee={t['assignee'] or '-'} due={t['due_at'] or '-'}")
+    for t in d["timers"]:
+        lines.append(f"  timer {t['bpmn_id']} {t['state']} due {t['due_at']}")
+    return "\n".join(lines)
+
+
+def cmd_case_list(ctx: Context) -> None:
+    with db.read(ctx.engine) as s:
+        rows = inbox.list_cases(s, ctx.actor(s, required=False), None if ctx.args.status == "all" else ctx.args.status,
+                                limit=ctx.args.limit)
+    ctx.emit(rows, lambda rs: "\n".join(f"{r['number']} {r['status']:<9} {r['service_code']:<8} {r['applicant_name']} ({r['village']})"
+                                        for r in rs) or "no cases")
+
+
+def cmd_case_withdraw(ctx: Context) -> None:
+    with db.transaction(ctx.engine) as s:
+        r = cases.withdraw_case(s, ctx.args.number, ctx.actor(s), ctx.args.reason)
+    ctx.emit(_step(r), _step_text)
+
+
+def cmd_task_list(ctx: Context) -> None:
+    with db.read(ctx.engine) as s:
+        rows = inbox.list_tasks(s, ctx.actor(s, required=False), ctx.args.case,
+                                state=None if ctx.args.all else "ready")
+    ctx.emit(rows, lambda rs: "\n".join(
+        f"{t['id']:>6} {t['state']:<9} {t['case_number']} {t['name']} [{t['unit']}] "
+        f"assignee={t['assignee'] or '-'} due={t['due_at'] or '-'}" for t in rs) or "no tasks")
+
+
+def _task_action(ctx: Context) -> None:
+    a = ctx.args
+    with db.transaction(ctx.engine) as s:
+        actor = ctx.actor(s)
+        if a.task_cmd == "claim":
+            r = cases.claim_task(s, a.id, actor)
+        elif a.task_cmd == "unclaim":
+            r = cases.unclaim_task(s, a.id, actor)
+        elif a.task_cmd == "reassign":
+            r = cases.reassign_task(s, a.id, actor, a.to)
+        else:
+            r = cases.complete_task(s, a.id, actor, _json_arg(a.data))
+    ctx.emit(_step(r), _step_text)
+
+
+def cmd_timers_sweep(ctx: Context) -> None:
+    now = clock.to_utc(ctx.args.now) if ctx.args.now else None
+    report = timers.sweep(ctx.engine, now)
+    ctx.emit(report.to_dict(), lambda r: f"fired {r['fired']} timer(s) in {r['cases']} case(s)"
+             + "".join(f"\n  case {f['case_id']} failed: {f['error']}" for f in r["failed"]))
+
+
+def cmd_units_list(ctx: Context) -> None:
+    with db.read(ctx.engine) as s:
+        rows = [{"code": u.code, "name": u.name, "level": u.level} for u in
+                orgs.list_units(s, ctx.args.level, ctx.args.parent)]
+    ctx.emit(rows, lambda rs: "\n".join(f"{r['code']:<14} {r['level']:<9} {r['name']}" for r in rs))
+
+
+def cmd_users_list(ctx: Context) -> None:
+    with db.read(ctx.engine) as s:
+        rows = [{"username": u.username, "name": u.display_name, "role": u.role, "unit": u.unit.name,
+                 "unit_code": u.unit.code, "department": u.department}
+                for u in orgs.list_users(s, ctx.args.role, ctx.args.unit, ctx.args.limit)]
+    ctx.emit(rows, lambda rs: "\n".join(f"{r['username']:<26} {r['role']:<16} {r['unit']:<10} {r['name']}" for r in rs))
+
+
+def cmd_processes_list(ctx: Context) -> None:
+    with db.read(ctx.engine) as s:
+        rows = inbox.process_rows(processes.list_versions(s, latest_only=not ctx.args.all))
+    ctx.emit(rows, lambda rs: "\n".join(f"{r['process_id']:<12} v{r['version']:<3} {r['name']}"
+                                        + ("" if r["executable"] else " (model only)") for r in rs) or "none")
+
+
+# ------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="yicun", description="Yicun (益村) case engine")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--db", help="database URL (default: $YICUN_DATABASE_URL or sqlite:///instance/yicun.db)")
+    p.add_argument("--now", dest="clock_now", metavar="ISO",
+                   help="run the command at this instant (a manual clock; naive times are Asia/Shanghai)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sp = sub.add_parser("init", help="create/upgrade the schema; --demo seeds Yiyang and deploys bpmn/")
+    sp.add_argument("--demo", action="store_true")
+    sp.add_argument("--bpmn-dir")
+    sp.set_defaults(func=cmd_init)
+
+    sp = sub.add_parser("deploy", help="deploy BPMN files as new process versions")
+    sp.add_argument("files", nargs="+", type=Path)
+    sp.add_argument("--as", dest="as_user")
+    sp.set_defaults(func=cmd_deploy)
+
+    sp = sub.add_parser("processes", help="deployed processes").add_subparsers(dest="proc_cmd", required=True)
+    lp = sp.add_parser("list")
+    lp.add_argument("--all", action="store_true", help="every version, not just the newest")
+    lp.set_defaults(func=cmd_processes_list)
+
+    case = sub.add_parser("case", help="cases").add_subparsers(dest="case_cmd", required=True)
+    sp = case.add_parser("start", help="accept an application")
+    sp.add_argument("--service", required=True)
+    sp.add_argument("--village", required=True, help="village code")
+    sp.add_argument("--applicant", required=True)
+    sp.add_argument("--as", dest="as_user", required=True)
+    sp.add_argument("--data", help="intake data as a JSON object")
+    sp.set_defaults(func=cmd_case_start)
+    sp = case.add_parser("show")
+    sp.add_argument("number")
+    sp.add_argument("--as", dest="as_user")
+    sp.set_defaults(func=cmd_case_show)
+    sp = case.add_parser("list")
+    sp.add_argument("--status", default="open", help="open | completed | withdrawn | all")
+    sp.add_argument("--limit", type=int, default=100)
+    sp.add_argument("--as", dest="as_user")
+    sp.set_defaults(func=cmd_case_list)
+    sp = case.add_parser("withdraw")
+    sp.add_argument("number")
+    sp.add_argument("--reason", required=True)
+    sp.add_argument("--as", dest="as_user", required=True)
+    sp.set_defaults(func=cmd_case_withdraw)
+
+    task = sub.add_parser("task", help="tasks").add_subparsers(dest="task_cmd", required=True)
+    sp = task.add_parser("list", help="a user's inbox, or the tasks of a case")
+    sp.add_argument("--case")
+    sp.add_argument("--as", dest="as_user")
+    sp.add_argument("--all", action="store_true", help="include completed and cancelled tasks")
+    sp.set_defaults(func=cmd_task_list)
+    for name in ("claim", "unclaim", "complete", "reassign"):
+        sp = task.add_parser(name)
+        sp.add_argument("id", type=int)
+        sp.add_argument("--as", dest="as_user", required=True)
+        if name == "complete":
+            sp.add_argument("--data", help="form data as a JSON object")
+        if name == "reassign":
+            sp.add_argument("--to", required=True, help="username of the new assignee")
+        sp.set_defaults(func=_task_action)
+
+    tm = sub.add_parser("timers", help="timers").add_subparsers(dest="timer_cmd", required=True)
+    sp = tm.add_parser("sweep", help="fire every due timer once")
+    sp.add_argument("--now", help="sweep as of this instant")
+    sp.set_defaults(func=cmd_timers_sweep)
+
+    un = sub.add_parser("units", help="org units").add_subparsers(dest="unit_cmd", required=True)
+    sp = un.add_parser("list")
+    sp.add_argument("--level", choices=orgs.LEVELS)
+    sp.add_argument("--parent", help="code of the parent unit")
+    sp.set_defaults(func=cmd_units_list)
+
+    us = sub.add_parser("users", help="users").add_subparsers(dest="user_cmd", required=True)
+    sp = us.add_parser("list")
+    sp.add_argument("--role", choices=orgs.ROLES)
+    sp.add_argument("--unit", help="unit code")
+    sp.add_argument("--limit", type=int)
+    sp.set_defaults(func=cmd_users_list)
+
+    for ep in entry_points(group="yicun.commands"):
+        ep.load()(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    ctx = Context(args)
+    try:
+        if args.clock_now:
+            clock.set_clock(clock.ManualClock(args.clock_now))
+        args.func(ctx)
+        return 0
+    except YicunError as exc:
+        if args.json:
+            print(json.dumps(exc.to_dict(), ensure_ascii=False, indent=2, default=str), file=sys.stderr)
+        elif isinstance(exc, BpmnRejected):
+            print(f"error: {exc}", file=sys.stderr)
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+            for key, value in exc.details.items():
+                if isinstance(value, list):
+                    for item in value:
+                        print(f"  {item}", file=sys.stderr)
+                else:
+                    print(f"  {key}: {value}", file=sys.stderr)
+        return EXIT_CODES.get(exc.code, 1)
+    except ValueError as exc:  # e.g. a malformed --now
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

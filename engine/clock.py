@@ -1,0 +1,83 @@
+"""The one source of engine time.
+
+Every engine service and every SpiffWorkflow timer reads the time through :func:`now`, so a test or a
+demo can swap in a :class:`ManualClock` and move time by hand. Instants are always timezone-aware UTC.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from datetime import datetime, timedelta, timezone
+from typing import Iterator, Protocol
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """Wall-clock time in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+class ManualClock:
+    """A clock that only moves when told to; for tests, demos and replays."""
+
+    def __init__(self, start: datetime | str | None = None) -> None:
+        self._now = to_utc(start) if start is not None else datetime.now(timezone.utc)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, instant: datetime | str) -> None:
+        self._now = to_utc(instant)
+
+    def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
+        self._now += delta if delta is not None else timedelta(**kwargs)
+        return self._now
+
+
+_current: contextvars.ContextVar[Clock] = contextvars.ContextVar("yicun_clock", default=SystemClock())
+
+
+def now() -> datetime:
+    """The current instant of the clock in force."""
+    return _current.get().now()
+
+
+def current() -> Clock:
+    return _current.get()
+
+
+def set_clock(clock: Clock) -> None:
+    """Install a clock for the rest of this context (the CLI and `serve` call it once at start)."""
+    _current.set(clock)
+
+
+@contextlib.contextmanager
+def using(clock: Clock) -> Iterator[Clock]:
+    """Run a block under another clock, e.g. a sweep at a given instant."""
+    token = _current.set(clock)
+    try:
+        yield clock
+    finally:
+        _current.reset(token)
+
+
+def to_utc(value: datetime | str) -> datetime:
+    """Parse/normalise an instant; a naive value is read as Asia/Shanghai wall time, as users write it."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=SHANGHAI)
+    return value.astimezone(timezone.utc)
+
+
+def local(value: datetime) -> datetime:
+    """An instant as Asia/Shanghai wall time, for display."""
+    return value.astimezone(SHANGHAI)

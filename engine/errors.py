@@ -1,0 +1,71 @@
+"""Engine errors. Each carries a stable `code` so the CLI and the web can map it to an exit status or
+HTTP status without knowing the engine's internals."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class YicunError(Exception):
+    code = "error"
+    http_status = 400
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message, **self.details}
+
+
+class NotFound(YicunError):
+    code, http_status = "not_found", 404
+
+
+class Forbidden(YicunError):
+    code, http_status = "forbidden", 403
+
+
+class Conflict(YicunError):
+    """Someone else changed the case first, or the task is no longer open."""
+    code, http_status = "conflict", 409
+
+
+class InvalidInput(YicunError):
+    code, http_status = "invalid_input", 422
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem in a BPMN file, located by element id and source line."""
+    severity: str  # "error" | "warning"
+    message: str
+    element_id: str | None = None
+    line: int | None = None
+    file: str | None = None
+
+    def __str__(self) -> str:
+        where = ":".join(str(p) for p in (self.file, self.line) if p)
+        elem = f" [{self.element_id}]" if self.element_id else ""
+        return f"{where or '<bpmn>'}:{elem} {self.severity}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+class BpmnRejected(YicunError):
+    """The BPMN file may not be deployed; `findings` lists every reason."""
+    code, http_status = "bpmn_rejected", 422
+
+    def __init__(self, message: str, findings: list[Finding]) -> None:
+        super().__init__(message, findings=[f.to_dict() for f in findings])
+        self.findings = findings
+
+    def __str__(self) -> str:
+        return self.message + "".join(f"\n  {f}" for f in self.findings)
+
+
+class WorkflowError(YicunError):
+    """The process itself failed while running (e.g. a condition referring to a missing field)."""
+    code, http_status = "workflow_error", 422

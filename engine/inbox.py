@@ -1,0 +1,143 @@
+"""Read-only queries over the projections: who sees which cases, task inboxes, case detail.
+
+Access follows the org tree (DESIGN.md invariant 7): a user sees the cases of their own unit and, at
+township/county/city level, of every unit below it. A case outside that is reported as not found.
+Nothing here deserializes a workflow.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy.orm import Session, aliased
+
+from .clock import local
+from .errors import NotFound
+from .models import AuditEvent, Case, OrgUnit, ProcessVersion, TaskRow, TimerRow, User
+
+
+def case_scope(user: User | None) -> ColumnElement[bool]:
+    """SQL condition: the cases `user` may see (None = the operator at the CLI, who sees all)."""
+    if user is None or user.role == "admin":
+        return true()
+    level = user.unit.level
+    if level == "village":
+        return Case.village_id == user.unit_id
+    if level == "township":
+        return Case.township_id == user.unit_id
+    if level == "county":
+        return Case.county_id == user.unit_id
+    return true()  # city
+
+
+def inbox_filter(user: User) -> ColumnElement[bool]:
+    """Open tasks `user` can pick up or holds: their unit's queue (by department at county level)."""
+    mine = TaskRow.assignee_id == user.id
+    if user.role in ("supervisor", "designer", "admin"):
+        return and_(TaskRow.state == "ready", mine)
+    queue = and_(TaskRow.unit_id == user.unit_id, or_(TaskRow.assignee_id.is_(None), mine))
+    if user.role == "county_officer":
+        queue = and_(queue, or_(TaskRow.candidate_group.is_(None), TaskRow.candidate_group == user.department))
+    return and_(TaskRow.state == "ready", or_(queue, mine))
+
+
+def _iso(value: Any) -> str | None:
+    return local(value).isoformat(timespec="seconds") if value is not None else None
+
+
+def task_dict(task: TaskRow, case: Case | None = None, assignee: str | None = None,
+              unit: str | None = None) -> dict[str, Any]:
+    d = {
+        "id": task.id, "case_id": task.case_id, "bpmn_id": task.bpmn_id, "name": task.name, "lane": task.lane,
+        "level": task.level, "unit_id": task.unit_id, "unit": unit, "candidate_group": task.candidate_group,
+        "assignee": assignee, "state": task.state, "created_at": _iso(task.created_at),
+        "completed_at": _iso(task.completed_at), "due_at": _iso(task.due_at),
+    }
+    if case is not None:
+        d.update(case_number=case.number, service_code=case.service_code, applicant_name=case.applicant_name)
+    return d
+
+
+def list_tasks(session: Session, user: User | None = None, case_number: str | None = None,
+               state: str | None = "ready", limit: int = 200) -> list[dict[str, Any]]:
+    """A user's inbox (no case given), or the tasks of one case the user may see."""
+    assignee, unit = aliased(User), aliased(OrgUnit)
+    stmt = (select(TaskRow, Case, assignee.username, unit.name)
+            .join(Case, Case.id == TaskRow.case_id)
+            .join(unit, unit.id == TaskRow.unit_id)
+            .outerjoin(assignee, assignee.id == TaskRow.assignee_id)
+            .order_by(TaskRow.due_at.is_(None), TaskRow.due_at, TaskRow.id)
+            .limit(limit))
+    if case_number is not None:
+        stmt = stmt.where(Case.number == case_number, case_scope(user))
+        if state:
+            stmt = stmt.where(TaskRow.state == state)
+    elif user is not None:
+        stmt = stmt.where(inbox_filter(user))
+    elif state:
+        stmt = stmt.where(TaskRow.state == state)
+    rows = session.execute(stmt).all()
+    if case_number is not None and not rows:
+        visible_case(session, user, case_number)  # raises NotFound for an unknown or hidden case
+    return [task_dict(t, c, a, u) for t, c, a, u in rows]
+
+
+def visible_case(session: Session, user: User | None, number: str) -> Case:
+    case = session.scalar(select(Case).where(Case.number == number, case_scope(user)))
+    if case is None:
+        raise NotFound(f"no case {number}")
+    return case
+
+
+def list_cases(session: Session, user: User | None = None, status: str | None = "open",
+               limit: int = 100) -> list[dict[str, Any]]:
+    village = aliased(OrgUnit)
+    stmt = (select(Case, village.name, ProcessVersion.name, ProcessVersion.version)
+            .join(village, village.id == Case.village_id)
+            .join(ProcessVersion, ProcessVersion.id == Case.process_version_id)
+            .where(case_scope(user)).order_by(Case.id.desc()).limit(limit))
+    if status:
+        stmt = stmt.where(Case.status == status)
+    return [{"number": c.number, "service_code": c.service_code, "service_name": pname, "process_version": pver,
+             "village": vname, "applicant_name": c.applicant_name, "status": c.status, "outcome": c.outcome,
+             "created_at": _iso(c.created_at), "updated_at": _iso(c.updated_at)}
+            for c, vname, pname, pver in session.execute(stmt).all()]
+
+
+def case_detail(session: Session, number: str, user: User | None = None) -> dict[str, Any]:
+    case = visible_case(session, user, number)
+    pv = session.get(ProcessVersion, case.process_version_id)
+    units = {u.id: u for u in session.scalars(select(OrgUnit).where(
+        OrgUnit.id.in_([case.village_id, case.township_id, case.county_id])))}
+    first_clerk = session.get(User, case.first_clerk_id) if case.first_clerk_id else None
+    actors = dict(session.execute(select(User.id, User.username).join(
+        AuditEvent, AuditEvent.actor_id == User.id).where(AuditEvent.case_id == case.id)).all())
+    timers = session.scalars(select(TimerRow).where(TimerRow.case_id == case.id).order_by(TimerRow.id)).all()
+    audit = session.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id)
+                            .order_by(AuditEvent.id)).all()
+    return {
+        "number": case.number, "service_code": case.service_code,
+        "process": {"id": pv.process_id, "name": pv.name, "version": pv.version} if pv else None,
+        "applicant_name": case.applicant_name, "status": case.status, "outcome": case.outcome,
+        "village": units[case.village_id].name, "township": units[case.township_id].name,
+        "county": units[case.county_id].name,
+        "first_clerk": first_clerk.username if first_clerk else None,
+        "created_at": _iso(case.created_at), "updated_at": _iso(case.updated_at), "closed_at": _iso(case.closed_at),
+        "version": case.version,
+        "tasks": list_tasks(session, user, number, state=None),
+        "timers": [{"bpmn_id": t.bpmn_id, "due_at": _iso(t.due_at), "state": t.state,
+                    "fired_at": _iso(t.fired_at), "error": t.error} for t in timers],
+        "audit": [{"at": _iso(e.at), "actor": actors.get(e.actor_id) if e.actor_id else "system",
+                   "action": e.action, "old": e.old_value, "new": e.new_value, "details": e.details}
+                  for e in audit],
+    }
+
+
+def count_open_cases(session: Session, user: User | None = None) -> int:
+    return session.scalar(select(func.count()).select_from(Case).where(Case.status == "open", case_scope(user))) or 0
+
+
+def process_rows(versions: Sequence[ProcessVersion]) -> list[dict[str, Any]]:
+    return [{"process_id": v.process_id, "name": v.name, "version": v.version, "executable": v.executable,
+             "file": v.filename, "sha256": v.sha256[:12], "deployed_at": _iso(v.deployed_at),
+             "user_tasks": len(v.task_meta or {}), "warnings": len(v.findings or [])} for v in versions]

@@ -1,0 +1,127 @@
+"""Process versions: deploy a BPMN file as a new immutable version, find the one a case runs on, and
+keep restored specs in memory (a spec is restored once per process, not once per request)."""
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Sequence
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from . import clock, runtime
+from .bpmn import compile_bpmn
+from .errors import Conflict, Forbidden, NotFound
+from .models import AuditEvent, ProcessVersion, User
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    spec: Any
+    subprocess_specs: dict[str, Any]
+    task_meta: dict[str, dict[str, Any]]
+
+
+@dataclass
+class DeployResult:
+    process_id: str
+    name: str
+    version: int
+    version_id: int
+    executable: bool
+    created: bool  # False when the same file was already the newest version
+    findings: list[dict[str, Any]]
+
+
+_CACHE: OrderedDict[tuple[str, str], LoadedSpec] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 512
+
+
+def deploy(session: Session, data: bytes, filename: str, actor: User | None = None,
+           now: datetime | None = None) -> list[DeployResult]:
+    """Check and store a BPMN file; each process in it becomes version N+1 unless unchanged."""
+    if actor is not None and actor.role not in ("designer", "admin"):
+        raise Forbidden(f"{actor.username} may not deploy processes")
+    now = now or clock.now()
+    compiled = compile_bpmn(data, filename)
+    findings = [f.to_dict() for f in compiled.findings]
+    results = []
+    for proc in compiled.processes:
+        latest = session.execute(
+            select(ProcessVersion.id, ProcessVersion.version, ProcessVersion.sha256)
+            .where(ProcessVersion.process_id == proc.process_id)
+            .order_by(ProcessVersion.version.desc()).limit(1)).first()
+        if latest is not None and latest.sha256 == compiled.sha256:
+            results.append(DeployResult(proc.process_id, proc.name, latest.version, latest.id, proc.executable,
+                                        False, findings))
+            continue
+        version = (latest.version if latest else 0) + 1
+        meta = {tid: m.to_dict() for tid, m in proc.user_tasks.items()}
+        spec_json = runtime.spec_to_json(proc.spec, proc.subprocess_specs) if proc.executable else None
+        version_id = session.execute(insert(ProcessVersion).returning(ProcessVersion.id).values(
+            process_id=proc.process_id, version=version, name=proc.name, filename=filename,
+            bpmn_xml=data.decode("utf-8"), sha256=compiled.sha256, spec_json=spec_json, task_meta=meta,
+            findings=findings, executable=proc.executable, deployed_at=now,
+            deployed_by_id=actor.id if actor else None)).scalar_one()
+        session.execute(insert(AuditEvent).values(
+            case_id=None, actor_id=actor.id if actor else None, at=now, action="process.deployed",
+            details={"process_id": proc.process_id, "version": version, "file": filename,
+                     "sha256": compiled.sha256, "executable": proc.executable},
+            old_value=str(latest.version) if latest else None, new_value=str(version)))
+        results.append(DeployResult(proc.process_id, proc.name, version, version_id, proc.executable, True,
+                                    findings))
+    return results
+
+
+def latest_version(session: Session, process_id: str) -> ProcessVersion:
+    pv = session.scalar(select(ProcessVersion).where(ProcessVersion.process_id == process_id,
+                                                     ProcessVersion.executable.is_(True))
+                        .order_by(ProcessVersion.version.desc()).limit(1))
+    if pv is None:
+        model_only = session.scalar(select(func.count()).where(ProcessVersion.process_id == process_id))
+        if model_only:
+            raise Conflict(f"process {process_id!r} is deployed as a model only (not executable)")
+        raise NotFound(f"no deployed process for service {process_id!r}")
+    return pv
+
+
+def load_spec(session: Session, version_id: int, key: tuple[str, str] | None = None) -> LoadedSpec:
+    """The restored spec of a process version, cached by content: (sha256, process id), because ids
+    differ between databases. Callers that already hold the key save a query on the hot path."""
+    if key is None:
+        key_row = session.execute(select(ProcessVersion.sha256, ProcessVersion.process_id)
+                                  .where(ProcessVersion.id == version_id)).first()
+        if key_row is None:
+            raise NotFound(f"no process version {version_id}")
+        key = (key_row.sha256, key_row.process_id)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
+    row = session.execute(select(ProcessVersion.spec_json, ProcessVersion.task_meta)
+                          .where(ProcessVersion.id == version_id)).one()
+    if row.spec_json is None:
+        raise Conflict(f"process version {version_id} is a model only and cannot run")
+    spec, subs = runtime.spec_from_json(row.spec_json)
+    meta = row.task_meta if isinstance(row.task_meta, dict) else json.loads(row.task_meta)
+    loaded = LoadedSpec(spec, subs, meta)
+    with _CACHE_LOCK:
+        _CACHE[key] = loaded
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return loaded
+
+
+def list_versions(session: Session, latest_only: bool = True) -> Sequence[ProcessVersion]:
+    stmt = select(ProcessVersion).order_by(ProcessVersion.process_id, ProcessVersion.version.desc())
+    if latest_only:
+        newest = (select(ProcessVersion.process_id, func.max(ProcessVersion.version).label("v"))
+                  .group_by(ProcessVersion.process_id).subquery())
+        stmt = stmt.join(newest, (newest.c.process_id == ProcessVersion.process_id)
+                         & (newest.c.v == ProcessVersion.version))
+    return session.scalars(stmt).all()
