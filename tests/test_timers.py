@@ -1,0 +1,92 @@
+"""Timer rows and the sweep: armed on the engine clock, fired exactly once, in due order."""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from engine import db, timers
+from engine.models import AuditEvent, Case, TimerRow
+
+from .conftest import CLERK, complete, form_for, ready_tasks, start, worker_for
+
+
+def _armed(engine):
+    with db.read(engine) as s:
+        return s.scalars(select(TimerRow).where(TimerRow.state == "armed").order_by(TimerRow.id)).all()
+
+
+def test_timer_rows_use_the_engine_clock_and_bare_iso(seeded, manual_clock):
+    r = start(seeded, service="MZ-01")  # intake: P5D warning (bare ISO) + P15D interrupting
+    due = {t.bpmn_id: t.due_at for t in _armed(seeded)}
+    now = manual_clock.now()
+    assert due == {"Timer_VillageIntake_Warn": now + timedelta(days=5),
+                   "Timer_VillageIntake_Withdraw": now + timedelta(days=15)}
+    (task,) = ready_tasks(seeded, r.case_number)
+    assert task.due_at == now + timedelta(days=5)
+
+
+def test_warning_timer_fires_once_and_the_task_stays(seeded, manual_clock):
+    r = start(seeded, service="MZ-01")
+    assert timers.sweep(seeded, manual_clock.now() + timedelta(days=4)).fired == 0
+    report = timers.sweep(seeded, manual_clock.now() + timedelta(days=5, seconds=1))
+    assert report.fired == 1 and report.cases == 1
+    assert timers.sweep(seeded, manual_clock.now() + timedelta(days=6)).fired == 0  # never twice
+    (task,) = ready_tasks(seeded, r.case_number)
+    assert task.bpmn_id == "Task_VillageIntake"
+    with db.read(seeded) as s:
+        states = dict(s.execute(select(TimerRow.bpmn_id, TimerRow.state)).all())
+        fired = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "timer.fired"))
+    assert states == {"Timer_VillageIntake_Warn": "fired", "Timer_VillageIntake_Withdraw": "armed"}
+    assert fired == 1
+
+
+def test_missed_interrupting_timer_fires_after_downtime(seeded, manual_clock):
+    """The server was down for 20 days: on the first sweep both overdue timers of the case fire, in one
+    transaction, and the interrupting one closes the case."""
+    r = start(seeded, service="MZ-01")
+    report = timers.sweep(seeded, manual_clock.now() + timedelta(days=20))
+    assert report.cases == 1 and report.fired >= 1
+    with db.read(seeded) as s:
+        case = s.scalar(select(Case).where(Case.number == r.case_number))
+        assert (case.status, case.outcome) == ("completed", "逾期未补正，视为撤回")
+        assert s.scalar(select(func.count()).select_from(TimerRow).where(TimerRow.state == "armed")) == 0
+    assert ready_tasks(seeded, r.case_number) == []
+
+
+def test_overlapping_sweeps_fire_each_timer_once(seeded, manual_clock):
+    numbers = [start(seeded, service="MZ-01").case_number for _ in range(12)]
+    at = manual_clock.now() + timedelta(days=5, minutes=1)  # every warning timer is due
+    reports = []
+
+    def run() -> None:
+        reports.append(timers.sweep(seeded, at))
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(r.fired for r in reports) == len(numbers)
+    with db.read(seeded) as s:
+        per_case = s.execute(select(AuditEvent.case_id, func.count()).where(AuditEvent.action == "timer.fired")
+                             .group_by(AuditEvent.case_id)).all()
+    assert len(per_case) == len(numbers) and all(n == 1 for _, n in per_case)
+
+
+def test_sweep_isolates_a_failing_case(seeded, manual_clock):
+    """A timer whose branch fails is parked as failed with the error; other cases still fire."""
+    from engine import cases
+    from engine.models import Case as C
+    good = start(seeded, service="MZ-01").case_number
+    bad = start(seeded, service="MZ-01").case_number
+    with db.transaction(seeded) as s:  # corrupt one case's stored state
+        s.execute(C.__table__.update().where(C.number == bad).values(instance_json='{"tasks": {}}'))
+    report = timers.sweep(seeded, manual_clock.now() + timedelta(days=5, seconds=1))
+    assert report.fired == 1 and len(report.failed) == 1
+    with db.read(seeded) as s:
+        failed = s.scalars(select(TimerRow).where(TimerRow.state == "failed")).all()
+    assert [(t.bpmn_id, "could not be restored" in t.error) for t in failed] == [("Timer_VillageIntake_Warn", True)]
+    assert timers.sweep(seeded, manual_clock.now() + timedelta(days=5, seconds=2)).failed == []
+    assert ready_tasks(seeded, good)
