@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from . import clock, runtime
@@ -25,6 +25,43 @@ from .models import AuditEvent, Case, CaseSequence, OrgUnit, ProcessVersion, Tas
 from .processes import LoadedSpec, latest_version, load_spec
 
 T_CASE, T_TASK, T_TIMER, T_AUDIT = Case.__table__, TaskRow.__table__, TimerRow.__table__, AuditEvent.__table__
+T_PV = ProcessVersion.__table__
+
+# Prebuilt statements for the write path. SQLAlchemy caches the compiled form of a statement object,
+# so building these once (with bindparams) instead of per call makes each execution ~5× cheaper;
+# the engine step budget (benchmarks/engine_step.py) depends on it.
+_CASE_COLUMNS = (T_CASE.c.id, T_CASE.c.number, T_CASE.c.status, T_CASE.c.version, T_CASE.c.instance_json,
+                 T_CASE.c.village_id, T_CASE.c.township_id, T_CASE.c.county_id, T_CASE.c.first_clerk_id,
+                 T_CASE.c.process_version_id, T_PV.c.sha256, T_PV.c.process_id)
+_TASK_COLUMNS = tuple(T_TASK.c[name].label(f"task_{name}") for name in (
+    "id", "case_id", "spiff_task_id", "bpmn_id", "name", "unit_id", "candidate_group", "assignee_id", "state"))
+_SEL_CASE = (select(*_CASE_COLUMNS).join(T_PV, T_PV.c.id == T_CASE.c.process_version_id)
+             .where(T_CASE.c.id == bindparam("case_id")))
+_SEL_TASK_CASE = (select(*_TASK_COLUMNS, *_CASE_COLUMNS)
+                  .join(T_CASE, T_CASE.c.id == T_TASK.c.case_id)
+                  .join(T_PV, T_PV.c.id == T_CASE.c.process_version_id)
+                  .where(T_TASK.c.id == bindparam("task_id")))
+_LOCKED = {id(stmt): stmt.with_for_update(of=T_CASE) for stmt in (_SEL_CASE, _SEL_TASK_CASE)}
+_UPD_TASK_DONE = (update(T_TASK).where(T_TASK.c.id == bindparam("b_id"), T_TASK.c.state == "ready")
+                  .values(state="completed", completed_at=bindparam("b_now"), completed_by_id=bindparam("b_actor"),
+                          assignee_id=bindparam("b_actor")))
+_UPD_TASKS_CANCEL = (update(T_TASK).where(T_TASK.c.case_id == bindparam("b_case"),
+                                          T_TASK.c.spiff_task_id.in_(bindparam("b_ids", expanding=True)),
+                                          T_TASK.c.state == "ready")
+                     .values(state="cancelled", completed_at=bindparam("b_now"))
+                     .returning(T_TASK.c.id, T_TASK.c.name))
+_INS_TASK = insert(T_TASK).returning(T_TASK.c.id)
+_INS_TIMER = insert(T_TIMER)
+_INS_AUDIT = insert(T_AUDIT)
+_UPD_TIMERS_DISARM = (update(T_TIMER).where(T_TIMER.c.case_id == bindparam("b_case"),
+                                            T_TIMER.c.spiff_task_id.in_(bindparam("b_ids", expanding=True)),
+                                            T_TIMER.c.state == "armed")
+                      .values(state=bindparam("b_state"), fired_at=bindparam("b_fired")))
+_UPD_CASE = (update(T_CASE).where(T_CASE.c.id == bindparam("b_id"), T_CASE.c.version == bindparam("b_version"))
+             .values(instance_json=bindparam("b_json"), version=bindparam("b_version") + 1,
+                     updated_at=bindparam("b_now"), status=bindparam("b_status"),
+                     closed_at=bindparam("b_closed"), outcome=bindparam("b_outcome")))
+
 MAX_FORM_BYTES = 64 * 1024
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 LEAD_ROLES = {"township_officer", "county_officer", "supervisor", "admin"}
@@ -49,9 +86,14 @@ class _Loaded:
 
 
 # ------------------------------------------------------------------------------------------- helpers
+def _conn(session: Session) -> Any:
+    """The session's connection: Core statements on it skip the ORM layer (the hot path is all Core)."""
+    return session.connection()
+
+
 def _audit(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(T_AUDIT), rows)
+        _conn(session).execute(_INS_AUDIT, rows)
 
 
 def _check_form(data: Any, fields: list[dict[str, Any]] | None,
@@ -117,16 +159,13 @@ def can_work_on(user: User, unit_id: int, candidate_group: str | None) -> bool:
     return False
 
 
+def _locked(session: Session, stmt: Any) -> Any:
+    """Take the case row lock on PostgreSQL; SQLite's write transaction (BEGIN IMMEDIATE) already holds it."""
+    return stmt if session.get_bind().dialect.name == "sqlite" else _LOCKED[id(stmt)]
+
+
 def _lock_case(session: Session, case_id: int) -> Mapping[str, Any]:
-    pv = ProcessVersion.__table__
-    stmt = (select(T_CASE.c.id, T_CASE.c.number, T_CASE.c.status, T_CASE.c.version, T_CASE.c.instance_json,
-                   T_CASE.c.village_id, T_CASE.c.township_id, T_CASE.c.county_id, T_CASE.c.first_clerk_id,
-                   T_CASE.c.process_version_id, pv.c.sha256, pv.c.process_id)
-            .join(pv, pv.c.id == T_CASE.c.process_version_id)
-            .where(T_CASE.c.id == case_id))
-    if session.get_bind().dialect.name != "sqlite":
-        stmt = stmt.with_for_update(of=T_CASE)
-    row = session.execute(stmt).mappings().first()
+    row = _conn(session).execute(_locked(session, _SEL_CASE), {"case_id": case_id}).mappings().first()
     if row is None:
         raise NotFound(f"no case with id {case_id}")
     return row
@@ -165,7 +204,6 @@ class _Snapshot:
     def __init__(self, wf: Any) -> None:
         self.ready = {str(t.id): t for t in runtime.ready_user_tasks(wf)}
         self.timers = runtime.armed_timers(wf)
-        self.ends = runtime.completed_end_events(wf)
 
 
 def _route(case: Mapping[str, Any], level: str | None) -> int:
@@ -188,10 +226,7 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
     gone = [tid for tid in before.ready if tid not in after.ready and tid != completed]
     closed_ids: list[int] = []
     if gone:
-        res = session.execute(
-            update(T_TASK).where(T_TASK.c.case_id == case_id, T_TASK.c.spiff_task_id.in_(gone),
-                                 T_TASK.c.state == "ready")
-            .values(state="cancelled", completed_at=now).returning(T_TASK.c.id, T_TASK.c.name))
+        res = _conn(session).execute(_UPD_TASKS_CANCEL, {"b_case": case_id, "b_ids": gone, "b_now": now})
         for row in res:
             closed_ids.append(row.id)
             audit.append(dict(case_id=case_id, actor_id=actor_id, at=now, action="task.cancelled",
@@ -217,7 +252,7 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
     opened_ids: list[int] = []
     if new_rows:
         # one statement per row: executemany with RETURNING is not portable across drivers (1–2 rows a step)
-        opened_ids = [session.execute(insert(T_TASK).returning(T_TASK.c.id), row).scalar_one() for row in new_rows]
+        opened_ids = [_conn(session).execute(_INS_TASK, row).scalar_one() for row in new_rows]
         for row_id, row in zip(opened_ids, new_rows):
             audit.append(dict(case_id=case_id, actor_id=actor_id, at=now, action="task.opened",
                               details={"task_id": row_id, "task": row["name"], "level": row["level"],
@@ -228,52 +263,58 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
                        fired_at=None, created_at=now, error=None)
                   for tid, (bpmn_id, due) in after.timers.items() if tid not in before.timers]
     if new_timers:
-        session.execute(insert(T_TIMER), new_timers)
+        _conn(session).execute(_INS_TIMER, new_timers)
     fired: list[str] = []
+    disarmed: dict[str, list[str]] = {"fired": [], "cancelled": []}
     for tid, (bpmn_id, due) in before.timers.items():
-        still_armed = tid in after.timers
-        if still_armed and after.timers[tid][1] == due:
+        if tid in after.timers:
+            if after.timers[tid][1] != due:  # a cycle timer fired and is armed for its next round
+                _conn(session).execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.spiff_task_id == tid)
+                                .values(due_at=after.timers[tid][1], fired_at=now))
+                fired.append(bpmn_id)
             continue
-        did_fire = still_armed or runtime.timer_fired(wf, tid)
-        values: dict[str, Any] = {"fired_at": now} if did_fire else {"state": "cancelled"}
-        if still_armed:
-            values["due_at"] = after.timers[tid][1]
-        elif did_fire:
-            values["state"] = "fired"
-        session.execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.spiff_task_id == tid,
-                                              T_TIMER.c.state == "armed").values(**values))
+        did_fire = runtime.timer_fired(wf, tid)
+        disarmed["fired" if did_fire else "cancelled"].append(tid)
         if did_fire:
             fired.append(bpmn_id)
-            audit.append(dict(case_id=case_id, actor_id=None, at=now, action="timer.fired",
-                              details={"timer": bpmn_id, "due_at": due.isoformat()},
-                              old_value="armed", new_value="fired"))
+    for state, tids in disarmed.items():
+        if tids:
+            _conn(session).execute(_UPD_TIMERS_DISARM, {"b_case": case_id, "b_ids": tids, "b_state": state,
+                                                        "b_fired": now if state == "fired" else None})
+    for bpmn_id in fired:
+        audit.append(dict(case_id=case_id, actor_id=None, at=now, action="timer.fired",
+                          details={"timer": bpmn_id}, old_value="armed", new_value="fired"))
 
     # case row
     status, outcome = case["status"], None
-    new_ends = [name for tid, name in after.ends.items() if tid not in before.ends]
     if withdrawn:
         status = "withdrawn"
     elif wf.is_completed():
-        status = "completed"
-        outcome = new_ends[-1] if new_ends else None
-    values: dict[str, Any] = dict(instance_json=runtime.dump_instance(wf), version=case["version"] + 1,
-                                  updated_at=now, status=status)
-    if status != case["status"]:
-        values.update(closed_at=now, outcome=outcome)
+        status, outcome = "completed", runtime.final_end_event(wf)
+    closed = status != case["status"]  # services only act on open cases, so this is open → closed
+    if closed:
         audit.append(dict(case_id=case_id, actor_id=actor_id, at=now, action="case.closed",
                           details={"outcome": outcome}, old_value=case["status"], new_value=status))
-    res = session.execute(update(T_CASE).where(T_CASE.c.id == case_id, T_CASE.c.version == case["version"])
-                          .values(**values))
+    res = _conn(session).execute(_UPD_CASE, {
+        "b_id": case_id, "b_version": case["version"], "b_json": runtime.dump_instance(wf), "b_now": now,
+        "b_status": status, "b_closed": now if closed else None, "b_outcome": outcome})
     if res.rowcount != 1:
         raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
     return StepResult(case["number"], status, outcome, opened_ids, closed_ids, fired), audit
 
 
-def _task_with_case(session: Session, task_id: int) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
-    task = session.execute(select(T_TASK).where(T_TASK.c.id == task_id)).mappings().first()
-    if task is None:
+def _task_with_case(session: Session, task_id: int) -> tuple[dict[str, Any], Mapping[str, Any]]:
+    """The task and its case, case row locked, in one round trip (the hot path's first statement).
+
+    On PostgreSQL the task columns may predate a concurrent writer that held the lock; every write
+    below re-checks them (`state = 'ready'` in the WHERE, the spiff task's own state), so a stale read
+    can only turn into a Conflict, never a double completion.
+    """
+    row = _conn(session).execute(_locked(session, _SEL_TASK_CASE), {"task_id": task_id}).mappings().first()
+    if row is None:
         raise NotFound(f"no task {task_id}")
-    return task, _lock_case(session, task["case_id"])
+    task = {k[5:]: v for k, v in row.items() if k.startswith("task_")}
+    return task, row
 
 
 def _require_open(task: Mapping[str, Any]) -> None:
@@ -284,11 +325,11 @@ def _require_open(task: Mapping[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------- services
 def _next_number(session: Session, now: datetime) -> str:
     year = clock.local(now).year
-    res = session.execute(update(CaseSequence.__table__).where(CaseSequence.year == year)
+    res = _conn(session).execute(update(CaseSequence.__table__).where(CaseSequence.year == year)
                           .values(last_value=CaseSequence.last_value + 1).returning(CaseSequence.last_value))
     value = res.scalar()
     if value is None:
-        session.execute(insert(CaseSequence.__table__).values(year=year, last_value=1))
+        _conn(session).execute(insert(CaseSequence.__table__).values(year=year, last_value=1))
         value = 1
     return f"YY-{year}-{value:06d}"
 
@@ -313,7 +354,7 @@ def start_case(session: Session, *, service_code: str, village_code: str, applic
     pv = latest_version(session, service_code)
     spec = load_spec(session, pv.id)
     codes = village.path.strip("/").split("/")
-    ids = dict(session.execute(select(OrgUnit.code, OrgUnit.id).where(OrgUnit.code.in_(codes[1:3]))).all())
+    ids = dict(_conn(session).execute(select(OrgUnit.code, OrgUnit.id).where(OrgUnit.code.in_(codes[1:3]))).all())
     number = _next_number(session, now)
 
     wf = runtime.new_workflow(spec.spec, spec.subprocess_specs)
@@ -325,7 +366,7 @@ def start_case(session: Session, *, service_code: str, village_code: str, applic
     with clock.using(clock.ManualClock(now)):
         _run_engine(wf, lambda: None)
 
-    case_id = session.execute(insert(T_CASE).returning(T_CASE.c.id).values(
+    case_id = _conn(session).execute(insert(T_CASE).returning(T_CASE.c.id).values(
         number=number, service_code=service_code, process_version_id=pv.id, village_id=village.id,
         township_id=ids[codes[2]], county_id=ids[codes[1]], applicant_name=applicant_name,
         first_clerk_id=actor.id if actor.role == "clerk" else None, status="open", outcome=None,
@@ -397,14 +438,14 @@ def _is_lead_of(session: Session, actor: User, unit_id: int) -> bool:
 
 def _set_assignee(session: Session, task: Mapping[str, Any], case: Mapping[str, Any], actor: User,
                   assignee_id: int | None, now: datetime, action: str) -> None:
-    res = session.execute(update(T_TASK).where(T_TASK.c.id == task["id"], T_TASK.c.state == "ready",
+    res = _conn(session).execute(update(T_TASK).where(T_TASK.c.id == task["id"], T_TASK.c.state == "ready",
                                                T_TASK.c.assignee_id.is_(task["assignee_id"])
                                                if task["assignee_id"] is None
                                                else T_TASK.c.assignee_id == task["assignee_id"])
                           .values(assignee_id=assignee_id))
     if res.rowcount != 1:
         raise Conflict(f"task {task['id']} changed meanwhile; reload and try again")
-    res = session.execute(update(T_CASE).where(T_CASE.c.id == case["id"], T_CASE.c.version == case["version"])
+    res = _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"], T_CASE.c.version == case["version"])
                           .values(version=case["version"] + 1, updated_at=now))
     if res.rowcount != 1:
         raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
@@ -440,9 +481,7 @@ def complete_task(session: Session, task_id: int, actor: User, form_data: dict[s
 
     with clock.using(clock.ManualClock(now)):
         _run_engine(loaded.workflow, act)
-    res = session.execute(update(T_TASK).where(T_TASK.c.id == task_id, T_TASK.c.state == "ready")
-                          .values(state="completed", completed_at=now, completed_by_id=actor.id,
-                                  assignee_id=actor.id))
+    res = _conn(session).execute(_UPD_TASK_DONE, {"b_id": task_id, "b_now": now, "b_actor": actor.id})
     if res.rowcount != 1:
         raise Conflict(f"task {task_id} was completed by someone else")
     result, audit = _sync(session, loaded, before, now, actor.id, completed=task["spiff_task_id"])
@@ -486,7 +525,7 @@ def fire_timers(session: Session, case_id: int, now: datetime) -> int:
     """
     case = _lock_case(session, case_id)
     if case["status"] != "open":
-        session.execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.state == "armed")
+        _conn(session).execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.state == "armed")
                         .values(state="cancelled"))
         return 0
     loaded = _restore(session, case)

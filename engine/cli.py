@@ -184,6 +184,17 @@ def cmd_task_list(ctx: Context) -> None:
         f"assignee={t['assignee'] or '-'} due={t['due_at'] or '-'}" for t in rs) or "no tasks")
 
 
+def cmd_task_show(ctx: Context) -> None:
+    with db.read(ctx.engine) as s:
+        detail = inbox.task_detail(s, ctx.args.id, ctx.actor(s, required=False))
+    ctx.emit(detail, lambda t: "\n".join(
+        [f"task {t['id']} {t['name']} ({t['state']}) case {t['case_number']} [{t['unit']}] due {t['due_at'] or '-'}"]
+        + ([t["documentation"]] if t["documentation"] else [])
+        + [f"  {f['id']:<24} {f['type']:<8} {'required ' if f['required'] else ''}{f['label']}"
+           + (f" ({', '.join(o[0] + '=' + o[1] for o in f['options'])})" if f["options"] else "")
+           for f in t["fields"]]))
+
+
 def _task_action(ctx: Context) -> None:
     a = ctx.args
     with db.transaction(ctx.engine) as s:
@@ -281,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--as", dest="as_user")
     sp.add_argument("--all", action="store_true", help="include completed and cancelled tasks")
     sp.set_defaults(func=cmd_task_list)
+    sp = task.add_parser("show", help="a task with its form fields")
+    sp.add_argument("id", type=int)
+    sp.add_argument("--as", dest="as_user")
+    sp.set_defaults(func=cmd_task_show)
     for name in ("claim", "unclaim", "complete", "reassign"):
         sp = task.add_parser(name)
         sp.add_argument("id", type=int)

@@ -57,10 +57,19 @@ def is_sqlite(session_or_engine: Session | Engine) -> bool:
     return bind.dialect.name == "sqlite"
 
 
+def _write_engine(engine: Engine) -> Engine:
+    """The engine with the write flag (BEGIN IMMEDIATE on SQLite), built once per engine: it is on
+    the path of every write."""
+    cached = engine.__dict__.get("_yicun_write")
+    if cached is None:
+        cached = engine.__dict__["_yicun_write"] = engine.execution_options(yicun_write=True)
+    return cached
+
+
 @contextlib.contextmanager
 def transaction(engine: Engine, write: bool = True) -> Iterator[Session]:
     """One unit of work: commit on success, roll back everything on any exception."""
-    bind = engine.execution_options(yicun_write=True) if write else engine
+    bind = _write_engine(engine) if write else engine
     session = Session(bind=bind, expire_on_commit=False)
     try:
         yield session

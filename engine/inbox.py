@@ -82,6 +82,21 @@ def list_tasks(session: Session, user: User | None = None, case_number: str | No
     return [task_dict(t, c, a, u) for t, c, a, u in rows]
 
 
+def task_detail(session: Session, task_id: int, user: User | None = None) -> dict[str, Any]:
+    """One task with its form (fields, types, options) and documentation, for a client to render."""
+    row = session.execute(select(TaskRow, Case, ProcessVersion.task_meta).join(Case, Case.id == TaskRow.case_id)
+                          .join(ProcessVersion, ProcessVersion.id == Case.process_version_id)
+                          .where(TaskRow.id == task_id, case_scope(user))).first()
+    if row is None:
+        raise NotFound(f"no task {task_id}")
+    task, case, meta = row
+    unit = session.get(OrgUnit, task.unit_id)
+    assignee = session.get(User, task.assignee_id) if task.assignee_id else None
+    m = (meta or {}).get(task.bpmn_id, {})
+    return {**task_dict(task, case, assignee.username if assignee else None, unit.name if unit else None),
+            "form_key": m.get("form_key"), "fields": m.get("fields", []), "documentation": m.get("documentation")}
+
+
 def visible_case(session: Session, user: User | None, number: str) -> Case:
     case = session.scalar(select(Case).where(Case.number == number, case_scope(user)))
     if case is None:

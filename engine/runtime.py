@@ -272,11 +272,15 @@ def find_task(workflow: Any, spiff_task_id: str) -> Any | None:
         return None
 
 
-def completed_end_events(workflow: Any) -> dict[str, str]:
-    """Completed BPMN end events of the top-level process: spiff task id → end event name (or id)."""
-    return {str(t.id): t.task_spec.bpmn_name or t.task_spec.bpmn_id
-            for t in workflow.tasks.values()
-            if isinstance(t.task_spec, EndEvent) and t.state == TaskState.COMPLETED and t.task_spec.bpmn_id}
+def final_end_event(workflow: Any) -> str | None:
+    """Name of the end event that finished the process: the last one completed (a warning branch's end
+    event completes when its timer fires, long before the main path ends)."""
+    ends = [t for t in workflow.tasks.values()
+            if isinstance(t.task_spec, EndEvent) and t.state == TaskState.COMPLETED and t.task_spec.bpmn_id]
+    if not ends:
+        return None
+    last = max(ends, key=lambda t: t.last_state_change)
+    return last.task_spec.bpmn_name or last.task_spec.bpmn_id
 
 
 def attached_timer_ids(task: Any) -> list[str]:

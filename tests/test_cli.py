@@ -1,0 +1,87 @@
+"""The `yicun` command drives the whole lifecycle, with JSON output and clear errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.cli import main
+
+from .conftest import ROOT
+
+
+@pytest.fixture
+def yicun(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+
+    def run(*args: str, code: int = 0):
+        rc = main(["--json", "--db", url, *args])
+        out, err = capsys.readouterr()
+        assert rc == code, (rc, out, err)
+        return json.loads(out) if rc == 0 else json.loads(err)
+
+    run("--now", "2026-11-02T09:00:00", "init", "--demo")
+    return run
+
+
+def test_demo_seed_matches_the_article(yicun):
+    assert len(yicun("units", "list", "--level", "county")) == 8
+    assert len(yicun("units", "list", "--level", "township")) == 93
+    assert len(yicun("units", "list", "--level", "village")) == 1184
+    assert len(yicun("users", "list", "--role", "clerk")) == 2769
+    assert len(yicun("users", "list", "--role", "agent")) == 295
+    clerks = yicun("users", "list", "--unit", "430902102201")
+    assert [c["name"] for c in clerks][0] == "盛巧云"
+    assert {p["process_id"] for p in yicun("processes", "list")} == {"MZ-01", "RS-02", "ZR-01"}
+
+
+def test_full_lifecycle_from_the_shell(yicun):
+    now = ["--now", "2026-11-02T09:00:00"]
+    started = yicun(*now, "case", "start", "--service", "RS-02", "--village", "430902102201",
+                    "--applicant", "符建英", "--as", "clerk-430902102201-1",
+                    "--data", json.dumps({"applicant_id_number": "430902195901010021"}))
+    number = started["case_number"]
+    assert number == "YY-2026-000001"
+    decisions = {"village": {}, "township": {"township_decision": "approve"}, "county": {"county_decision": "approve"}}
+    users = {"village": "clerk-430902102201-1", "township": "agent-430902102-1", "county": "officer-430902-rs"}
+    for _ in range(4):
+        (task,) = yicun("task", "list", "--case", number)
+        who = users[task["level"]]
+        assert any(t["id"] == task["id"] for t in yicun("task", "list", "--as", who))
+        yicun(*now, "task", "claim", str(task["id"]), "--as", who)
+        form = yicun("task", "show", str(task["id"]))["fields"]
+        filled = {"boolean": True, "long": 1, "date": "2026-11-02", "string": "已核实"}
+        data = {f["id"]: f["options"][0][0] if f["options"] else filled[f["type"]] for f in form if f["required"]}
+        data.update(decisions[task["level"]])
+        yicun(*now, "task", "complete", str(task["id"]), "--as", who, "--data", json.dumps(data))
+    shown = yicun("case", "show", number)
+    assert shown["status"] == "completed" and shown["outcome"] == "办结"
+    assert [t["state"] for t in shown["tasks"]] == ["completed"] * 4
+    assert yicun("task", "list", "--case", number) == []
+
+
+def test_errors_go_to_stderr_with_exit_codes(yicun, tmp_path):
+    err = yicun("case", "show", "YY-2026-999999", code=4)
+    assert err["error"] == "not_found"
+    err = yicun("case", "start", "--service", "MZ-01", "--village", "430902102201", "--applicant", "x",
+                "--as", "clerk-430921102201-1", code=5)
+    assert err["error"] == "forbidden"
+    err = yicun("case", "start", "--service", "MZ-01", "--village", "430902102201", "--applicant", "x",
+                "--as", "clerk-430902102201-1", "--data", "[1,2]", code=1)
+    assert "JSON object" in err["message"]
+    evil = tmp_path / "evil.bpmn"
+    evil.write_text('<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n<x>&e;</x>')
+    err = yicun("deploy", str(evil), code=3)
+    assert err["error"] == "bpmn_rejected" and err["findings"][0]["line"] == 2
+    err = yicun("deploy", str(ROOT / "bpmn" / "MZ-01.bpmn"), "--as", "clerk-430902102201-1", code=5)
+    assert err["error"] == "forbidden"
+    (res,) = yicun("deploy", str(ROOT / "bpmn" / "MZ-01.bpmn"), "--as", "designer")
+    assert res["created"] is False and res["version"] == 1
+
+
+def test_timers_sweep_from_the_shell(yicun):
+    yicun("--now", "2026-11-02T09:00:00", "case", "start", "--service", "MZ-01", "--village", "430902102201",
+          "--applicant", "符建英", "--as", "clerk-430902102201-1")
+    assert yicun("timers", "sweep", "--now", "2026-11-03T09:00:00")["fired"] == 0
+    assert yicun("timers", "sweep", "--now", "2026-11-07T09:00:01")["fired"] == 1
+    assert yicun("timers", "sweep", "--now", "2026-11-07T10:00:00")["fired"] == 0

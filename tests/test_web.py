@@ -1,0 +1,46 @@
+"""The minimal web: log in, see deployed processes and the open cases of one's own part of the tree."""
+from __future__ import annotations
+
+import pytest
+
+from web import create_app
+
+from .conftest import CLERK, OTHER_CLERK, start
+
+
+@pytest.fixture
+def client(seeded):
+    app = create_app({"DATABASE_URL": str(seeded.url.render_as_string(hide_password=False)), "TESTING": True,
+                      "SECRET_KEY": "test"})
+    return app.test_client()
+
+
+def login(client, username, password="yicun2016"):
+    return client.post("/login", data={"username": username, "password": password})
+
+
+def test_login_required_and_wrong_password(client):
+    assert client.get("/").status_code == 302
+    resp = login(client, CLERK, "wrong")
+    assert resp.status_code == 200 and "用户名或密码错误" in resp.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_home_lists_processes_and_visible_open_cases(client, seeded):
+    number = start(seeded, service="MZ-01").case_number
+    assert login(client, CLERK).status_code == 302
+    page = client.get("/").get_data(as_text=True)
+    for text in ("最低生活保障申请", "农村村民宅基地审批", number, "受理并核查申请材料"):
+        assert text in page
+    assert client.get(f"/cases/{number}").status_code == 200
+    assert [c["number"] for c in client.get("/api/cases").get_json()] == [number]
+    client.post("/logout")
+    login(client, OTHER_CLERK)
+    assert number not in client.get("/").get_data(as_text=True)
+    assert client.get(f"/cases/{number}").status_code == 404
+    assert client.get("/api/cases").get_json() == []
+
+
+def test_open_redirect_is_refused(client):
+    resp = client.post("/login?next=//evil.example/", data={"username": CLERK, "password": "yicun2016"})
+    assert resp.headers["Location"] == "/"
