@@ -222,6 +222,12 @@ def _expression_sites(root: etree._Element) -> Iterable[tuple[str, etree._Elemen
             yield "expression", expr, expr.text or ""
 
 
+def _executable(element: etree._Element) -> bool:
+    """Is the element inside a process that will run? (isExecutable missing counts as yes, as in Spiff)"""
+    process = next((a for a in element.iterancestors("{%s}process" % NS["bpmn"])), None)
+    return process is None or process.get("isExecutable", "true").lower() != "false"
+
+
 def _owner_id(element: etree._Element) -> str | None:
     while element is not None:
         if element.get("id"):
@@ -263,6 +269,12 @@ def lint_tree(tree: etree._ElementTree, filename: str) -> list[Finding]:
         findings.append(Finding(severity, message, _owner_id(element), element.sourceline, filename))
 
     for kind, element, text in _expression_sites(root):
+        if not _executable(element):
+            continue  # a descriptive model: it is stored and shown, never run
+        if "${" in text or "#{" in text:
+            add("error", f"{kind} uses a Camunda/JUEL expression ({text.strip()[:60]!r}); write a plain "
+                         "expression such as  decision == \"approve\"", element)
+            continue
         if not text.strip():
             add("error", f"empty {kind}", element)
             continue

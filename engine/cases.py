@@ -324,13 +324,17 @@ def _require_open(task: Mapping[str, Any]) -> None:
 
 # ------------------------------------------------------------------------------------------- services
 def _next_number(session: Session, now: datetime) -> str:
+    """YY-<year>-<6 digits>, counted per Asia/Shanghai year; an upsert, so the first cases of a new year
+    started at the same moment cannot collide."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
     year = clock.local(now).year
-    res = _conn(session).execute(update(CaseSequence.__table__).where(CaseSequence.year == year)
-                          .values(last_value=CaseSequence.last_value + 1).returning(CaseSequence.last_value))
-    value = res.scalar()
-    if value is None:
-        _conn(session).execute(insert(CaseSequence.__table__).values(year=year, last_value=1))
-        value = 1
+    table = CaseSequence.__table__
+    dialect_insert = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
+    stmt = dialect_insert(table).values(year=year, last_value=1)
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c.year],
+                                      set_={"last_value": table.c.last_value + 1}).returning(table.c.last_value)
+    value = _conn(session).execute(stmt).scalar_one()
     return f"YY-{year}-{value:06d}"
 
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from sqlalchemy import Engine, func, select
 
-from . import cases, clock, db, inbox, orgs, processes, timers
+from . import cases, clock, db, demo, inbox, orgs, processes, timers
 from .errors import BpmnRejected, YicunError
 from .models import OrgUnit, User
 
@@ -75,7 +75,7 @@ def _step(result: cases.StepResult) -> dict[str, Any]:
 def _step_text(r: dict[str, Any]) -> str:
     lines = [f"case {r['case_number']}: {r['status']}" + (f" ({r['outcome']})" if r.get("outcome") else "")]
     if r["opened_tasks"]:
-        lines.append(f"  new tasks: {', '.join(map(str, r['opened_tasks']))}")
+        lines.append(f"  opened task(s): {', '.join(map(str, r['opened_tasks']))}")
     if r["fired_timers"]:
         lines.append(f"  timers fired: {', '.join(r['fired_timers'])}")
     return "\n".join(lines)
@@ -94,6 +94,7 @@ def cmd_init(ctx: Context) -> None:
                 out["users"] = orgs.seed_staff(s)
         bpmn_dir = Path(ctx.args.bpmn_dir or os.environ.get("YICUN_BPMN_DIR") or REPO_BPMN)
         out["deployed"] = _deploy_files(ctx, sorted(bpmn_dir.glob("*.bpmn")), None)
+        out["demo_cases"] = demo.create_demo_cases(ctx.engine)
         out["demo_logins"] = {u: d for u, d in orgs.DEMO_LOGINS}
         out["demo_password"] = orgs.DEMO_PASSWORD
     ctx.emit(out, _init_text)
@@ -107,6 +108,8 @@ def _init_text(out: dict[str, Any]) -> str:
         lines.append("seed data already present")
     for d in out.get("deployed", []):
         lines.append(f"deployed {d['process_id']} v{d['version']}" + ("" if d["created"] else " (unchanged)"))
+    if out.get("demo_cases"):
+        lines.append(f"started demo cases {out['demo_cases'][0]} … {out['demo_cases'][-1]}")
     if "demo_logins" in out:
         lines.append(f"demo logins (password {out['demo_password']}):")
         lines += [f"  {u:<24} {d}" for u, d in out["demo_logins"].items()]

@@ -22,6 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -101,6 +102,11 @@ class ProcessVersion(Base):
     executable: Mapped[bool] = mapped_column(Boolean, default=True)
     deployed_at: Mapped[datetime]
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+@event.listens_for(ProcessVersion, "before_update")
+def _versions_are_immutable(_mapper: Any, _conn: Any, target: ProcessVersion) -> None:
+    raise ValueError(f"process version {target.process_id} v{target.version} is immutable; deploy a new one")
 
 
 class CaseSequence(Base):

@@ -85,8 +85,9 @@ def start_scheduler(engine: Engine, interval_seconds: int = 30) -> Any:
     that fell due while the server was down fire on start."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one INFO line per run is noise
     scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
-    scheduler.add_job(lambda: _logged_sweep(engine), "interval", seconds=interval_seconds, id="timer-sweep",
+    scheduler.add_job(_logged_sweep, "interval", args=[engine], seconds=interval_seconds, id="timer-sweep",
                       max_instances=1, coalesce=True, next_run_time=datetime.now(clock.SHANGHAI))
     scheduler.start()
     return scheduler

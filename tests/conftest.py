@@ -144,25 +144,12 @@ def snapshot(engine: Engine) -> dict[str, list[tuple]]:
 
 def form_for(engine: Engine, task: TaskRow, decision: str = "approve") -> dict[str, Any]:
     """Fill a task's form the way a clerk would: every field, enums set to `decision` where offered."""
+    from engine.demo import sample_form
     from engine.models import Case, ProcessVersion
     with db.read(engine) as s:
         meta = s.scalar(select(ProcessVersion.task_meta).join(Case, Case.process_version_id == ProcessVersion.id)
                         .where(Case.id == task.case_id))
-    data: dict[str, Any] = {}
-    for f in meta.get(task.bpmn_id, {}).get("fields", []):
-        kind = f["type"]
-        if kind == "enum":
-            options = [o[0] for o in f["options"]]
-            data[f["id"]] = decision if decision in options else options[0]
-        elif kind == "boolean":
-            data[f["id"]] = True
-        elif kind == "long":
-            data[f["id"]] = 2
-        elif kind == "date":
-            data[f["id"]] = "2026-11-02"
-        else:
-            data[f["id"]] = "材料齐全，情况属实"
-    return data
+    return sample_form(meta.get(task.bpmn_id, {}).get("fields", []), decision)
 
 
 def worker_for(engine: Engine, task: TaskRow) -> str:

@@ -171,3 +171,14 @@ def test_example_processes_compile_clean(path):
     assert compiled.findings == []
     levels = {m.level for m in proc.user_tasks.values()}
     assert levels == {"village", "township", "county"}
+
+
+def test_juel_expressions_get_a_specific_message():
+    findings = findings_of(make(condition="${approved}"))
+    assert any("JUEL" in f.message and f.element_id == "f5" for f in findings)
+
+
+def test_descriptive_models_are_kept_as_model_only():
+    data = make(condition="").replace(b'isExecutable="true"', b'isExecutable="false"')
+    compiled = bpmn.compile_bpmn(data, "model.bpmn")
+    assert [(p.process_id, p.executable) for p in compiled.processes] == [("EVIL", False)]

@@ -41,7 +41,7 @@ def test_full_lifecycle_from_the_shell(yicun):
                     "--applicant", "符建英", "--as", "clerk-430902102201-1",
                     "--data", json.dumps({"applicant_id_number": "430902195901010021"}))
     number = started["case_number"]
-    assert number == "YY-2026-000001"
+    assert number.startswith("YY-2026-") and number not in {c["number"] for c in yicun("case", "list")[1:]}
     decisions = {"village": {}, "township": {"township_decision": "approve"}, "county": {"county_decision": "approve"}}
     users = {"village": "clerk-430902102201-1", "township": "agent-430902102-1", "county": "officer-430902-rs"}
     for _ in range(4):
@@ -79,9 +79,22 @@ def test_errors_go_to_stderr_with_exit_codes(yicun, tmp_path):
     assert res["created"] is False and res["version"] == 1
 
 
+def test_demo_cases_are_at_several_stages(yicun):
+    listed = yicun("case", "list", "--status", "all")
+    assert len(listed) >= 5
+    levels = {t["level"] for c in listed for t in yicun("task", "list", "--case", c["number"])}
+    assert levels == {"village", "township", "county"}
+
+
 def test_timers_sweep_from_the_shell(yicun):
-    yicun("--now", "2026-11-02T09:00:00", "case", "start", "--service", "MZ-01", "--village", "430902102201",
-          "--applicant", "符建英", "--as", "clerk-430902102201-1")
-    assert yicun("timers", "sweep", "--now", "2026-11-03T09:00:00")["fired"] == 0
-    assert yicun("timers", "sweep", "--now", "2026-11-07T09:00:01")["fired"] == 1
+    number = yicun("--now", "2026-11-02T09:00:00", "case", "start", "--service", "MZ-01", "--village",
+                   "430902102201", "--applicant", "符建英", "--as", "clerk-430902102201-1")["case_number"]
+
+    def timer_states():
+        return {t["bpmn_id"]: t["state"] for t in yicun("case", "show", number)["timers"]}
+
+    yicun("timers", "sweep", "--now", "2026-11-03T09:00:00")
+    assert set(timer_states().values()) == {"armed"}
+    assert yicun("timers", "sweep", "--now", "2026-11-07T09:00:01")["fired"] >= 1
+    assert timer_states() == {"Timer_VillageIntake_Warn": "fired", "Timer_VillageIntake_Withdraw": "armed"}
     assert yicun("timers", "sweep", "--now", "2026-11-07T10:00:00")["fired"] == 0

@@ -34,6 +34,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             return jsonify(exc.to_dict()), exc.http_status
         return render_template("error.html", error=exc), exc.http_status
 
+    @app.template_filter("when")
+    def _when(value: str | None) -> str:
+        """'2026-12-01T15:06:15+08:00' (Asia/Shanghai, from the engine) → '2026-12-01 15:06'."""
+        return value[:16].replace("T", " ") if value else "—"
+
     @app.teardown_appcontext
     def _drop_user(_exc: BaseException | None) -> None:
         g.pop("user", None)
