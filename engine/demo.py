@@ -59,16 +59,17 @@ def create_demo_cases(engine: Engine) -> list[str]:
         if s.scalar(select(func.count()).select_from(Case)):
             return []
     numbers = []
-    start = clock.now() - timedelta(days=3)
+    three_days_ago = clock.local(clock.now()) - timedelta(days=3)
+    start = three_days_ago.replace(hour=9, minute=0, second=0, microsecond=0)  # office hours, for realism
     for i, (service, village, applicant, steps, decision) in enumerate(DEMO_CASES):
-        at = start + timedelta(hours=2 * i)
+        at = start + timedelta(minutes=40 * i)
         with db.transaction(engine) as s:
             clerk = orgs.list_users(s, "clerk", village, limit=1)[0]
             number = cases.start_case(s, service_code=service, village_code=village, applicant_name=applicant,
                                       actor=clerk, now=at).case_number
         numbers.append(number)
         for step in range(steps):
-            at += timedelta(hours=5)
+            at += timedelta(hours=3)
             with db.transaction(engine) as s:
                 task = s.scalar(select(TaskRow).join(Case).where(Case.number == number, TaskRow.state == "ready")
                                 .order_by(TaskRow.id))
