@@ -88,6 +88,48 @@ class CompiledProcess:
     spec: Any = None
     subprocess_specs: dict[str, Any] = field(default_factory=dict)
     user_tasks: dict[str, UserTaskMeta] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+#: Process-level properties the engine reads (camunda:properties or spiffworkflow:properties on the
+#: process) until the catalogue (catalog.yaml) carries them: integer working-day limits, and the level
+#: whose officers approve an extension.
+INT_PROPERTIES = ("legalLimitWorkdays", "promisedLimitWorkdays", "extensionMaxWorkdays")
+LEVEL_PROPERTIES = ("approveLevel",)
+
+
+def process_properties(process: etree._Element) -> dict[str, str]:
+    props = {}
+    for prop in process.xpath("./bpmn:extensionElements/camunda:properties/camunda:property"
+                              " | ./bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property",
+                              namespaces=NS):
+        props[prop.get("name", "")] = prop.get("value", "")
+    return props
+
+
+def _check_properties(process: etree._Element, filename: str) -> tuple[dict[str, Any], list[Finding]]:
+    raw, out, findings = process_properties(process), {}, []
+    for name in INT_PROPERTIES:
+        if name in raw:
+            try:
+                value = int(raw[name])
+                if value < 0:
+                    raise ValueError
+                out[name] = value
+            except ValueError:
+                findings.append(Finding("error", f"property {name} must be a whole number of working days, "
+                                        f"not {raw[name]!r}", process.get("id"), process.sourceline, filename))
+    for name in LEVEL_PROPERTIES:
+        if name in raw:
+            if raw[name] not in ("village", "township", "county"):
+                findings.append(Finding("error", f"property {name} must be village, township or county",
+                                        process.get("id"), process.sourceline, filename))
+            else:
+                out[name] = raw[name]
+    if out.get("promisedLimitWorkdays", 0) > out.get("legalLimitWorkdays", 10 ** 6):
+        findings.append(Finding("error", "the promised limit may not exceed the legal limit",
+                                process.get("id"), process.sourceline, filename))
+    return out, findings
 
 
 @dataclass
@@ -380,7 +422,9 @@ def compile_bpmn(data: bytes, filename: str = "<upload>") -> CompiledFile:
         except (ValidationException, SpiffWorkflowException, KeyError, ValueError, NotImplementedError) as exc:
             errors.append(_spiff_finding(exc, tree, filename))
             continue
-        processes.append(CompiledProcess(pid, name, True, spec, subs, user_task_meta(process)))
+        props, prop_errors = _check_properties(process, filename)
+        errors += prop_errors
+        processes.append(CompiledProcess(pid, name, True, spec, subs, user_task_meta(process), props))
     if errors:
         raise BpmnRejected(f"{filename} could not be parsed", errors)
     if not processes:

@@ -12,13 +12,13 @@ import copy
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from . import clock, runtime
+from . import clock, deadlines, runtime
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, WorkflowError
 from .expressions import ExpressionRejected
 from .models import AuditEvent, Case, CaseSequence, OrgUnit, ProcessVersion, TaskRow, TimerRow, User
@@ -34,7 +34,8 @@ _CASE_COLUMNS = (T_CASE.c.id, T_CASE.c.number, T_CASE.c.status, T_CASE.c.version
                  T_CASE.c.village_id, T_CASE.c.township_id, T_CASE.c.county_id, T_CASE.c.first_clerk_id,
                  T_CASE.c.process_version_id, T_PV.c.sha256, T_PV.c.process_id)
 _TASK_COLUMNS = tuple(T_TASK.c[name].label(f"task_{name}") for name in (
-    "id", "case_id", "spiff_task_id", "bpmn_id", "name", "unit_id", "candidate_group", "assignee_id", "state"))
+    "id", "case_id", "spiff_task_id", "bpmn_id", "name", "unit_id", "candidate_group", "assignee_id", "state",
+    "warning_level"))
 _SEL_CASE = (select(*_CASE_COLUMNS).join(T_PV, T_PV.c.id == T_CASE.c.process_version_id)
              .where(T_CASE.c.id == bindparam("case_id")))
 _SEL_TASK_CASE = (select(*_TASK_COLUMNS, *_CASE_COLUMNS)
@@ -49,13 +50,13 @@ _UPD_TASKS_CANCEL = (update(T_TASK).where(T_TASK.c.case_id == bindparam("b_case"
                                           T_TASK.c.spiff_task_id.in_(bindparam("b_ids", expanding=True)),
                                           T_TASK.c.state == "ready")
                      .values(state="cancelled", completed_at=bindparam("b_now"))
-                     .returning(T_TASK.c.id, T_TASK.c.name))
+                     .returning(T_TASK.c.id, T_TASK.c.name, T_TASK.c.warning_level))
 _INS_TASK = insert(T_TASK).returning(T_TASK.c.id)
 _INS_TIMER = insert(T_TIMER)
 _INS_AUDIT = insert(T_AUDIT)
 _UPD_TIMERS_DISARM = (update(T_TIMER).where(T_TIMER.c.case_id == bindparam("b_case"),
                                             T_TIMER.c.spiff_task_id.in_(bindparam("b_ids", expanding=True)),
-                                            T_TIMER.c.state == "armed")
+                                            T_TIMER.c.state.in_(("armed", "paused")))
                       .values(state=bindparam("b_state"), fired_at=bindparam("b_fired")))
 _UPD_CASE = (update(T_CASE).where(T_CASE.c.id == bindparam("b_id"), T_CASE.c.version == bindparam("b_version"))
              .values(instance_json=bindparam("b_json"), version=bindparam("b_version") + 1,
@@ -211,7 +212,7 @@ def _route(case: Mapping[str, Any], level: str | None) -> int:
 
 
 def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, actor_id: int | None,
-          *, completed: str | None = None, withdrawn: bool = False,
+          *, completed: str | None = None, withdrawn: bool = False, carded_tasks: tuple[int, ...] = (),
           assign_new_village_tasks_to: int | None = None) -> tuple[StepResult, list[dict[str, Any]]]:
     """Write the difference between `before` and the workflow now into the projections and the case row.
 
@@ -221,6 +222,7 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
     wf, case, meta = loaded.workflow, loaded.case, loaded.spec.task_meta
     after = _Snapshot(wf)
     case_id, audit = case["id"], []
+    carded = list(carded_tasks)  # closed steps that hold cards to resolve
 
     # tasks that left the READY set without being the one completed were cancelled (timer, withdrawal)
     gone = [tid for tid in before.ready if tid not in after.ready and tid != completed]
@@ -229,6 +231,8 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
         res = _conn(session).execute(_UPD_TASKS_CANCEL, {"b_case": case_id, "b_ids": gone, "b_now": now})
         for row in res:
             closed_ids.append(row.id)
+            if row.warning_level != "green":
+                carded.append(row.id)
             audit.append(dict(case_id=case_id, actor_id=actor_id, at=now, action="task.cancelled",
                               details={"task_id": row.id, "task": row.name}, old_value="ready",
                               new_value="cancelled"))
@@ -239,7 +243,12 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
             continue
         m = meta.get(task.task_spec.bpmn_id, {})
         groups = m.get("candidate_groups") or []
-        due = [after.timers[t][1] for t in runtime.attached_timer_ids(task) if t in after.timers]
+        guards = sorted((after.timers[t] for t in runtime.attached_timer_ids(task) if t in after.timers),
+                        key=lambda info: (info.workdays is None, info.due))  # a workdays() deadline first
+        deadline = guards[0] if guards else None
+        due_at = deadline.due if deadline and not deadline.paused else None
+        limit = deadline.workdays if deadline else None
+        check = deadlines.yellow_at(due_at, limit, now) if due_at else None
         level = m.get("level")
         new_rows.append(dict(
             case_id=case_id, spiff_task_id=tid, bpmn_id=task.task_spec.bpmn_id,
@@ -248,7 +257,7 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
             candidate_group=groups[0] if groups else None,
             assignee_id=assign_new_village_tasks_to if level in ("village", None) else None,
             state="ready", created_at=now, completed_at=None, completed_by_id=None,
-            due_at=min(due) if due else None))
+            due_at=due_at, limit_workdays=limit, warning_level="green", warning_check_at=check))
     opened_ids: list[int] = []
     if new_rows:
         # one statement per row: executemany with RETURNING is not portable across drivers (1–2 rows a step)
@@ -258,25 +267,29 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
                               details={"task_id": row_id, "task": row["name"], "level": row["level"],
                                        "unit_id": row["unit_id"]}, old_value=None, new_value="ready"))
 
-    # timers: newly armed → rows; disarmed → fired or cancelled; a cycle timer that fired moves its due
-    new_timers = [dict(case_id=case_id, spiff_task_id=tid, bpmn_id=bpmn_id, due_at=due, state="armed",
-                       fired_at=None, created_at=now, error=None)
-                  for tid, (bpmn_id, due) in after.timers.items() if tid not in before.timers]
+    # timers: newly armed → rows; disarmed → fired or cancelled; a cycle timer that fired moves its due.
+    # Paused timers are moved by pause/resume/extend themselves, which write their rows.
+    new_timers = [dict(case_id=case_id, spiff_task_id=tid, bpmn_id=info.bpmn_id, due_at=info.due,
+                       state="paused" if info.paused else "armed", fired_at=None, created_at=now, error=None,
+                       workdays=info.workdays)
+                  for tid, info in after.timers.items() if tid not in before.timers]
     if new_timers:
         _conn(session).execute(_INS_TIMER, new_timers)
     fired: list[str] = []
     disarmed: dict[str, list[str]] = {"fired": [], "cancelled": []}
-    for tid, (bpmn_id, due) in before.timers.items():
+    for tid, info in before.timers.items():
         if tid in after.timers:
-            if after.timers[tid][1] != due:  # a cycle timer fired and is armed for its next round
-                _conn(session).execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.spiff_task_id == tid)
-                                .values(due_at=after.timers[tid][1], fired_at=now))
-                fired.append(bpmn_id)
+            moved = after.timers[tid]
+            if moved.due != info.due and not (moved.paused or info.paused):  # a cycle timer's next round
+                _conn(session).execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id,
+                                                             T_TIMER.c.spiff_task_id == tid)
+                                       .values(due_at=moved.due, fired_at=now))
+                fired.append(info.bpmn_id)
             continue
         did_fire = runtime.timer_fired(wf, tid)
         disarmed["fired" if did_fire else "cancelled"].append(tid)
         if did_fire:
-            fired.append(bpmn_id)
+            fired.append(info.bpmn_id)
     for state, tids in disarmed.items():
         if tids:
             _conn(session).execute(_UPD_TIMERS_DISARM, {"b_case": case_id, "b_ids": tids, "b_state": state,
@@ -292,6 +305,11 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
     elif wf.is_completed():
         status, outcome = "completed", runtime.final_end_event(wf)
     closed = status != case["status"]  # services only act on open cases, so this is open → closed
+    if closed:
+        deadlines.resolve_cards(_conn(session), case_id, now)
+        _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case_id).values(warning_check_at=None))
+    elif carded:
+        deadlines.resolve_cards(_conn(session), case_id, now, carded)
     if closed:
         audit.append(dict(case_id=case_id, actor_id=actor_id, at=now, action="case.closed",
                           details={"outcome": outcome}, old_value=case["status"], new_value=status))
@@ -339,9 +357,19 @@ def _next_number(session: Session, now: datetime) -> str:
 
 
 def start_case(session: Session, *, service_code: str, village_code: str, applicant_name: str, actor: User,
-               data: dict[str, Any] | None = None, now: datetime | None = None) -> StepResult:
-    """Accept an application at a village: the accepting clerk becomes the first-responsibility owner."""
+               data: dict[str, Any] | None = None, now: datetime | None = None,
+               accepted_at: datetime | None = None) -> StepResult:
+    """Accept an application at a village: the accepting clerk becomes the first-responsibility owner.
+
+    `accepted_at` is the real acceptance (受理) when an application taken offline is entered later
+    (补录): the legal and promised dues and the first step's deadlines all count from it.
+    """
     now = now or clock.now()
+    accepted_at = accepted_at or now
+    if accepted_at > now:
+        raise InvalidInput("the acceptance time cannot be in the future")
+    if accepted_at < now - timedelta(days=366):
+        raise InvalidInput("the acceptance time is more than a year ago; check the date")
     applicant_name = (applicant_name or "").strip()
     if not applicant_name or len(applicant_name) > 100:
         raise InvalidInput("applicant name is required (at most 100 characters)")
@@ -367,23 +395,29 @@ def start_case(session: Session, *, service_code: str, village_code: str, applic
     for task in wf.get_tasks(state=runtime.TaskState.READY):
         task.data.update(copy.deepcopy(initial))
     before = _Snapshot(wf)
-    with clock.using(clock.ManualClock(now)):
+    with clock.using(clock.ManualClock(accepted_at)):
         _run_engine(wf, lambda: None)
 
+    sla = deadlines.case_dues(spec.properties, accepted_at)
     case_id = _conn(session).execute(insert(T_CASE).returning(T_CASE.c.id).values(
         number=number, service_code=service_code, process_version_id=pv.id, village_id=village.id,
         township_id=ids[codes[2]], county_id=ids[codes[1]], applicant_name=applicant_name,
         first_clerk_id=actor.id if actor.role == "clerk" else None, status="open", outcome=None,
         instance_json="{}", serializer_version=runtime.SERIALIZER.VERSION, version=0, created_at=now,
-        updated_at=now, closed_at=None)).scalar_one()
+        updated_at=now, closed_at=None, accepted_at=accepted_at, **sla)).scalar_one()
     case = dict(id=case_id, number=number, status="open", version=0, village_id=village.id,
                 township_id=ids[codes[2]], county_id=ids[codes[1]], first_clerk_id=actor.id,
                 process_version_id=pv.id)
     result, audit = _sync(session, _Loaded(case, spec, wf), before, now, actor.id,
                           assign_new_village_tasks_to=actor.id if actor.role == "clerk" else None)
+    if accepted_at < now:  # entered late: warnings may already be due
+        deadlines.evaluate_case(session, case_id, now)
     _audit(session, [dict(case_id=case_id, actor_id=actor.id, at=now, action="case.started",
                           details={"service_code": service_code, "process_version": pv.version,
-                                   "village": village.code, "applicant": applicant_name},
+                                   "village": village.code, "applicant": applicant_name,
+                                   "accepted_at": accepted_at.isoformat(),
+                                   "legal_due_at": sla["legal_due_at"] and sla["legal_due_at"].isoformat(),
+                                   "promised_due_at": sla["promised_due_at"] and sla["promised_due_at"].isoformat()},
                           old_value=None, new_value="open")] + audit)
     return result
 
@@ -488,7 +522,8 @@ def complete_task(session: Session, task_id: int, actor: User, form_data: dict[s
     res = _conn(session).execute(_UPD_TASK_DONE, {"b_id": task_id, "b_now": now, "b_actor": actor.id})
     if res.rowcount != 1:
         raise Conflict(f"task {task_id} was completed by someone else")
-    result, audit = _sync(session, loaded, before, now, actor.id, completed=task["spiff_task_id"])
+    result, audit = _sync(session, loaded, before, now, actor.id, completed=task["spiff_task_id"],
+                          carded_tasks=(task_id,) if task["warning_level"] != "green" else ())
     result.closed_tasks.insert(0, task_id)
     _audit(session, [dict(case_id=case["id"], actor_id=actor.id, at=now, action="task.completed",
                           details={"task_id": task_id, "task": task["name"], "data": data},

@@ -92,6 +92,15 @@ def migrate(engine: Engine) -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            # a batch migration copies and drops tables, which foreign keys would forbid; the pragma only
+            # takes effect outside a transaction, hence on the raw connection before BEGIN
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        finally:
+            if engine.dialect.name == "sqlite":
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")

@@ -5,7 +5,7 @@ never deserialize workflows; only `cases` writes them, together with the instanc
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
@@ -100,6 +100,7 @@ class ProcessVersion(Base):
     task_meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     findings: Mapped[list[Any]] = mapped_column(JSON, default=list)
     executable: Mapped[bool] = mapped_column(Boolean, default=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # process-level extension props
     deployed_at: Mapped[datetime]
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
@@ -135,6 +136,17 @@ class Case(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    # the SLA clock (DESIGN.md §5): acceptance (受理, may precede entry for 补录), limits and due instants
+    accepted_at: Mapped[datetime | None]
+    legal_limit_workdays: Mapped[int | None]
+    promised_limit_workdays: Mapped[int | None]
+    legal_due_at: Mapped[datetime | None]
+    promised_due_at: Mapped[datetime | None]
+    due_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_at: Mapped[datetime | None]
+    extension_workdays: Mapped[int | None]
+    warning_level: Mapped[str] = mapped_column(String(8), default="green")
+    warning_check_at: Mapped[datetime | None] = mapped_column(index=True)
 
     village: Mapped[OrgUnit] = relationship(foreign_keys=[village_id])
     process_version: Mapped[ProcessVersion] = relationship()
@@ -162,6 +174,9 @@ class TaskRow(Base):
     completed_at: Mapped[datetime | None]
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     due_at: Mapped[datetime | None]
+    limit_workdays: Mapped[int | None]
+    warning_level: Mapped[str] = mapped_column(String(8), default="green")
+    warning_check_at: Mapped[datetime | None] = mapped_column(index=True)
 
     case: Mapped[Case] = relationship()
 
@@ -178,9 +193,10 @@ class TimerRow(Base):
     spiff_task_id: Mapped[str] = mapped_column(String(36))
     bpmn_id: Mapped[str] = mapped_column(String(100))
     due_at: Mapped[datetime]
-    state: Mapped[str] = mapped_column(String(12))  # armed | fired | cancelled | failed
+    state: Mapped[str] = mapped_column(String(12))  # armed | paused | fired | cancelled | failed
     fired_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    workdays: Mapped[int | None]  # the N of a workdays(N) timer: pauses and extensions count in it
     created_at: Mapped[datetime]
 
 
@@ -194,3 +210,58 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     old_value: Mapped[str | None] = mapped_column(String(200))
     new_value: Mapped[str | None] = mapped_column(String(200))
+
+
+class Pause(Base):
+    """An interval in which the case's clock stood still (补正, 特别程序, 公示), shown in its history."""
+    __tablename__ = "pauses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # supplement | special | publicity
+    reason: Mapped[str] = mapped_column(String(500))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    left: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what was left of each deadline
+
+
+class Card(Base):
+    """A yellow or red card (黄牌/红牌): an immutable record; only `resolved_at` is set, once."""
+    __tablename__ = "cards"
+    __table_args__ = (UniqueConstraint("case_id", "subject", "color"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"), index=True)
+    subject: Mapped[str] = mapped_column(String(40))  # "case", "legal" or "task:<id>"
+    color: Mapped[str] = mapped_column(String(8))  # yellow | red
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    responsible_clerk_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    due_at: Mapped[datetime | None]
+    issued_at: Mapped[datetime] = mapped_column(index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    resolved_at: Mapped[datetime | None]
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_inbox", "user_id", "read_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+    created_at: Mapped[datetime]
+    read_at: Mapped[datetime | None]
+    message: Mapped[str] = mapped_column(String(500))
+
+
+class ServiceDayDigest(Base):
+    """What a village or township sees on its 便民集中服务日 (the 10th): overdue, due-soon, paused cases."""
+    __tablename__ = "service_day_digests"
+    __table_args__ = (UniqueConstraint("unit_id", "service_date"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))
+    service_date: Mapped[date]
+    generated_at: Mapped[datetime]
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)

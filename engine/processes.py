@@ -23,6 +23,7 @@ class LoadedSpec:
     spec: Any
     subprocess_specs: dict[str, Any]
     task_meta: dict[str, dict[str, Any]]
+    properties: dict[str, Any]
 
 
 @dataclass
@@ -65,7 +66,7 @@ def deploy(session: Session, data: bytes, filename: str, actor: User | None = No
         version_id = session.execute(insert(ProcessVersion).returning(ProcessVersion.id).values(
             process_id=proc.process_id, version=version, name=proc.name, filename=filename,
             bpmn_xml=data.decode("utf-8"), sha256=compiled.sha256, spec_json=spec_json, task_meta=meta,
-            findings=findings, executable=proc.executable, deployed_at=now,
+            findings=findings, executable=proc.executable, properties=proc.properties, deployed_at=now,
             deployed_by_id=actor.id if actor else None)).scalar_one()
         session.execute(insert(AuditEvent).values(
             case_id=None, actor_id=actor.id if actor else None, at=now, action="process.deployed",
@@ -103,13 +104,13 @@ def load_spec(session: Session, version_id: int, key: tuple[str, str] | None = N
         if hit is not None:
             _CACHE.move_to_end(key)
             return hit
-    row = session.execute(select(ProcessVersion.spec_json, ProcessVersion.task_meta)
+    row = session.execute(select(ProcessVersion.spec_json, ProcessVersion.task_meta, ProcessVersion.properties)
                           .where(ProcessVersion.id == version_id)).one()
     if row.spec_json is None:
         raise Conflict(f"process version {version_id} is a model only and cannot run")
     spec, subs = runtime.spec_from_json(row.spec_json)
     meta = row.task_meta if isinstance(row.task_meta, dict) else json.loads(row.task_meta)
-    loaded = LoadedSpec(spec, subs, meta)
+    loaded = LoadedSpec(spec, subs, meta, dict(row.properties or {}))
     with _CACHE_LOCK:
         _CACHE[key] = loaded
         while len(_CACHE) > _CACHE_SIZE:

@@ -11,6 +11,8 @@ rest of the engine deals in plain values. Three fixes of SPIFFWORKFLOW.md are ap
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
@@ -39,6 +41,7 @@ from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.specs.event_definitions.base import EventDefinition
 
 from . import clock
+from .workdays import default_calendar
 from .expressions import RESTRICTED_ENGINE, RestrictedScriptEngine, is_iso_literal
 
 __all__ = ["YicunParser", "SafeBpmnWorkflow", "SERIALIZER", "dump_instance", "load_instance",
@@ -64,13 +67,24 @@ class ClockTimeDateEventDefinition(TimeDateEventDefinition):
         return my_task._get_internal_data("event_fired", False)
 
 
+WORKDAYS_MARKER = re.compile(r"^P(\d+)WD$")
+PAUSED_VALUE = "9999-12-31T00:00:00+00:00"  # the due of a timer whose case clock is stopped
+
+
 class ClockDurationTimerEventDefinition(DurationTimerEventDefinition):
     def has_fired(self, my_task: Any) -> bool:
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
-            parsed = TimerEventDefinition.parse_iso_duration(_timer_text(my_task, self.expression))
+            text = _timer_text(my_task, self.expression)
             start = clock.now()
-            event_value = (start + TimerEventDefinition.get_timedelta_from_start(parsed, start)).isoformat()
+            marker = WORKDAYS_MARKER.match(text)
+            if marker:  # workdays(N): the end of the N-th working day after today (Asia/Shanghai)
+                due = default_calendar().due(start, int(marker.group(1)))
+                event_value = due.end_instant.astimezone(timezone.utc).isoformat()
+                my_task._set_internal_data(workdays=int(marker.group(1)), estimated=due.estimated)
+            else:
+                parsed = TimerEventDefinition.parse_iso_duration(text)
+                event_value = (start + TimerEventDefinition.get_timedelta_from_start(parsed, start)).isoformat()
             my_task._set_internal_data(event_value=event_value)
         if TimerEventDefinition.get_datetime(event_value) <= clock.now():
             my_task._set_internal_data(event_fired=True)
@@ -243,9 +257,17 @@ def ready_user_tasks(workflow: Any) -> list[Any]:
     return workflow.get_tasks(state=TaskState.READY, manual=True)
 
 
-def armed_timers(workflow: Any) -> dict[str, tuple[str, datetime]]:
-    """Armed timer events: spiff task id → (BPMN id, due instant in UTC)."""
-    result: dict[str, tuple[str, datetime]] = {}
+@dataclass(frozen=True)
+class TimerInfo:
+    bpmn_id: str
+    due: datetime
+    workdays: int | None  # set for workdays(N) timers
+    paused: bool
+
+
+def armed_timers(workflow: Any) -> dict[str, TimerInfo]:
+    """Armed (waiting) timer events: spiff task id → what the engine needs to project and move them."""
+    result: dict[str, TimerInfo] = {}
     for task in workflow.event_manager.tasks.values():
         definition = getattr(task.task_spec, "event_definition", None)
         if not isinstance(definition, TimerEventDefinition) or not isinstance(task.task_spec, CatchingEvent):
@@ -261,8 +283,24 @@ def armed_timers(workflow: Any) -> dict[str, tuple[str, datetime]]:
             due = TimerEventDefinition.parse_time_or_duration(value)
             if not isinstance(due, datetime):
                 continue
-        result[str(task.id)] = (task.task_spec.bpmn_id, due.astimezone(timezone.utc))
+        result[str(task.id)] = TimerInfo(task.task_spec.bpmn_id, due.astimezone(timezone.utc),
+                                         task.internal_data.get("workdays"), bool(task.internal_data.get("paused")))
     return result
+
+
+def timer_tasks(workflow: Any, spiff_ids: Any) -> list[Any]:
+    return [t for t in (find_task(workflow, i) for i in spiff_ids) if t is not None]
+
+
+def set_timer_due(task: Any, due: datetime | None, paused: bool = False) -> None:
+    """Move an armed timer (pause: far future, flagged; resume/extension: the new instant)."""
+    when = PAUSED_VALUE if paused or due is None else due.astimezone(timezone.utc).isoformat()
+    value = task.internal_data.get("event_value")
+    if isinstance(value, dict):  # a cycle timer: move its next round
+        value = dict(value, next=when)
+    else:
+        value = when
+    task._set_internal_data(event_value=value, paused=paused)
 
 
 def find_task(workflow: Any, spiff_task_id: str) -> Any | None:

@@ -38,10 +38,14 @@ def assert_projection_matches(engine, number: str) -> None:
         spec = processes.load_spec(s, case.process_version_id)
         wf = runtime.load_instance(case.instance_json, spec.spec, spec.subprocess_specs)
         rows = s.scalars(select(TaskRow).where(TaskRow.case_id == case.id, TaskRow.state == "ready")).all()
-        timers = s.scalars(select(TimerRow).where(TimerRow.case_id == case.id, TimerRow.state == "armed")).all()
+        timers = s.scalars(select(TimerRow).where(TimerRow.case_id == case.id,
+                                                  TimerRow.state.in_(("armed", "paused")))).all()
     assert {r.spiff_task_id: r.bpmn_id for r in rows} == {
         str(t.id): t.task_spec.bpmn_id for t in runtime.ready_user_tasks(wf)}
-    assert {t.spiff_task_id: (t.bpmn_id, t.due_at) for t in timers} == runtime.armed_timers(wf)
+    assert {t.spiff_task_id: (t.bpmn_id, t.state == "paused", t.workdays) for t in timers} == {
+        tid: (i.bpmn_id, i.paused, i.workdays) for tid, i in runtime.armed_timers(wf).items()}
+    assert {t.spiff_task_id: t.due_at for t in timers if t.state == "armed"} == {
+        tid: i.due for tid, i in runtime.armed_timers(wf).items() if not i.paused}
     assert (case.status == "open") == (not wf.is_completed())
 
 
