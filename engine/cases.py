@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from . import clock, deadlines, runtime
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, WorkflowError
 from .expressions import ExpressionRejected
-from .models import AuditEvent, Case, CaseSequence, OrgUnit, ProcessVersion, TaskRow, TimerRow, User
+from .models import AuditEvent, Case, CaseSequence, OrgUnit, Pause, ProcessVersion, TaskRow, TimerRow, User
 from .processes import LoadedSpec, latest_version, load_spec
+from .workdays import default_calendar
 
 T_CASE, T_TASK, T_TIMER, T_AUDIT = Case.__table__, TaskRow.__table__, TimerRow.__table__, AuditEvent.__table__
 T_PV = ProcessVersion.__table__
@@ -32,7 +33,7 @@ T_PV = ProcessVersion.__table__
 # the engine step budget (benchmarks/engine_step.py) depends on it.
 _CASE_COLUMNS = (T_CASE.c.id, T_CASE.c.number, T_CASE.c.status, T_CASE.c.version, T_CASE.c.instance_json,
                  T_CASE.c.village_id, T_CASE.c.township_id, T_CASE.c.county_id, T_CASE.c.first_clerk_id,
-                 T_CASE.c.process_version_id, T_PV.c.sha256, T_PV.c.process_id)
+                 T_CASE.c.process_version_id, T_CASE.c.paused_at, T_PV.c.sha256, T_PV.c.process_id)
 _TASK_COLUMNS = tuple(T_TASK.c[name].label(f"task_{name}") for name in (
     "id", "case_id", "spiff_task_id", "bpmn_id", "name", "unit_id", "candidate_group", "assignee_id", "state",
     "warning_level"))
@@ -223,6 +224,8 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
     after = _Snapshot(wf)
     case_id, audit = case["id"], []
     carded = list(carded_tasks)  # closed steps that hold cards to resolve
+    if case.get("paused_at") is not None:
+        _hold_new_timers(session, case_id, wf, before, after, now)
 
     # tasks that left the READY set without being the one completed were cancelled (timer, withdrawal)
     gone = [tid for tid in before.ready if tid not in after.ready and tid != completed]
@@ -319,6 +322,30 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
     if res.rowcount != 1:
         raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
     return StepResult(case["number"], status, outcome, opened_ids, closed_ids, fired), audit
+
+
+def _hold_new_timers(session: Session, case_id: int, wf: Any, before: _Snapshot, after: _Snapshot,
+                     now: datetime) -> None:
+    """The clock is stopped: a deadline armed now (a step opened during 补正) waits for the resume with
+    its whole limit left."""
+    fresh = {tid: info for tid, info in after.timers.items() if tid not in before.timers and not info.paused}
+    if not fresh:
+        return
+    pause = _conn(session).execute(select(Pause.__table__.c.id, Pause.__table__.c.left)
+                                   .where(Pause.case_id == case_id, Pause.ended_at.is_(None))
+                                   .order_by(Pause.id.desc()).limit(1)).first()
+    if pause is None:
+        return
+    left = dict(pause.left)
+    timers_left = dict(left.get("timers", {}))
+    for task in runtime.timer_tasks(wf, fresh):
+        info = fresh[str(task.id)]
+        timers_left[str(task.id)] = ({"workdays": info.workdays} if info.workdays is not None
+                                     else {"seconds": max(0.0, (info.due - now).total_seconds())})
+        runtime.set_timer_due(task, None, paused=True)
+        after.timers[str(task.id)] = runtime.TimerInfo(info.bpmn_id, info.due, info.workdays, True)
+    left["timers"] = timers_left
+    _conn(session).execute(update(Pause.__table__).where(Pause.id == pause.id).values(left=left))
 
 
 def _task_with_case(session: Session, task_id: int) -> tuple[dict[str, Any], Mapping[str, Any]]:
@@ -574,3 +601,206 @@ def fire_timers(session: Session, case_id: int, now: datetime) -> int:
     result, audit = _sync(session, loaded, before, now, None)
     _audit(session, audit)
     return len(result.fired_timers)
+
+
+# ------------------------------------------------------------------------------------------- the SLA clock
+def _case_by_number(session: Session, case_number: str) -> Mapping[str, Any]:
+    case_id = session.scalar(select(Case.id).where(Case.number == case_number))
+    if case_id is None:
+        raise NotFound(f"no case {case_number}")
+    return _lock_case(session, case_id)
+
+
+def _sla_row(session: Session, case_id: int) -> Mapping[str, Any]:
+    return _conn(session).execute(select(T_CASE).where(T_CASE.c.id == case_id)).mappings().one()
+
+
+def _works_on_case(session: Session, actor: User, case: Mapping[str, Any]) -> bool:
+    """Staff of the case's village, township or county, or a supervisor/admin above it."""
+    if actor.role in ("clerk", "agent", "township_officer", "county_officer"):
+        return actor.unit_id in (case["village_id"], case["township_id"], case["county_id"])
+    return _is_lead_of(session, actor, case["village_id"])
+
+
+def _save_retimed(session: Session, loaded: _Loaded, moves: dict[str, datetime | None], now: datetime,
+                  *, pause: bool = False) -> None:
+    """Move armed timers (None = stop them for a pause), re-derive step dues, save the instance."""
+    wf, case = loaded.workflow, loaded.case
+    for task in runtime.timer_tasks(wf, moves):
+        runtime.set_timer_due(task, moves[str(task.id)], paused=pause)
+    for tid, due in moves.items():
+        _conn(session).execute(update(T_TIMER).where(T_TIMER.c.case_id == case["id"], T_TIMER.c.spiff_task_id == tid,
+                                                     T_TIMER.c.state.in_(("armed", "paused")))
+                               .values(state="paused" if pause else "armed", **({} if pause else {"due_at": due})))
+    if not pause:  # a step's due is its deadline timer's due
+        timers = runtime.armed_timers(wf)
+        for task in runtime.ready_user_tasks(wf):
+            guards = sorted((timers[t] for t in runtime.attached_timer_ids(task) if t in timers),
+                            key=lambda info: (info.workdays is None, info.due))
+            if guards:
+                _conn(session).execute(update(T_TASK).where(T_TASK.c.case_id == case["id"],
+                                                            T_TASK.c.spiff_task_id == str(task.id),
+                                                            T_TASK.c.state == "ready")
+                                       .values(due_at=guards[0].due, warning_check_at=now))
+    else:
+        _conn(session).execute(update(T_TASK).where(T_TASK.c.case_id == case["id"], T_TASK.c.state == "ready")
+                               .values(warning_check_at=None))
+    res = _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"], T_CASE.c.version == case["version"])
+                                 .values(instance_json=runtime.dump_instance(wf), version=case["version"] + 1,
+                                         updated_at=now))
+    if res.rowcount != 1:
+        raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
+
+
+PAUSE_KINDS = {"supplement": "补正", "special": "特别程序", "publicity": "公示"}
+
+
+def pause_case(session: Session, case_number: str, actor: User, reason: str, kind: str = "supplement",
+               at: datetime | None = None, now: datetime | None = None) -> StepResult:
+    """Stop the case's clock (补正 / 特别程序 / 公示): every deadline keeps the working days it had left."""
+    now = now or clock.now()
+    at = at or now
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("a reason is required to pause a case")
+    if kind not in PAUSE_KINDS:
+        raise InvalidInput(f"pause kind must be one of {', '.join(PAUSE_KINDS)}")
+    if at > now:
+        raise InvalidInput("a pause cannot start in the future")
+    case = _case_by_number(session, case_number)
+    if case["status"] != "open":
+        raise Conflict(f"case {case_number} is {case['status']}")
+    sla = _sla_row(session, case["id"])
+    if sla["paused_at"] is not None:
+        raise Conflict(f"case {case_number} is already paused")
+    if not _works_on_case(session, actor, case):
+        raise Forbidden(f"{actor.username} may not pause case {case_number}")
+    cal = default_calendar()
+    loaded = _restore(session, case)
+    left: dict[str, Any] = {"timers": {}}
+    moves: dict[str, datetime | None] = {}
+    for tid, info in runtime.armed_timers(loaded.workflow).items():
+        if info.paused:
+            continue
+        if info.workdays is not None:
+            left["timers"][tid] = {"workdays": cal.workdays_left(at, info.due)[0]}
+        else:
+            left["timers"][tid] = {"seconds": max(0.0, (info.due - at).total_seconds())}
+        moves[tid] = None
+    for key in ("legal", "promised"):
+        if sla[f"{key}_due_at"] is not None:
+            left[key] = cal.workdays_left(at, sla[f"{key}_due_at"])[0]
+    _save_retimed(session, loaded, moves, now, pause=True)
+    _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"])
+                           .values(paused_at=at, warning_check_at=None))
+    _conn(session).execute(insert(Pause.__table__).values(case_id=case["id"], kind=kind, reason=reason, started_at=at,
+                                                          ended_at=None, started_by_id=actor.id, ended_by_id=None,
+                                                          left=left))
+    _audit(session, [dict(case_id=case["id"], actor_id=actor.id, at=now, action="case.paused",
+                          details={"kind": kind, "reason": reason, "at": at.isoformat(),
+                                   "workdays_left": {k: v for k, v in left.items() if k != "timers"}},
+                          old_value="running", new_value=f"paused ({PAUSE_KINDS[kind]})")])
+    return StepResult(case["number"], case["status"])
+
+
+def resume_case(session: Session, case_number: str, actor: User, at: datetime | None = None,
+                now: datetime | None = None) -> StepResult:
+    """Restart the clock: each deadline becomes the working days it had left, counted from `at`."""
+    now = now or clock.now()
+    at = at or now
+    case = _case_by_number(session, case_number)
+    sla = _sla_row(session, case["id"])
+    if case["status"] != "open" or sla["paused_at"] is None:
+        raise Conflict(f"case {case_number} is not paused")
+    if not sla["paused_at"] <= at <= now:
+        raise InvalidInput("the resume time must lie between the pause and now")
+    if not _works_on_case(session, actor, case):
+        raise Forbidden(f"{actor.username} may not resume case {case_number}")
+    pause = session.execute(select(Pause.__table__).where(Pause.case_id == case["id"], Pause.ended_at.is_(None))
+                            .order_by(Pause.id.desc()).limit(1)).mappings().one()
+    cal = default_calendar()
+    loaded = _restore(session, case)
+    moves: dict[str, datetime | None] = {}
+    estimated = sla["due_estimated"]
+    for tid, rest in pause["left"].get("timers", {}).items():
+        if "workdays" in rest:
+            due = cal.due(at, rest["workdays"])
+            moves[tid], estimated = due.end_instant, estimated or due.estimated
+        else:
+            moves[tid] = at + timedelta(seconds=rest["seconds"])
+    live = runtime.armed_timers(loaded.workflow)
+    moves = {tid: due for tid, due in moves.items() if tid in live}  # a step may have closed meanwhile
+    new_dues: dict[str, Any] = {}
+    for key in ("legal", "promised"):
+        if key in pause["left"]:
+            due = cal.due(at, pause["left"][key])
+            new_dues[f"{key}_due_at"], estimated = due.end_instant, estimated or due.estimated
+    _save_retimed(session, loaded, moves, now)
+    _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(
+        paused_at=None, due_estimated=estimated, warning_check_at=now, **new_dues))
+    _conn(session).execute(update(Pause.__table__).where(Pause.id == pause["id"])
+                           .values(ended_at=at, ended_by_id=actor.id))
+    deadlines.evaluate_case(session, case["id"], now)
+    _audit(session, [dict(case_id=case["id"], actor_id=actor.id, at=now, action="case.resumed",
+                          details={"at": at.isoformat(), "paused_at": sla["paused_at"].isoformat(),
+                                   **{k: v.isoformat() for k, v in new_dues.items()}},
+                          old_value=_iso_or_none(sla["legal_due_at"]),
+                          new_value=_iso_or_none(new_dues.get("legal_due_at")))])
+    return StepResult(case["number"], case["status"])
+
+
+def extend_case(session: Session, case_number: str, actor: User, workdays: int, reason: str,
+                now: datetime | None = None) -> StepResult:
+    """延期: once per case, at most the item's cap, asked before the legal due, approved by an officer of
+    the approving level. Every deadline (legal, promised, armed timers, steps) moves by `workdays`."""
+    now = now or clock.now()
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("an extension needs a reason (it is told to the applicant)")
+    case = _case_by_number(session, case_number)
+    sla = _sla_row(session, case["id"])
+    if case["status"] != "open":
+        raise Conflict(f"case {case_number} is {case['status']}")
+    if sla["paused_at"] is not None:
+        raise Conflict(f"case {case_number} is paused; resume it before extending")
+    if sla["extension_workdays"] is not None:
+        raise Conflict(f"case {case_number} was already extended by {sla['extension_workdays']} working days; "
+                       "an extension is granted once")
+    loaded = _restore(session, case)
+    props = loaded.spec.properties
+    cap = int(props.get("extensionMaxWorkdays", 10))
+    if isinstance(workdays, bool) or not isinstance(workdays, int) or not 1 <= workdays <= cap:
+        raise InvalidInput(f"an extension is 1 to {cap} working days for this item")
+    due = sla["legal_due_at"] or sla["promised_due_at"]
+    if due is None:
+        raise InvalidInput("this case has no time limit to extend")
+    if now >= due:
+        raise Conflict(f"the due date has passed ({clock.local(due):%Y-%m-%d %H:%M}); an extension must be "
+                       "requested before it — the case is overdue")
+    level = props.get("approveLevel") or max(
+        (m.get("level") for m in loaded.spec.task_meta.values() if m.get("level")),
+        key=("village", "township", "county").index, default="county")
+    approver_role, approver_unit = {"county": ("county_officer", case["county_id"]),
+                                    "township": ("township_officer", case["township_id"]),
+                                    "village": ("clerk", case["village_id"])}[level]
+    if actor.role != approver_role or actor.unit_id != approver_unit:
+        raise Forbidden(f"an extension of this item is approved by a {approver_role} of the case's {level}")
+    cal = default_calendar()
+    moves = {tid: deadlines.shift_workdays(info.due, workdays, info.workdays is not None, cal)
+             for tid, info in runtime.armed_timers(loaded.workflow).items() if not info.paused}
+    new_dues = {f"{k}_due_at": deadlines.shift_workdays(sla[f"{k}_due_at"], workdays, True, cal)
+                for k in ("legal", "promised") if sla[f"{k}_due_at"] is not None}
+    _save_retimed(session, loaded, moves, now)
+    _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(
+        extension_workdays=workdays, warning_check_at=now, **new_dues))
+    deadlines.evaluate_case(session, case["id"], now)
+    _audit(session, [dict(case_id=case["id"], actor_id=actor.id, at=now, action="case.extended",
+                          details={"workdays": workdays, "reason": reason, "approved_by": actor.username,
+                                   **{k: v.isoformat() for k, v in new_dues.items()}},
+                          old_value=_iso_or_none(due), new_value=_iso_or_none(
+                              new_dues.get("legal_due_at") or new_dues.get("promised_due_at")))])
+    return StepResult(case["number"], case["status"])
+
+
+def _iso_or_none(value: datetime | None) -> str | None:
+    return clock.local(value).isoformat(timespec="minutes") if value else None

@@ -74,6 +74,18 @@ def next_check(level: str, due_at: datetime | None, yellow: datetime | None) -> 
     return yellow if level == "green" and yellow is not None else due_at
 
 
+def shift_workdays(instant: datetime, workdays: int, end_of_day: bool, cal: WorkCalendar | None = None) -> datetime:
+    """Move a deadline by `workdays` working days: a working-day deadline (24:00 of its due date) to 24:00
+    of the date `workdays` later; a calendar-time one to the same local time on that date."""
+    cal = cal or default_calendar()
+    local = instant.astimezone(SHANGHAI)
+    if end_of_day:
+        due_date = (local - timedelta(microseconds=1)).date()
+        return cal.add_workdays(due_date, workdays).end_instant
+    moved = cal.add_workdays(local.date(), workdays).date
+    return datetime.combine(moved, local.timetz())
+
+
 def case_dues(properties: Mapping[str, Any], accepted_at: datetime,
               cal: WorkCalendar | None = None) -> dict[str, Any]:
     """The SLA columns of a case accepted at `accepted_at`: legal and promised limits and due instants."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from . import clock
+from . import clock, deadlines
 from .cases import T_CASE, T_TIMER, fire_timers
 from .db import transaction
 from .errors import WorkflowError
@@ -28,10 +28,11 @@ log = logging.getLogger(__name__)
 class SweepReport:
     fired: int = 0
     cases: int = 0
+    cards: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fired": self.fired, "cases": self.cases, "failed": self.failed}
+        return {"fired": self.fired, "cases": self.cases, "cards": self.cards, "failed": self.failed}
 
 
 def _next_due_case(session: Any, now: datetime, skip: set[int]) -> int | None:
@@ -67,7 +68,25 @@ def sweep(engine: Engine, now: datetime | None = None, max_cases: int | None = N
             _mark_failed(engine, failed_case, now, str(exc))
             report.failed.append({"case_id": failed_case, "error": str(exc)})
             skip.add(failed_case)
+    _sweep_warnings(engine, now, report)
     return report
+
+
+def _sweep_warnings(engine: Engine, now: datetime, report: SweepReport) -> None:
+    """Yellow/red levels and cards, one case per transaction, found through the warning_check_at indexes."""
+    skip: set[int] = set()
+    last = None
+    while True:
+        with transaction(engine) as session:
+            case_id = deadlines.next_case_to_check(session, now, skip)
+            if case_id is None:
+                return
+            if case_id == last:  # evaluating it did not move its next check past `now`: do not spin
+                log.error("warning check of case %s does not advance; skipped", case_id)
+                skip.add(case_id)
+                continue
+            report.cards += deadlines.evaluate_case(session, case_id, now)
+            last = case_id
 
 
 def _mark_failed(engine: Engine, case_id: int, now: datetime, message: str) -> None:

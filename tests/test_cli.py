@@ -95,6 +95,8 @@ def test_timers_sweep_from_the_shell(yicun):
 
     yicun("timers", "sweep", "--now", "2026-11-03T09:00:00")
     assert set(timer_states().values()) == {"armed"}
-    assert yicun("timers", "sweep", "--now", "2026-11-07T09:00:01")["fired"] >= 1
+    yicun("timers", "sweep", "--now", "2026-11-09T23:59:59")  # 24:00 of the 5th working day is the end
+    assert set(timer_states().values()) == {"armed"}
+    assert yicun("timers", "sweep", "--now", "2026-11-10T00:00:00")["fired"] >= 1
     assert timer_states() == {"Timer_VillageIntake_Warn": "fired", "Timer_VillageIntake_Withdraw": "armed"}
-    assert yicun("timers", "sweep", "--now", "2026-11-07T10:00:00")["fired"] == 0
+    assert yicun("timers", "sweep", "--now", "2026-11-10T10:00:00")["fired"] == 0

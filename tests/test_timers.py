@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from engine.clock import SHANGHAI
 
 from sqlalchemy import func, select
 
@@ -17,22 +19,27 @@ def _armed(engine):
         return s.scalars(select(TimerRow).where(TimerRow.state == "armed").order_by(TimerRow.id)).all()
 
 
-def test_timer_rows_use_the_engine_clock_and_bare_iso(seeded, manual_clock):
-    r = start(seeded, service="MZ-01")  # intake: P5D warning (bare ISO) + P15D interrupting
-    due = {t.bpmn_id: t.due_at for t in _armed(seeded)}
+# MZ-01 intake, accepted Monday 2026-11-02 09:00: the workdays(5) step deadline ends 24:00 of the 5th
+# working day after it (Monday 11-09); the bare ISO P15D 补正 timeout is calendar time.
+STEP_DUE = datetime(2026, 11, 10, 0, 0, tzinfo=SHANGHAI)
+
+
+def test_timer_rows_use_the_engine_clock_workdays_and_bare_iso(seeded, manual_clock):
+    r = start(seeded, service="MZ-01")
+    due = {t.bpmn_id: (t.due_at, t.workdays) for t in _armed(seeded)}
     now = manual_clock.now()
-    assert due == {"Timer_VillageIntake_Warn": now + timedelta(days=5),
-                   "Timer_VillageIntake_Withdraw": now + timedelta(days=15)}
+    assert due == {"Timer_VillageIntake_Warn": (STEP_DUE, 5),
+                   "Timer_VillageIntake_Withdraw": (now + timedelta(days=15), None)}
     (task,) = ready_tasks(seeded, r.case_number)
-    assert task.due_at == now + timedelta(days=5)
+    assert (task.due_at, task.limit_workdays) == (STEP_DUE, 5)
 
 
 def test_warning_timer_fires_once_and_the_task_stays(seeded, manual_clock):
     r = start(seeded, service="MZ-01")
-    assert timers.sweep(seeded, manual_clock.now() + timedelta(days=4)).fired == 0
-    report = timers.sweep(seeded, manual_clock.now() + timedelta(days=5, seconds=1))
+    assert timers.sweep(seeded, STEP_DUE - timedelta(seconds=1)).fired == 0
+    report = timers.sweep(seeded, STEP_DUE)
     assert report.fired == 1 and report.cases == 1
-    assert timers.sweep(seeded, manual_clock.now() + timedelta(days=6)).fired == 0  # never twice
+    assert timers.sweep(seeded, STEP_DUE + timedelta(days=1)).fired == 0  # never twice
     (task,) = ready_tasks(seeded, r.case_number)
     assert task.bpmn_id == "Task_VillageIntake"
     with db.read(seeded) as s:
@@ -57,7 +64,7 @@ def test_missed_interrupting_timer_fires_after_downtime(seeded, manual_clock):
 
 def test_overlapping_sweeps_fire_each_timer_once(seeded, manual_clock):
     numbers = [start(seeded, service="MZ-01").case_number for _ in range(12)]
-    at = manual_clock.now() + timedelta(days=5, minutes=1)  # every warning timer is due
+    at = STEP_DUE + timedelta(minutes=1)  # every step deadline timer is due
     reports = []
 
     def run() -> None:
@@ -83,10 +90,10 @@ def test_sweep_isolates_a_failing_case(seeded, manual_clock):
     bad = start(seeded, service="MZ-01").case_number
     with db.transaction(seeded) as s:  # corrupt one case's stored state
         s.execute(C.__table__.update().where(C.number == bad).values(instance_json='{"tasks": {}}'))
-    report = timers.sweep(seeded, manual_clock.now() + timedelta(days=5, seconds=1))
+    report = timers.sweep(seeded, STEP_DUE)
     assert report.fired == 1 and len(report.failed) == 1
     with db.read(seeded) as s:
         failed = s.scalars(select(TimerRow).where(TimerRow.state == "failed")).all()
     assert [(t.bpmn_id, "could not be restored" in t.error) for t in failed] == [("Timer_VillageIntake_Warn", True)]
-    assert timers.sweep(seeded, manual_clock.now() + timedelta(days=5, seconds=2)).failed == []
+    assert timers.sweep(seeded, STEP_DUE + timedelta(seconds=1)).failed == []
     assert ready_tasks(seeded, good)
