@@ -38,8 +38,8 @@ def yellow_at(due_at: datetime, limit_workdays: int | None, opened_at: datetime,
               cal: WorkCalendar | None = None) -> datetime:
     """The instant a deadline turns yellow.
 
-    In working days: 00:00 of the day from which at most `threshold` working days are left, i.e. the
-    `threshold`-th working day before the due date. In calendar time (an ISO timer): when the last
+    In working days: 00:00 of the first day on which at most `threshold` working days are left
+    (counted strictly after that day, up to the due date): the `threshold`-th working day before it. In calendar time (an ISO timer): when the last
     max(1 day, ratio × duration) begins.
     """
     if limit_workdays is None:
@@ -52,8 +52,8 @@ def yellow_at(due_at: datetime, limit_workdays: int | None, opened_at: datetime,
     while seen < k:
         day -= timedelta(days=1)
         seen += cal.is_workday(day)[0]
-    # from the day after `day` on, at most k working days remain
-    start = datetime.combine(day + timedelta(days=1), datetime.min.time(), SHANGHAI)
+    # on `day`, the working days strictly after it up to the due date are exactly k
+    start = datetime.combine(day, datetime.min.time(), SHANGHAI)
     return max(opened_at, start)
 
 
