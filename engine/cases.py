@@ -615,8 +615,11 @@ def _sla_row(session: Session, case_id: int) -> Mapping[str, Any]:
     return _conn(session).execute(select(T_CASE).where(T_CASE.c.id == case_id)).mappings().one()
 
 
-def _works_on_case(session: Session, actor: User, case: Mapping[str, Any]) -> bool:
-    """Staff of the case's village, township or county, or a supervisor/admin above it."""
+def _works_on_case(session: Session, actor: User | None, case: Mapping[str, Any]) -> bool:
+    """Staff of the case's village, township or county, or a supervisor/admin above it (None: the
+    operator at the command line)."""
+    if actor is None:
+        return True
     if actor.role in ("clerk", "agent", "township_officer", "county_officer"):
         return actor.unit_id in (case["village_id"], case["township_id"], case["county_id"])
     return _is_lead_of(session, actor, case["village_id"])
@@ -655,7 +658,7 @@ def _save_retimed(session: Session, loaded: _Loaded, moves: dict[str, datetime |
 PAUSE_KINDS = {"supplement": "补正", "special": "特别程序", "publicity": "公示"}
 
 
-def pause_case(session: Session, case_number: str, actor: User, reason: str, kind: str = "supplement",
+def pause_case(session: Session, case_number: str, actor: User | None, reason: str, kind: str = "supplement",
                at: datetime | None = None, now: datetime | None = None) -> StepResult:
     """Stop the case's clock (补正 / 特别程序 / 公示): every deadline keeps the working days it had left."""
     now = now or clock.now()
@@ -674,7 +677,7 @@ def pause_case(session: Session, case_number: str, actor: User, reason: str, kin
     if sla["paused_at"] is not None:
         raise Conflict(f"case {case_number} is already paused")
     if not _works_on_case(session, actor, case):
-        raise Forbidden(f"{actor.username} may not pause case {case_number}")
+        raise Forbidden(f"{actor.username if actor else 'operator'} may not pause case {case_number}")
     cal = default_calendar()
     loaded = _restore(session, case)
     left: dict[str, Any] = {"timers": {}}
@@ -694,16 +697,17 @@ def pause_case(session: Session, case_number: str, actor: User, reason: str, kin
     _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"])
                            .values(paused_at=at, warning_check_at=None))
     _conn(session).execute(insert(Pause.__table__).values(case_id=case["id"], kind=kind, reason=reason, started_at=at,
-                                                          ended_at=None, started_by_id=actor.id, ended_by_id=None,
+                                                          ended_at=None, started_by_id=actor and actor.id,
+                                                          ended_by_id=None,
                                                           left=left))
-    _audit(session, [dict(case_id=case["id"], actor_id=actor.id, at=now, action="case.paused",
+    _audit(session, [dict(case_id=case["id"], actor_id=actor and actor.id, at=now, action="case.paused",
                           details={"kind": kind, "reason": reason, "at": at.isoformat(),
                                    "workdays_left": {k: v for k, v in left.items() if k != "timers"}},
                           old_value="running", new_value=f"paused ({PAUSE_KINDS[kind]})")])
     return StepResult(case["number"], case["status"])
 
 
-def resume_case(session: Session, case_number: str, actor: User, at: datetime | None = None,
+def resume_case(session: Session, case_number: str, actor: User | None, at: datetime | None = None,
                 now: datetime | None = None) -> StepResult:
     """Restart the clock: each deadline becomes the working days it had left, counted from `at`."""
     now = now or clock.now()
@@ -715,7 +719,7 @@ def resume_case(session: Session, case_number: str, actor: User, at: datetime | 
     if not sla["paused_at"] <= at <= now:
         raise InvalidInput("the resume time must lie between the pause and now")
     if not _works_on_case(session, actor, case):
-        raise Forbidden(f"{actor.username} may not resume case {case_number}")
+        raise Forbidden(f"{actor.username if actor else 'operator'} may not resume case {case_number}")
     pause = session.execute(select(Pause.__table__).where(Pause.case_id == case["id"], Pause.ended_at.is_(None))
                             .order_by(Pause.id.desc()).limit(1)).mappings().one()
     cal = default_calendar()
@@ -739,9 +743,9 @@ def resume_case(session: Session, case_number: str, actor: User, at: datetime | 
     _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(
         paused_at=None, due_estimated=estimated, warning_check_at=now, **new_dues))
     _conn(session).execute(update(Pause.__table__).where(Pause.id == pause["id"])
-                           .values(ended_at=at, ended_by_id=actor.id))
+                           .values(ended_at=at, ended_by_id=actor and actor.id))
     deadlines.evaluate_case(session, case["id"], now)
-    _audit(session, [dict(case_id=case["id"], actor_id=actor.id, at=now, action="case.resumed",
+    _audit(session, [dict(case_id=case["id"], actor_id=actor and actor.id, at=now, action="case.resumed",
                           details={"at": at.isoformat(), "paused_at": sla["paused_at"].isoformat(),
                                    **{k: v.isoformat() for k, v in new_dues.items()}},
                           old_value=_iso_or_none(sla["legal_due_at"]),

@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from sqlalchemy import Engine, func, select
 
-from . import cases, clock, db, demo, inbox, orgs, processes, timers
+from . import cases, clock, db, demo, inbox, orgs, processes, service_day, timers, workdays
 from .errors import BpmnRejected, YicunError
 from .models import OrgUnit, User
 
@@ -142,7 +142,8 @@ def cmd_case_start(ctx: Context) -> None:
     a = ctx.args
     with db.transaction(ctx.engine) as s:
         r = cases.start_case(s, service_code=a.service, village_code=a.village, applicant_name=a.applicant,
-                             actor=ctx.actor(s), data=_json_arg(a.data))
+                             actor=ctx.actor(s), data=_json_arg(a.data),
+                             accepted_at=clock.to_utc(a.accepted_at) if a.accepted_at else None)
     ctx.emit(_step(r), _step_text)
 
 
@@ -156,9 +157,23 @@ def _case_text(d: dict[str, Any]) -> str:
     lines = [f"{d['number']}  {d['process']['name']} ({d['service_code']} v{d['process']['version']})",
              f"  applicant {d['applicant_name']}, {d['county']} {d['township']} {d['village']}; first clerk {d['first_clerk']}",
              f"  status {d['status']}" + (f" — {d['outcome']}" if d["outcome"] else "")]
+    sla = d["sla"]
+    lines.append(f"  accepted {d['accepted_at']}; legal due {sla['legal_due_at'] or '-'} ({sla['legal_limit_workdays']} wd), "
+                 f"promised due {sla['promised_due_at'] or '-'} ({sla['promised_limit_workdays']} wd); "
+                 f"warning {sla['warning_level']}"
+                 + (" — ESTIMATED: the calendar does not know that year yet" if sla["estimated"] else "")
+                 + (f"; PAUSED since {sla['paused_at']}" if sla["paused_at"] else "")
+                 + (f"; extended by {sla['extension_workdays']} wd" if sla["extension_workdays"] else ""))
+    for p in d["pauses"]:
+        lines.append(f"  pause ({p['kind']}) {p['started_at']} → {p['ended_at'] or 'now'}: {p['reason']}")
+    for c in d["cards"]:
+        lines.append(f"  {'黄牌' if c['color'] == 'yellow' else '红牌'} {c['issued_at']}: {c['reason']}"
+                     + (f" (resolved {c['resolved_at']})" if c["resolved_at"] else ""))
     for t in d["tasks"]:
         lines.append(f"  task {t['id']:>5} {t['state']:<9} {t['name']} [{t['unit']}{'/' + t['candidate_group'] if t['candidate_group'] else ''}]"
-                     f" assignee={t['assignee'] or '-'} due={t['due_at'] or '-'}")
+                     f" assignee={t['assignee'] or '-'} due={t['due_at'] or '-'}"
+                     + (f" ({t['limit_workdays']} wd)" if t["limit_workdays"] else "")
+                     + (f" [{t['warning_level']}]" if t["warning_level"] else ""))
     for t in d["timers"]:
         lines.append(f"  timer {t['bpmn_id']} {t['state']} due {t['due_at']}")
     return "\n".join(lines)
@@ -170,6 +185,78 @@ def cmd_case_list(ctx: Context) -> None:
                                 limit=ctx.args.limit)
     ctx.emit(rows, lambda rs: "\n".join(f"{r['number']} {r['status']:<9} {r['service_code']:<8} {r['applicant_name']} ({r['village']})"
                                         for r in rs) or "no cases")
+
+
+def _at(text: str | None) -> Any:
+    return clock.to_utc(text) if text else None
+
+
+def cmd_case_pause(ctx: Context) -> None:
+    with db.transaction(ctx.engine) as s:
+        r = cases.pause_case(s, ctx.args.number, ctx.actor(s, required=False), ctx.args.reason, ctx.args.kind,
+                             at=_at(ctx.args.at))
+    ctx.emit(_step(r), lambda r: f"case {r['case_number']}: clock stopped")
+
+
+def cmd_case_resume(ctx: Context) -> None:
+    with db.transaction(ctx.engine) as s:
+        r = cases.resume_case(s, ctx.args.number, ctx.actor(s, required=False), at=_at(ctx.args.at))
+    ctx.emit(_step(r), lambda r: f"case {r['case_number']}: clock running")
+
+
+def cmd_case_extend(ctx: Context) -> None:
+    with db.transaction(ctx.engine) as s:
+        r = cases.extend_case(s, ctx.args.number, ctx.actor(s), ctx.args.workdays, ctx.args.reason)
+    ctx.emit(_step(r), lambda r: f"case {r['case_number']}: extended")
+
+
+def cmd_calendar_due(ctx: Context) -> None:
+    from datetime import date
+    try:
+        start = date.fromisoformat(ctx.args.from_date)
+    except ValueError:
+        raise YicunError(f"--from must be a date YYYY-MM-DD, not {ctx.args.from_date!r}") from None
+    due = workdays.default_calendar().add_workdays(start, ctx.args.workdays)
+    out = {"from": start.isoformat(), "workdays": ctx.args.workdays, "due_date": due.date.isoformat(),
+           "ends_at": due.end_instant.isoformat(), "estimated": due.estimated}
+    ctx.emit(out, lambda o: f"{o['workdays']} working days after {o['from']}: {o['due_date']} (ends {o['ends_at']})"
+             + ("  ESTIMATED — the calendar does not know that year; counted Monday–Friday" if o["estimated"] else ""))
+
+
+def cmd_service_day_run(ctx: Context) -> None:
+    from datetime import date
+    day = date.fromisoformat(ctx.args.date) if ctx.args.date else None
+    out = service_day.run(ctx.engine, day, force=ctx.args.force)
+    ctx.emit(out, lambda o: f"{o['date']}: " + (f"{o['digests']} digests stored" if o["service_day"]
+                                                else "not a service day (use --force)"))
+
+
+def cmd_service_day_show(ctx: Context) -> None:
+    from datetime import date
+    with db.read(ctx.engine) as s:
+        d = service_day.get_digest(s, ctx.args.unit, date.fromisoformat(ctx.args.date) if ctx.args.date else None)
+    ctx.emit(d, lambda d: "\n".join(
+        [f"{d['unit']['name']} 便民集中服务日 {d['service_date']}: overdue {d['counts']['overdue']}, "
+         f"due soon {d['counts']['due_soon']}, paused {d['counts']['paused']}"]
+        + [f"  {k:<8} {e['number']} {e['service_code']} {e['applicant_name']} ({e['village']}) {e['reason']} {e.get('due_at') or ''}"
+           for k in ("overdue", "due_soon", "paused") for e in d[k]]))
+
+
+def cmd_notifications(ctx: Context) -> None:
+    with db.read(ctx.engine) as s:
+        rows = inbox.list_notifications(s, ctx.actor(s), unread_only=ctx.args.unread)
+    ctx.emit(rows, lambda rs: "\n".join(f"{r['created_at']} {r['message']}" for r in rs) or "no notifications")
+
+
+def cmd_scheduler(ctx: Context) -> None:
+    import logging
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"timer sweep every {ctx.args.sweep_seconds}s and the daily service-day job; Ctrl-C stops",
+          file=sys.stderr)
+    try:
+        timers.start_scheduler(ctx.engine, ctx.args.sweep_seconds, blocking=True)
+    except (KeyboardInterrupt, SystemExit):
+        pass
 
 
 def cmd_case_withdraw(ctx: Context) -> None:
@@ -216,7 +303,7 @@ def _task_action(ctx: Context) -> None:
 def cmd_timers_sweep(ctx: Context) -> None:
     now = clock.to_utc(ctx.args.now) if ctx.args.now else None
     report = timers.sweep(ctx.engine, now)
-    ctx.emit(report.to_dict(), lambda r: f"fired {r['fired']} timer(s) in {r['cases']} case(s)"
+    ctx.emit(report.to_dict(), lambda r: f"fired {r['fired']} timer(s) in {r['cases']} case(s); {r['cards']} card(s) issued"
              + "".join(f"\n  case {f['case_id']} failed: {f['error']}" for f in r["failed"]))
 
 
@@ -273,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--applicant", required=True)
     sp.add_argument("--as", dest="as_user", required=True)
     sp.add_argument("--data", help="intake data as a JSON object")
+    sp.add_argument("--accepted-at", metavar="ISO",
+                    help="when the application was really accepted (补录 of an offline intake); deadlines count from it")
     sp.set_defaults(func=cmd_case_start)
     sp = case.add_parser("show")
     sp.add_argument("number")
@@ -283,6 +372,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--limit", type=int, default=100)
     sp.add_argument("--as", dest="as_user")
     sp.set_defaults(func=cmd_case_list)
+    sp = case.add_parser("pause", help="stop the clock (补正, 特别程序, 公示)")
+    sp.add_argument("number")
+    sp.add_argument("--reason", required=True)
+    sp.add_argument("--kind", default="supplement", choices=sorted(cases.PAUSE_KINDS))
+    sp.add_argument("--at", metavar="ISO", help="when the pause began (default: now)")
+    sp.add_argument("--as", dest="as_user")
+    sp.set_defaults(func=cmd_case_pause)
+    sp = case.add_parser("resume", help="restart the clock")
+    sp.add_argument("number")
+    sp.add_argument("--at", metavar="ISO", help="when the clock restarted (default: now)")
+    sp.add_argument("--as", dest="as_user")
+    sp.set_defaults(func=cmd_case_resume)
+    sp = case.add_parser("extend", help="延期: once, capped, before the due date, by an officer of the approving level")
+    sp.add_argument("number")
+    sp.add_argument("--workdays", type=int, required=True)
+    sp.add_argument("--reason", required=True)
+    sp.add_argument("--as", dest="as_user", required=True)
+    sp.set_defaults(func=cmd_case_extend)
     sp = case.add_parser("withdraw")
     sp.add_argument("number")
     sp.add_argument("--reason", required=True)
@@ -313,6 +420,31 @@ def build_parser() -> argparse.ArgumentParser:
     sp = tm.add_parser("sweep", help="fire every due timer once")
     sp.add_argument("--now", help="sweep as of this instant")
     sp.set_defaults(func=cmd_timers_sweep)
+
+    cal = sub.add_parser("calendar", help="the working-day calendar").add_subparsers(dest="cal_cmd", required=True)
+    sp = cal.add_parser("due", help="the due date of a limit in working days")
+    sp.add_argument("--from", dest="from_date", required=True, metavar="DATE", help="acceptance date YYYY-MM-DD")
+    sp.add_argument("--workdays", type=int, required=True)
+    sp.set_defaults(func=cmd_calendar_due)
+
+    sd = sub.add_parser("service-day", help="便民集中服务日 digests").add_subparsers(dest="sd_cmd", required=True)
+    sp = sd.add_parser("run", help="store the digests of today's (or --date's) service day")
+    sp.add_argument("--date", help="YYYY-MM-DD")
+    sp.add_argument("--force", action="store_true", help="even if the date is not the service day")
+    sp.set_defaults(func=cmd_service_day_run)
+    sp = sd.add_parser("show", help="a village's or township's digest")
+    sp.add_argument("--unit", required=True, help="unit code")
+    sp.add_argument("--date", help="YYYY-MM-DD (default: the latest)")
+    sp.set_defaults(func=cmd_service_day_show)
+
+    sp = sub.add_parser("notifications", help="a user's in-app notifications (cards)")
+    sp.add_argument("--as", dest="as_user", required=True)
+    sp.add_argument("--unread", action="store_true")
+    sp.set_defaults(func=cmd_notifications)
+
+    sp = sub.add_parser("scheduler", help="run the timer sweep and the service-day job without the web")
+    sp.add_argument("--sweep-seconds", type=int, default=30)
+    sp.set_defaults(func=cmd_scheduler)
 
     un = sub.add_parser("units", help="org units").add_subparsers(dest="unit_cmd", required=True)
     sp = un.add_parser("list")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, aliased
 
 from .clock import local
 from .errors import NotFound
-from .models import AuditEvent, Case, OrgUnit, ProcessVersion, TaskRow, TimerRow, User
+from .models import AuditEvent, Card, Case, Notification, OrgUnit, Pause, ProcessVersion, TaskRow, TimerRow, User
 
 
 def case_scope(user: User | None) -> ColumnElement[bool]:
@@ -51,7 +51,8 @@ def task_dict(task: TaskRow, case: Case | None = None, assignee: str | None = No
         "id": task.id, "case_id": task.case_id, "bpmn_id": task.bpmn_id, "name": task.name, "lane": task.lane,
         "level": task.level, "unit_id": task.unit_id, "unit": unit, "candidate_group": task.candidate_group,
         "assignee": assignee, "state": task.state, "created_at": _iso(task.created_at),
-        "completed_at": _iso(task.completed_at), "due_at": _iso(task.due_at),
+        "completed_at": _iso(task.completed_at), "due_at": _iso(task.due_at), "limit_workdays": task.limit_workdays,
+        "warning_level": task.warning_level if task.state == "ready" else None,
     }
     if case is not None:
         d.update(case_number=case.number, service_code=case.service_code, applicant_name=case.applicant_name)
@@ -139,6 +140,18 @@ def case_detail(session: Session, number: str, user: User | None = None) -> dict
         "first_clerk": first_clerk.username if first_clerk else None,
         "created_at": _iso(case.created_at), "updated_at": _iso(case.updated_at), "closed_at": _iso(case.closed_at),
         "version": case.version,
+        "accepted_at": _iso(case.accepted_at),
+        "sla": {
+            "legal_limit_workdays": case.legal_limit_workdays, "legal_due_at": _iso(case.legal_due_at),
+            "promised_limit_workdays": case.promised_limit_workdays, "promised_due_at": _iso(case.promised_due_at),
+            "estimated": case.due_estimated, "warning_level": case.warning_level,
+            "paused_at": _iso(case.paused_at), "extension_workdays": case.extension_workdays,
+        },
+        "pauses": [{"kind": p.kind, "reason": p.reason, "started_at": _iso(p.started_at),
+                    "ended_at": _iso(p.ended_at), "workdays_left": {k: v for k, v in p.left.items() if k != "timers"}}
+                   for p in session.scalars(select(Pause).where(Pause.case_id == case.id).order_by(Pause.id))],
+        "cards": [card_dict(c) for c in session.scalars(select(Card).where(Card.case_id == case.id)
+                                                        .order_by(Card.id))],
         "tasks": list_tasks(session, user, number, state=None),
         "timers": [{"bpmn_id": t.bpmn_id, "due_at": _iso(t.due_at), "state": t.state,
                     "fired_at": _iso(t.fired_at), "error": t.error} for t in timers],
@@ -156,3 +169,24 @@ def process_rows(versions: Sequence[ProcessVersion]) -> list[dict[str, Any]]:
     return [{"process_id": v.process_id, "name": v.name, "version": v.version, "executable": v.executable,
              "file": v.filename, "sha256": v.sha256[:12], "deployed_at": _iso(v.deployed_at),
              "user_tasks": len(v.task_meta or {}), "warnings": len(v.findings or [])} for v in versions]
+
+
+def card_dict(c: Card) -> dict[str, Any]:
+    return {"id": c.id, "color": c.color, "subject": c.subject, "task_id": c.task_id, "reason": c.reason,
+            "issued_at": _iso(c.issued_at), "due_at": _iso(c.due_at), "resolved_at": _iso(c.resolved_at),
+            "responsible_clerk_id": c.responsible_clerk_id, "assignee_id": c.assignee_id}
+
+
+def list_notifications(session: Session, user: User, unread_only: bool = False, limit: int = 50) -> list[dict[str, Any]]:
+    stmt = (select(Notification, Case.number).outerjoin(Case, Case.id == Notification.case_id)
+            .where(Notification.user_id == user.id).order_by(Notification.id.desc()).limit(limit))
+    if unread_only:
+        stmt = stmt.where(Notification.read_at.is_(None))
+    return [{"id": n.id, "case_number": number, "message": n.message, "created_at": _iso(n.created_at),
+             "read": n.read_at is not None} for n, number in session.execute(stmt)]
+
+
+def estimated_open_cases(session: Session, user: User | None = None) -> int:
+    """Open cases whose dues rest on a year the calendar does not know yet (shown as a warning)."""
+    return session.scalar(select(func.count()).select_from(Case).where(
+        Case.status == "open", Case.due_estimated.is_(True), case_scope(user))) or 0

@@ -99,20 +99,31 @@ def _mark_failed(engine: Engine, case_id: int, now: datetime, message: str) -> N
                                                   new_value="failed"))
 
 
-def start_scheduler(engine: Engine, interval_seconds: int = 30) -> Any:
-    """Run the sweep in the background (inside `yicun serve`); the first run is immediate, so timers
-    that fell due while the server was down fire on start."""
+def start_scheduler(engine: Engine, interval_seconds: int = 30, blocking: bool = False) -> Any:
+    """Run the sweep every `interval_seconds` and the service-day job daily (in `yicun serve`, or alone
+    in `yicun scheduler`). Both run once at start, so what fell due while nothing ran happens now."""
     from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.blocking import BlockingScheduler
 
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one INFO line per run is noise
-    scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
+    scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone="Asia/Shanghai")
+    start = datetime.now(clock.SHANGHAI)
     scheduler.add_job(_logged_sweep, "interval", args=[engine], seconds=interval_seconds, id="timer-sweep",
-                      max_instances=1, coalesce=True, next_run_time=datetime.now(clock.SHANGHAI))
+                      max_instances=1, coalesce=True, next_run_time=start)
+    scheduler.add_job(_logged_service_day, "cron", args=[engine], hour=6, minute=0, id="service-day",
+                      max_instances=1, coalesce=True, next_run_time=start)
     scheduler.start()
     return scheduler
 
 
+def _logged_service_day(engine: Engine) -> None:
+    from . import service_day
+    result = service_day.run(engine)
+    if result["digests"]:
+        log.info("service day %s: %s digests", result["date"], result["digests"])
+
+
 def _logged_sweep(engine: Engine) -> None:
     report = sweep(engine)
-    if report.fired or report.failed:
+    if report.fired or report.failed or report.cards:
         log.info("timer sweep: %s", report.to_dict())

@@ -100,3 +100,51 @@ def test_timers_sweep_from_the_shell(yicun):
     assert yicun("timers", "sweep", "--now", "2026-11-10T00:00:00")["fired"] >= 1
     assert timer_states() == {"Timer_VillageIntake_Warn": "fired", "Timer_VillageIntake_Withdraw": "armed"}
     assert yicun("timers", "sweep", "--now", "2026-11-10T10:00:00")["fired"] == 0
+
+
+def test_calendar_due(yicun):
+    assert yicun("calendar", "due", "--from", "2026-09-28", "--workdays", "5") == {
+        "from": "2026-09-28", "workdays": 5, "due_date": "2026-10-10", "ends_at": "2026-10-11T00:00:00+08:00",
+        "estimated": False}
+    assert yicun("calendar", "due", "--from", "2026-12-25", "--workdays", "10")["estimated"] is True
+    yicun("calendar", "due", "--from", "2026-13-01", "--workdays", "1", code=1)
+
+
+def test_sla_commands(yicun):
+    number = yicun("--now", "2026-09-22T10:00:00", "case", "start", "--service", "RS-02", "--village",
+                   "430902102201", "--applicant", "盛秋兰", "--as", "clerk-430902102201-1",
+                   "--accepted-at", "2026-09-21T09:30:00")["case_number"]
+    shown = yicun("case", "show", number)
+    assert shown["accepted_at"] == "2026-09-21T09:30:00+08:00"
+    assert shown["sla"]["legal_due_at"] == "2026-09-30T00:00:00+08:00"  # 5 wd after 09-21 (中秋 off) → 09-29
+    yicun("--now", "2026-09-23T09:00:00", "case", "pause", number, "--reason", "等待申请人补正", "--at",
+          "2026-09-22T15:00:00")
+    assert yicun("case", "show", number)["sla"]["paused_at"] == "2026-09-22T15:00:00+08:00"
+    yicun("--now", "2026-10-09T09:00:00", "case", "resume", number)
+    shown = yicun("case", "show", number)
+    assert shown["sla"]["paused_at"] is None
+    assert shown["sla"]["legal_due_at"] == "2026-10-15T00:00:00+08:00"  # 4 wd left after 09-22 → 10-14
+    assert [p["workdays_left"]["legal"] for p in shown["pauses"]] == [4]
+    err = yicun("--now", "2026-10-09T10:00:00", "case", "extend", number, "--workdays", "3", "--reason", "复核",
+                "--as", "clerk-430902102201-1", code=5)
+    assert err["error"] == "forbidden"
+    yicun("--now", "2026-10-09T10:00:00", "case", "extend", number, "--workdays", "3", "--reason", "复核",
+          "--as", "officer-430902-rs")
+    shown = yicun("case", "show", number)
+    assert shown["sla"]["legal_due_at"] == "2026-10-20T00:00:00+08:00" and shown["sla"]["extension_workdays"] == 3
+    assert [a["action"] for a in shown["audit"]].count("case.extended") == 1
+
+
+def test_service_day_digest(yicun):
+    yicun("--now", "2026-11-02T09:00:00", "case", "start", "--service", "RS-02", "--village", "430902102201",
+          "--applicant", "盛秋兰", "--as", "clerk-430902102201-1")
+    assert yicun("service-day", "run", "--date", "2026-11-09")["service_day"] is False
+    out = yicun("--now", "2026-11-10T08:00:00", "service-day", "run", "--date", "2026-11-10")
+    assert out == {"date": "2026-11-10", "service_day": True, "digests": 93 + 1184}
+    assert yicun("service-day", "run", "--date", "2026-11-10")["digests"] == 0  # once per day
+    village = yicun("service-day", "show", "--unit", "430902102201")
+    assert village["service_date"] == "2026-11-10" and village["counts"]["overdue"] >= 1
+    assert any(e["service_code"] == "RS-02" for e in village["overdue"])
+    township = yicun("service-day", "show", "--unit", "430902102")
+    assert township["counts"]["overdue"] >= village["counts"]["overdue"]
+    yicun("service-day", "show", "--unit", "430921102201", "--date", "2026-12-10", code=4)

@@ -164,3 +164,31 @@ def test_unknown_year_gives_estimated_dues_not_an_error(seeded, manual_clock):
     r = start(seeded, service="MZ-01", now=manual_clock.now())
     c = case_row(seeded, r.case_number)
     assert c.due_estimated and c.legal_due_at > sh(2027, 1, 1)
+
+
+def test_service_day_is_the_tenth_or_the_next_working_day():
+    from datetime import date
+
+    from engine.service_day import is_service_day, next_service_day, service_date
+    assert service_date(2026, 11, None) == date(2026, 11, 10)  # Tuesday
+    assert service_date(2026, 10, None) == date(2026, 10, 10)  # a Saturday made a working day (调休)
+    assert service_date(2026, 1, None) == date(2026, 1, 12)  # Saturday → Monday
+    assert service_date(2026, 5, None) == date(2026, 5, 11)  # Sunday → Monday
+    assert is_service_day(date(2026, 1, 12)) and not is_service_day(date(2026, 1, 10))
+    assert next_service_day(date(2026, 11, 11)) == date(2026, 12, 10)
+
+
+def test_new_step_during_a_pause_waits_for_the_clock(seeded, manual_clock):
+    r = start(seeded)  # TEST-RELAY: the review step has an interrupting PT72H timer
+    with db.transaction(seeded) as s:
+        cases.pause_case(s, r.case_number, user(seeded, CLERK), "等待补正材料")
+    (intake,) = ready_tasks(seeded, r.case_number)
+    complete(seeded, intake.id, CLERK, {"documents_complete": True})  # supplement arrived, step done
+    manual_clock.advance(hours=100)
+    assert timers.sweep(seeded, manual_clock.now()).fired == 0  # the review's PT72H waits with the clock
+    (review,) = ready_tasks(seeded, r.case_number)
+    assert review.due_at is None
+    with db.transaction(seeded) as s:
+        cases.resume_case(s, r.case_number, user(seeded, CLERK))
+    (review,) = ready_tasks(seeded, r.case_number)
+    assert review.due_at == manual_clock.now() + timedelta(hours=72)

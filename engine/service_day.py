@@ -1,0 +1,104 @@
+"""便民集中服务日: on the 10th of each month (the next working day when the 10th is not one), every
+village and township gets a digest of its overdue, due-soon and paused cases, stored and viewable.
+
+The digest is computed from the projections (case and task rows), one indexed query per kind, and
+stored once per unit and date (running it twice changes nothing).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy.orm import Session
+
+from . import clock
+from .db import transaction
+from .models import Case, OrgUnit, ServiceDayDigest, TaskRow
+from .workdays import WorkCalendar, default_calendar
+
+DAY_OF_MONTH = 10
+DUE_SOON_WORKDAYS = 3
+
+
+def service_date(year: int, month: int, cal: WorkCalendar | None = None) -> date:
+    """The service day of a month: the 10th, or the first working day after it."""
+    return (cal or default_calendar()).first_workday_on_or_after(date(year, month, DAY_OF_MONTH)).date
+
+
+def is_service_day(day: date, cal: WorkCalendar | None = None) -> bool:
+    return service_date(day.year, day.month, cal) == day
+
+
+def _case_entry(case: Case, village: str, reason: str, due: datetime | None) -> dict[str, Any]:
+    return {"number": case.number, "service_code": case.service_code, "applicant_name": case.applicant_name,
+            "village": village, "reason": reason, "due_at": clock.local(due).isoformat(timespec="minutes") if due else None,
+            "warning_level": case.warning_level}
+
+
+def build_digest(session: Session, unit: OrgUnit, now: datetime, cal: WorkCalendar | None = None) -> dict[str, Any]:
+    """Overdue, due-soon and paused open cases of a village (its cases) or a township (its villages' cases)."""
+    cal = cal or default_calendar()
+    soon = cal.add_workdays(clock.local(now).date(), DUE_SOON_WORKDAYS).end_instant
+    column = Case.village_id if unit.level == "village" else Case.township_id
+    village = OrgUnit.__table__.alias("village")
+    base = (select(Case, village.c.name).join(village, village.c.id == Case.village_id)
+            .where(column == unit.id, Case.status == "open"))
+    due = Case.promised_due_at
+    overdue = [_case_entry(c, v, "超期", c.promised_due_at) for c, v in session.execute(
+        base.where(Case.paused_at.is_(None), due <= now).order_by(due))]
+    step_over = session.execute(
+        select(Case, village.c.name, TaskRow.name, TaskRow.due_at).join(village, village.c.id == Case.village_id)
+        .join(TaskRow, and_(TaskRow.case_id == Case.id, TaskRow.state == "ready"))
+        .where(column == unit.id, Case.status == "open", Case.paused_at.is_(None), TaskRow.due_at <= now,
+               or_(due.is_(None), due > now))
+        .order_by(TaskRow.due_at)).all()
+    overdue += [_case_entry(c, v, f"环节「{t}」超时", d) for c, v, t, d in step_over]
+    due_soon = [_case_entry(c, v, "即将到期", c.promised_due_at) for c, v in session.execute(
+        base.where(Case.paused_at.is_(None), due > now, due <= soon).order_by(due))]
+    paused = [_case_entry(c, v, "暂停计时", None) | {"paused_at": clock.local(c.paused_at).isoformat(timespec="minutes")}
+              for c, v in session.execute(base.where(Case.paused_at.is_not(None)).order_by(Case.paused_at))]
+    return {"unit": {"code": unit.code, "name": unit.name, "level": unit.level},
+            "overdue": overdue, "due_soon": due_soon, "paused": paused,
+            "counts": {"overdue": len(overdue), "due_soon": len(due_soon), "paused": len(paused)}}
+
+
+def run(engine: Engine, day: date | None = None, now: datetime | None = None, force: bool = False) -> dict[str, Any]:
+    """Produce the digests of `day` (default today) if it is the service day (or `force`)."""
+    now = now or clock.now()
+    day = day or clock.local(now).date()
+    if not force and not is_service_day(day):
+        return {"date": day.isoformat(), "service_day": False, "digests": 0}
+    made = 0
+    with transaction(engine) as session:
+        done = set(session.scalars(select(ServiceDayDigest.unit_id).where(ServiceDayDigest.service_date == day)))
+        for unit in session.scalars(select(OrgUnit).where(OrgUnit.level.in_(("village", "township")))
+                                    .order_by(OrgUnit.id)):
+            if unit.id in done:
+                continue
+            session.add(ServiceDayDigest(unit_id=unit.id, service_date=day, generated_at=now,
+                                         content=build_digest(session, unit, now)))
+            made += 1
+    return {"date": day.isoformat(), "service_day": True, "digests": made}
+
+
+def get_digest(session: Session, unit_code: str, day: date | None = None) -> dict[str, Any]:
+    """The stored digest of a unit (the latest, or of a given service day)."""
+    from .errors import NotFound
+    stmt = (select(ServiceDayDigest).join(OrgUnit, OrgUnit.id == ServiceDayDigest.unit_id)
+            .where(OrgUnit.code == unit_code).order_by(ServiceDayDigest.service_date.desc()).limit(1))
+    if day:
+        stmt = stmt.where(ServiceDayDigest.service_date == day)
+    digest = session.scalar(stmt)
+    if digest is None:
+        raise NotFound(f"no service-day digest for {unit_code}" + (f" on {day}" if day else ""))
+    return {"service_date": digest.service_date.isoformat(),
+            "generated_at": clock.local(digest.generated_at).isoformat(timespec="minutes"), **digest.content}
+
+
+def next_service_day(after: date, cal: WorkCalendar | None = None) -> date:
+    candidate = service_date(after.year, after.month, cal)
+    if candidate >= after:
+        return candidate
+    first_next = (after.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return service_date(first_next.year, first_next.month, cal)
