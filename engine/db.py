@@ -85,8 +85,8 @@ def read(engine: Engine) -> contextlib.AbstractContextManager[Session]:
     return transaction(engine, write=False)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to the newest (or the given) Alembic revision."""
     from alembic import command
     from alembic.config import Config
 
@@ -100,7 +100,7 @@ def migrate(engine: Engine) -> None:
         try:
             with conn.begin():
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, revision)
         finally:
             if engine.dialect.name == "sqlite":
                 conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")

@@ -26,7 +26,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if "db_engine" in getattr(item, "fixturenames", ()):
+        if "db_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
 
 

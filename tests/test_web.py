@@ -1,6 +1,8 @@
 """The minimal web: log in, see deployed processes and the open cases of one's own part of the tree."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from web import create_app
@@ -44,3 +46,25 @@ def test_home_lists_processes_and_visible_open_cases(client, seeded):
 def test_open_redirect_is_refused(client):
     resp = client.post("/login?next=//evil.example/", data={"username": CLERK, "password": "yicun2016"})
     assert resp.headers["Location"] == "/"
+
+
+def test_case_page_shows_dues_cards_and_notifications(client, seeded, manual_clock):
+    from engine import timers
+    number = start(seeded, service="RS-02").case_number
+    timers.sweep(seeded, manual_clock.now() + timedelta(days=4))  # the intake step runs over
+    login(client, CLERK)
+    page = client.get(f"/cases/{number}").get_data(as_text=True)
+    assert "承诺期限" in page and "2026-11-09 24:00" in page and "红牌" in page
+    home = client.get("/").get_data(as_text=True)
+    assert "通知" in home and number in home
+    assert "还没有服务日摘要" in client.get("/service-day").get_data(as_text=True)
+    assert client.get("/service-day/430921102201").status_code == 404  # another county's village
+
+
+def test_supervisors_see_estimated_dues(client, seeded, manual_clock):
+    from datetime import datetime
+    from engine.clock import SHANGHAI
+    manual_clock.set(datetime(2026, 12, 24, 10, 0, tzinfo=SHANGHAI))
+    start(seeded, service="MZ-01", now=manual_clock.now())
+    login(client, "supervisor")
+    assert "期限为估算" in client.get("/").get_data(as_text=True)

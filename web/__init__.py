@@ -3,6 +3,7 @@ SpiffWorkflow."""
 from __future__ import annotations
 
 import os
+from datetime import datetime, time, timedelta
 import secrets
 from typing import Any
 
@@ -36,8 +37,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.template_filter("when")
     def _when(value: str | None) -> str:
-        """'2026-12-01T15:06:15+08:00' (Asia/Shanghai, from the engine) → '2026-12-01 15:06'."""
-        return value[:16].replace("T", " ") if value else "—"
+        """'2026-12-01T15:06:15+08:00' (Asia/Shanghai, from the engine) → '2026-12-01 15:06'; a deadline
+        at midnight is shown as 24:00 of its due date, the way limits are stated (…日24时)."""
+        if not value:
+            return "—"
+        instant = datetime.fromisoformat(value)
+        if instant.time() == time(0):
+            return (instant - timedelta(days=1)).strftime("%Y-%m-%d") + " 24:00"
+        return instant.strftime("%Y-%m-%d %H:%M")
 
     @app.teardown_appcontext
     def _drop_user(_exc: BaseException | None) -> None:

@@ -5,7 +5,8 @@ from typing import Any
 
 from flask import Blueprint, jsonify, render_template
 
-from engine import db, inbox, processes
+from engine import db, inbox, processes, service_day
+from engine.errors import NotFound
 
 from .auth import current_user, engine, login_required
 
@@ -25,6 +26,8 @@ def home() -> Any:
             cases=inbox.list_cases(s, user, "open", limit=200),
             open_count=inbox.count_open_cases(s, user),
             tasks=inbox.list_tasks(s, user, limit=50),
+            notifications=inbox.list_notifications(s, user, limit=10),
+            estimated=inbox.estimated_open_cases(s, user) if user.role in ("supervisor", "admin") else 0,
         )
 
 
@@ -34,6 +37,25 @@ def case(number: str) -> Any:
     with db.read(engine()) as s:
         user = current_user(s)
         return render_template("case.html", user=user, case=inbox.case_detail(s, number, user))
+
+
+@bp.route("/service-day")
+@bp.route("/service-day/<unit_code>")
+@login_required
+def service_day_digest(unit_code: str | None = None) -> Any:
+    """The 便民集中服务日 digest of the user's own village/township (or one below it, for supervisors)."""
+    with db.read(engine()) as s:
+        user = current_user(s)
+        code = unit_code or user.unit.code
+        from engine import orgs
+        unit = orgs.unit_by_code(s, code)
+        if not orgs.in_subtree(unit, user.unit):
+            raise NotFound(f"no service-day digest for {code}")
+        try:
+            digest = service_day.get_digest(s, code)
+        except NotFound:
+            digest = None
+        return render_template("service_day.html", user=user, unit=unit, digest=digest)
 
 
 @bp.route("/api/processes")
