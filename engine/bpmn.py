@@ -10,7 +10,6 @@ modeler.
 """
 from __future__ import annotations
 
-import ast
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -23,8 +22,8 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR
 
 from .errors import BpmnRejected, Finding
-from .expressions import ExpressionRejected, compile_expression, compile_script, is_iso_literal
-from .runtime import YicunParser, _parse_cycle
+from .expressions import ExpressionRejected, compile_expression, compile_script, evaluate, is_iso_literal
+from .runtime import WORKDAYS_MARKER, YicunParser, _parse_cycle
 
 MAX_BPMN_BYTES = 2 * 1024 * 1024
 
@@ -130,6 +129,20 @@ def _check_properties(process: etree._Element, filename: str) -> tuple[dict[str,
         findings.append(Finding("error", "the promised limit may not exceed the legal limit",
                                 process.get("id"), process.sourceline, filename))
     return out, findings
+
+
+def publicity_events(process: etree._Element) -> list[str]:
+    """Intermediate timer events that are publicity periods (公示): named 公示…, or with the property
+    publicity=true. While a case waits in one, its clock stands still (calendar days, outside the limit)."""
+    found = []
+    for event in process.iter("{%s}intermediateCatchEvent" % NS["bpmn"]):
+        if event.find("bpmn:timerEventDefinition", NS) is None:
+            continue
+        flagged = event.xpath("./bpmn:extensionElements/camunda:properties/camunda:property[@name='publicity']"
+                              "/@value", namespaces=NS)
+        if "公示" in (event.get("name") or "") or (flagged and flagged[0].lower() == "true"):
+            found.append(event.get("id", ""))
+    return found
 
 
 @dataclass
@@ -279,7 +292,8 @@ def _owner_id(element: etree._Element) -> str | None:
 
 
 def _check_timer(kind: str, text: str) -> None:
-    """Validate a timer the way it will run: bare ISO literal, or a restricted expression."""
+    """Validate a timer the way it will run: bare ISO literal, or a restricted expression whose value
+    (when it does not depend on case data) is an ISO 8601 value or workdays(N)."""
     text = text.strip()
     if is_iso_literal(text):
         literal = text
@@ -287,10 +301,18 @@ def _check_timer(kind: str, text: str) -> None:
         raise ExpressionRejected(f"{text!r} is not a valid ISO 8601 {kind}")
     else:
         compile_expression(text)
-        tree = ast.parse(text, mode="eval").body
-        if not (isinstance(tree, ast.Constant) and isinstance(tree.value, str)):
+        try:
+            literal = evaluate(text, {})
+        except (NameError, KeyError, TypeError, IndexError):
             return  # computed from case data; it is checked when it is armed
-        literal = tree.value
+        except ValueError as exc:
+            raise ExpressionRejected(str(exc)) from None
+        if not isinstance(literal, str):
+            raise ExpressionRejected(f"a {kind} must give an ISO 8601 text or workdays(N), not {literal!r}")
+    if WORKDAYS_MARKER.match(literal):
+        if kind != "timeDuration":
+            raise ExpressionRejected("workdays(N) is a duration: use it in timeDuration")
+        return
     try:
         if kind == "timeDuration":
             TimerEventDefinition.parse_iso_duration(literal)
@@ -424,6 +446,9 @@ def compile_bpmn(data: bytes, filename: str = "<upload>") -> CompiledFile:
             continue
         props, prop_errors = _check_properties(process, filename)
         errors += prop_errors
+        publicity = publicity_events(process)
+        if publicity:
+            props["publicityEvents"] = publicity
         processes.append(CompiledProcess(pid, name, True, spec, subs, user_task_meta(process), props))
     if errors:
         raise BpmnRejected(f"{filename} could not be parsed", errors)

@@ -278,6 +278,10 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
                   for tid, info in after.timers.items() if tid not in before.timers]
     if new_timers:
         _conn(session).execute(_INS_TIMER, new_timers)
+    publicity = set(loaded.spec.properties.get("publicityEvents", ()))
+    for tid, info in after.timers.items():
+        if info.bpmn_id in publicity and tid not in before.timers and not info.paused:
+            _publicity_interval(session, case, info, now, audit)
     fired: list[str] = []
     disarmed: dict[str, list[str]] = {"fired": [], "cancelled": []}
     for tid, info in before.timers.items():
@@ -322,6 +326,30 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
     if res.rowcount != 1:
         raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
     return StepResult(case["number"], status, outcome, opened_ids, closed_ids, fired), audit
+
+
+def _publicity_interval(session: Session, case: Mapping[str, Any], info: runtime.TimerInfo, now: datetime,
+                        audit: list[dict[str, Any]]) -> None:
+    """A publicity wait (公示, calendar days) just began: the clock stands still from now until it ends,
+    so each case due keeps the working days it had left, counted again from the end of the publicity."""
+    sla = _sla_row(session, case["id"])
+    if sla["paused_at"] is not None:
+        return  # already stopped; the running pause covers it
+    cal = default_calendar()
+    left, moved = {}, {}
+    for key in ("legal", "promised"):
+        if sla[f"{key}_due_at"] is not None:
+            left[key] = cal.workdays_left(now, sla[f"{key}_due_at"])[0]
+            moved[f"{key}_due_at"] = cal.due(info.due, left[key]).end_instant
+    _conn(session).execute(insert(Pause.__table__).values(
+        case_id=case["id"], kind="publicity", reason=f"公示 ({info.bpmn_id})", started_at=now, ended_at=info.due,
+        started_by_id=None, ended_by_id=None, left=left))
+    if moved:
+        _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"])
+                               .values(warning_check_at=now, **moved))
+    audit.append(dict(case_id=case["id"], actor_id=None, at=now, action="case.publicity",
+                      details={"until": info.due.isoformat(), **{k: v.isoformat() for k, v in moved.items()}},
+                      old_value=_iso_or_none(sla["legal_due_at"]), new_value=_iso_or_none(moved.get("legal_due_at"))))
 
 
 def _hold_new_timers(session: Session, case_id: int, wf: Any, before: _Snapshot, after: _Snapshot,

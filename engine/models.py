@@ -265,3 +265,11 @@ class ServiceDayDigest(Base):
     service_date: Mapped[date]
     generated_at: Mapped[datetime]
     content: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+@event.listens_for(Card, "before_update")
+def _cards_are_immutable(_mapper: Any, _conn: Any, target: Card) -> None:
+    from sqlalchemy import inspect
+    changed = {a.key for a in inspect(target).attrs if a.history.has_changes()}
+    if changed - {"resolved_at"} or inspect(target).attrs.resolved_at.history.deleted != [None]:
+        raise ValueError("a card is an immutable record; only its resolution may be set, once")

@@ -39,7 +39,7 @@ def _next_due_case(session: Any, now: datetime, skip: set[int]) -> int | None:
     stmt = (select(T_TIMER.c.case_id)
             .join(T_CASE, T_CASE.c.id == T_TIMER.c.case_id)
             .where(T_TIMER.c.state == "armed", T_TIMER.c.due_at <= now)
-            .order_by(T_TIMER.c.due_at, T_TIMER.c.id)
+            .order_by(T_TIMER.c.due_at)  # exactly the (state, due_at) index: no sort, stops at the first row
             .limit(1))
     if skip:
         stmt = stmt.where(T_TIMER.c.case_id.not_in(skip))

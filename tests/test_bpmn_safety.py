@@ -111,9 +111,11 @@ def test_reserved_ids_and_service_tasks_are_refused():
     assert any(f.element_id == "SC" and "service" in f.message for f in findings_of(data))
 
 
-def test_bare_and_quoted_iso_timers_are_accepted():
-    for timer in ("P3D", '"P3D"', "PT72H", 'f"P{days}D"'):
+def test_bare_and_quoted_iso_and_workday_timers_are_accepted():
+    for timer in ("P3D", '"P3D"', "PT72H", 'f"P{days}D"', "workdays(5)", "workdays(stage_days)"):
         bpmn.compile_bpmn(make(timer=timer), "ok.bpmn")
+    for timer in ("workdays(-1)", "workdays(2.5)", "3", '"soon"'):
+        assert any(f.element_id == "TD" for f in findings_of(make(timer=timer))), timer
 
 
 def test_rejected_deploy_leaves_no_version(db_engine):

@@ -192,3 +192,38 @@ def test_new_step_during_a_pause_waits_for_the_clock(seeded, manual_clock):
         cases.resume_case(s, r.case_number, user(seeded, CLERK))
     (review,) = ready_tasks(seeded, r.case_number)
     assert review.due_at == manual_clock.now() + timedelta(hours=72)
+
+
+def test_publicity_period_stops_the_clock(seeded, manual_clock):
+    from .conftest import FIXTURES
+    from engine import processes
+    with db.transaction(seeded) as s:
+        processes.deploy(s, (FIXTURES / "publicity.bpmn").read_bytes(), "publicity.bpmn")
+    r = start(seeded, service="TEST-PUBLICITY")  # Mon 11-02: 10 working days → 24:00 Mon 11-16
+    assert case_row(seeded, r.case_number).legal_due_at == sh(2026, 11, 17)
+    manual_clock.set(sh(2026, 11, 3, 10, 0))
+    (intake,) = ready_tasks(seeded, r.case_number)
+    complete(seeded, intake.id, CLERK)  # 公示 7 calendar days: 11-03 10:00 → 11-10 10:00
+    c = case_row(seeded, r.case_number)
+    assert c.legal_due_at == sh(2026, 11, 24)  # 9 working days left after 11-03, counted from 11-10 → 11-23
+    with db.read(seeded) as s:
+        pause = s.scalar(select(Pause))
+    assert (pause.kind, pause.started_at, pause.ended_at) == ("publicity", sh(2026, 11, 3, 10), sh(2026, 11, 10, 10))
+    assert ready_tasks(seeded, r.case_number) == []
+    assert timers.sweep(seeded, sh(2026, 11, 10, 10, 0)).fired == 1
+    (review,) = ready_tasks(seeded, r.case_number)
+    assert review.bpmn_id == "Task_Review"
+
+
+def test_cards_are_immutable_records(seeded, manual_clock):
+    r = start(seeded, service="RS-02")
+    timers.sweep(seeded, sh(2026, 11, 5))
+    with pytest.raises(ValueError):
+        with db.transaction(seeded) as s:
+            card = s.scalar(select(Card))
+            card.reason = "改写"
+    with db.transaction(seeded) as s:
+        s.scalar(select(Card)).resolved_at = manual_clock.now()
+    with pytest.raises(ValueError):
+        with db.transaction(seeded) as s:
+            s.scalar(select(Card)).resolved_at = manual_clock.now() + timedelta(days=1)
