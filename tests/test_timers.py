@@ -97,3 +97,28 @@ def test_sweep_isolates_a_failing_case(seeded, manual_clock):
     assert [(t.bpmn_id, "could not be restored" in t.error) for t in failed] == [("Timer_VillageIntake_Warn", True)]
     assert timers.sweep(seeded, STEP_DUE + timedelta(seconds=1)).failed == []
     assert ready_tasks(seeded, good)
+
+
+def test_scheduler_fires_missed_timers_on_start(seeded):
+    """A server that was down: the scheduler's first sweep runs at start, on the real clock."""
+    import time
+    from datetime import timezone
+
+    from engine import cases
+
+    from .conftest import user
+    real_now = datetime.now(timezone.utc)
+    with db.transaction(seeded) as s:
+        r = cases.start_case(s, service_code="MZ-01", village_code="430902102201", applicant_name="符建英",
+                             actor=user(seeded, CLERK), now=real_now, accepted_at=real_now - timedelta(days=20))
+    scheduler = timers.start_scheduler(seeded, interval_seconds=3600)
+    try:
+        for _ in range(100):
+            with db.read(seeded) as s:
+                case = s.scalar(select(Case).where(Case.number == r.case_number))
+            if case.status != "open":
+                break
+            time.sleep(0.1)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert (case.status, case.outcome) == ("completed", "逾期未补正，视为撤回")
