@@ -129,6 +129,8 @@ def test_pause_of_three_working_days_across_national_day(seeded, manual_clock):
 def test_extension_rules(seeded, manual_clock):
     r = start(seeded, service="MZ-01")  # legal due 24:00 12-07; cap 10; approved at county level
     before = case_row(seeded, r.case_number)
+    (task,) = ready_tasks(seeded, r.case_number)
+    assert task.due_at == sh(2026, 11, 10)  # the intake step: 5 working days, 24:00 11-09
 
     def extend(who, days, reason="需要补充调查"):
         with db.transaction(seeded) as s:
@@ -146,6 +148,12 @@ def test_extension_rules(seeded, manual_clock):
     after = case_row(seeded, r.case_number)
     assert after.legal_due_at == sh(2026, 12, 22) and after.promised_due_at == sh(2026, 12, 15)
     assert before.legal_due_at == sh(2026, 12, 8) and after.extension_workdays == 10
+    (task,) = ready_tasks(seeded, r.case_number)
+    with db.read(seeded) as s:
+        timer = s.scalar(select(TimerRow).where(TimerRow.bpmn_id == "Timer_VillageIntake_Warn"))
+        interrupting = s.scalar(select(TimerRow).where(TimerRow.bpmn_id == "Timer_VillageIntake_Withdraw"))
+    assert task.due_at == timer.due_at == sh(2026, 11, 24)  # armed timers move too: 10 working days later
+    assert interrupting.due_at == sh(2026, 12, 1, 9, 0)  # P15D (11-17 09:00) + 10 working days, same hour
     with pytest.raises(Conflict, match="once"):
         extend(COUNTY_MZ, 1)
 
