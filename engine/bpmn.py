@@ -54,10 +54,11 @@ class FormField:
     type: str = "string"
     required: bool = False
     options: list[tuple[str, str]] = field(default_factory=list)
+    constraints: dict[str, str] = field(default_factory=dict)  # minlength, maxlength, min, max, pattern
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "label": self.label, "type": self.type, "required": self.required,
-                "options": [list(o) for o in self.options]}
+                "options": [list(o) for o in self.options], "constraints": self.constraints}
 
 
 @dataclass
@@ -145,6 +146,24 @@ def publicity_events(process: etree._Element) -> list[str]:
     return found
 
 
+CASE_STATUSES = ("completed", "rejected", "withdrawn")
+
+
+def end_statuses(process: etree._Element, filename: str) -> tuple[dict[str, str], list[Finding]]:
+    """End events that close the case with a status other than completed (caseStatus property)."""
+    out, findings = {}, []
+    for end in process.iter("{%s}endEvent" % NS["bpmn"]):
+        values = end.xpath("./bpmn:extensionElements/camunda:properties/camunda:property[@name='caseStatus']/@value",
+                           namespaces=NS)
+        if values:
+            if values[0] not in CASE_STATUSES:
+                findings.append(Finding("error", f"caseStatus must be one of {', '.join(CASE_STATUSES)}",
+                                        end.get("id"), end.sourceline, filename))
+            else:
+                out[end.get("id", "")] = values[0]
+    return out, findings
+
+
 @dataclass
 class CompiledFile:
     filename: str
@@ -194,7 +213,18 @@ def _xsd_findings(tree: etree._ElementTree, filename: str) -> list[Finding]:
     schema = VALIDATOR.validator
     if schema.validate(tree):
         return []
-    return [Finding("error", e.message, line=e.line, file=filename) for e in schema.error_log]
+    by_line: dict[int, str] = {}
+    for el in tree.getroot().iter():
+        if isinstance(el.tag, str) and el.get("id") and el.sourceline not in by_line:
+            by_line[el.sourceline] = el.get("id")
+    out = []
+    for e in schema.error_log:
+        message = re.sub(r"\{http://www\.omg\.org/spec/BPMN/20100524/MODEL\}", "bpmn:", e.message)
+        dup = re.search(r"'([^']+)' is not a valid value of the atomic type 'xs:ID'", message)
+        if dup:
+            message = f"duplicate id {dup.group(1)!r}: every element id must be unique in the file"
+        out.append(Finding("error", message, by_line.get(e.line), e.line, filename))
+    return out
 
 
 # ------------------------------------------------------------------------------------------ metadata
@@ -223,8 +253,11 @@ def _form_fields(task: etree._Element) -> list[FormField]:
     for f in task.xpath("./bpmn:extensionElements/camunda:formData/camunda:formField", namespaces=NS):
         required = bool(f.xpath("./camunda:validation/camunda:constraint[@name='required']", namespaces=NS))
         options = [(v.get("id", ""), v.get("name", v.get("id", ""))) for v in f.findall("camunda:value", NS)]
+        constraints = {c.get("name", ""): c.get("config", "") for c in
+                       f.xpath("./camunda:validation/camunda:constraint", namespaces=NS)
+                       if c.get("name") in ("minlength", "maxlength", "min", "max", "pattern")}
         fields.append(FormField(f.get("id", ""), f.get("label") or f.get("id", ""), f.get("type", "string"),
-                                required, options))
+                                required, options, constraints))
     return fields
 
 
@@ -339,6 +372,10 @@ def lint_tree(tree: etree._ElementTree, filename: str) -> list[Finding]:
             add("error", f"{kind} uses a Camunda/JUEL expression ({text.strip()[:60]!r}); write a plain "
                          "expression such as  decision == \"approve\"", element)
             continue
+        if text.strip().startswith("=") and kind != "script":
+            add("error", f"{kind} is a FEEL expression of Camunda 8/Zeebe ({text.strip()[:60]!r}); write a plain "
+                         "expression such as  decision == \"approve\"", element)
+            continue
         if not text.strip():
             add("error", f"empty {kind}", element)
             continue
@@ -351,14 +388,58 @@ def lint_tree(tree: etree._ElementTree, filename: str) -> list[Finding]:
                 compile_expression(text)
         except ExpressionRejected as exc:
             add("error", f"{kind} refused: {exc}", element)
+    for constraint in root.xpath("//camunda:constraint[@name='pattern' or @name='min' or @name='max' or "
+                                 "@name='minlength' or @name='maxlength']", namespaces=NS):
+        config = constraint.get("config", "")
+        try:
+            if constraint.get("name") == "pattern":
+                if len(config) > 300:
+                    raise ValueError("pattern longer than 300 characters")
+                re.compile(config)
+            else:
+                float(config)
+        except (re.error, ValueError) as exc:
+            add("error", f"form constraint {constraint.get('name')}={config!r} is invalid: {exc}", constraint)
     for element in root.xpath("//*[@id]"):
         if element.get("id") in _RESERVED_IDS or element.get("id", "").endswith((".EndJoin", ".BoundaryEventSplit")):
             add("error", f"id {element.get('id')!r} is reserved by the workflow engine; rename it", element)
     for task in root.iter("{%s}serviceTask" % NS["bpmn"], "{%s}sendTask" % NS["bpmn"]):
+        if not _executable(task):
+            continue
         add("error", "service and send tasks are not supported: nothing in Yicun would execute them "
                      "and the case would stall", task)
+    for process in root.findall("bpmn:process", NS):
+        if process.get("isExecutable", "true").lower() != "false":
+            findings.extend(_unsendable_waits(process, filename))
     findings.extend(_call_cycles(root, filename))
     return findings
+
+
+_WAITS = ("messageEventDefinition", "signalEventDefinition", "conditionalEventDefinition")
+
+
+def _unsendable_waits(process: etree._Element, filename: str) -> list[Finding]:
+    """Steps a case would wait in forever: nothing in Yicun sends messages or signals to a case."""
+    out = []
+    for el in process.iter("{%s}receiveTask" % NS["bpmn"]):
+        out.append(Finding("error", "receive tasks wait for a message, and nothing in Yicun sends one: the case "
+                           "would stall here; use a user task", el.get("id"), el.sourceline, filename))
+    for el in process.iter("{%s}intermediateCatchEvent" % NS["bpmn"]):
+        kinds = [etree.QName(d).localname for d in el if etree.QName(d).localname in _WAITS]
+        if kinds:
+            out.append(Finding("error", f"this event waits for a {kinds[0].replace('EventDefinition', '')} that "
+                               "nothing in Yicun sends: the case would stall here", el.get("id"), el.sourceline,
+                               filename))
+    flows = list(process.iter("{%s}sequenceFlow" % NS["bpmn"]))
+    for gw in process.iter("{%s}eventBasedGateway" % NS["bpmn"]):
+        targets = [f.get("targetRef") for f in flows if f.get("sourceRef") == gw.get("id")]
+        timers = [t for t in targets if process.xpath(f".//*[@id=$id]/bpmn:timerEventDefinition", id=t,
+                                                     namespaces=NS)]
+        if len(timers) >= 2:
+            out.append(Finding("error", "an event-based gateway with two or more timers fires the wrong one in "
+                               "SpiffWorkflow 3.2 (they share one due time); use timer boundary events",
+                               gw.get("id"), gw.sourceline, filename))
+    return out
 
 
 def _call_cycles(root: etree._Element, filename: str) -> list[Finding]:
@@ -407,9 +488,45 @@ def convention_findings(tree: etree._ElementTree, filename: str) -> list[Finding
 # ------------------------------------------------------------------------------------------ compile
 def _spiff_finding(exc: Exception, tree: etree._ElementTree, filename: str) -> Finding:
     element_id = getattr(exc, "id", None) or None
+    store = re.search(r"Data Store with name (.+) has no implementation", str(exc))
+    if store and not element_id:
+        refs = tree.getroot().xpath("//bpmn:dataStoreReference[@name=$n] | //bpmn:dataStore[@name=$n]",
+                                    n=store.group(1), namespaces=NS)
+        if refs:
+            return Finding("error", f"data store {store.group(1)!r} has no implementation in Yicun (case data lives "
+                           "in the case)", refs[0].get("id"), refs[0].sourceline, filename)
+    missing = re.search(r"The process '([^']+)' was not found", str(exc))
+    if missing and not element_id:  # a call activity whose target is not in this file
+        calls = tree.getroot().xpath("//bpmn:callActivity[@calledElement=$p]", p=missing.group(1), namespaces=NS)
+        if calls:
+            return Finding("error", f"call activity calls process {missing.group(1)!r}, which is not in this file; "
+                           "deploy the called process in the same file", calls[0].get("id"), calls[0].sourceline,
+                           filename)
     line = getattr(exc, "line_number", None) or getattr(exc, "sourceline", None) or _line_of(tree, element_id)
     message = str(getattr(exc, "message", None) or exc).strip().rstrip(".")
     return Finding("error", message, element_id, line if isinstance(line, int) else None, filename)
+
+
+def _smoke_run(spec: Any, subs: dict[str, Any], process: etree._Element, filename: str) -> list[Finding]:
+    """Run a new instance to its first wait state: a process that loops without waiting, or that would
+    stall with nothing a user or a timer can do, is refused now rather than found stuck in production."""
+    from . import clock, runtime
+
+    wf = runtime.new_workflow(spec, subs)
+    try:
+        with clock.using(clock.ManualClock("2026-01-05T09:00:00+08:00")):
+            runtime.run_until_waiting(wf, max_steps=2000)
+    except runtime.EndlessLoop as exc:
+        return [Finding("error", str(exc), process.get("id"), process.sourceline, filename)]
+    except Exception:
+        return []  # it needs case data (a condition on an intake field): judged when it runs
+    stuck = runtime.stalled_at(wf)
+    if not stuck:
+        return []
+    first = process.xpath(".//*[@id=$id]", id=stuck[0])
+    return [Finding("error", f"a new case would stall at {', '.join(stuck)}: it waits for something Yicun "
+                    "never sends (a message, signal or external service) and has no user task or timer",
+                    stuck[0], first[0].sourceline if first else process.sourceline, filename)]
 
 
 def compile_bpmn(data: bytes, filename: str = "<upload>") -> CompiledFile:
@@ -421,6 +538,12 @@ def compile_bpmn(data: bytes, filename: str = "<upload>") -> CompiledFile:
     if errors:
         raise BpmnRejected(f"{filename}: {len(errors)} error(s)", errors)
 
+    all_processes = root.findall("bpmn:process", NS)
+    if all_processes and not any(p.get("isExecutable", "true").lower() != "false" for p in all_processes):
+        # a descriptive model: kept and shown, never run, so SpiffWorkflow need not understand it
+        return CompiledFile(filename, hashlib.sha256(data).hexdigest(), data,
+                            [CompiledProcess(p.get("id", ""), p.get("name") or p.get("id", ""), executable=False)
+                             for p in all_processes], [])
     parser = YicunParser()
     try:
         parser.add_bpmn_xml(tree, filename)
@@ -449,6 +572,11 @@ def compile_bpmn(data: bytes, filename: str = "<upload>") -> CompiledFile:
         publicity = publicity_events(process)
         if publicity:
             props["publicityEvents"] = publicity
+        end_status, status_errors = end_statuses(process, filename)
+        errors += status_errors
+        if end_status:
+            props["endStatus"] = end_status
+        errors += _smoke_run(spec, subs, process, filename)
         processes.append(CompiledProcess(pid, name, True, spec, subs, user_task_meta(process), props))
     if errors:
         raise BpmnRejected(f"{filename} could not be parsed", errors)

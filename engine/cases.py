@@ -145,9 +145,39 @@ def _check_form(data: Any, fields: list[dict[str, Any]] | None,
                 errors[fid] = "must be a date YYYY-MM-DD"
         elif not isinstance(value, (str, int, float)):
             errors[fid] = "must be text"
+        if fid not in errors and f.get("constraints"):
+            problem = _constraint_problem(data[fid], f["constraints"])
+            if problem:
+                errors[fid] = problem
     if errors:
         raise InvalidInput("the form has errors", fields=errors)
     return copy.deepcopy(data)
+
+
+def _constraint_problem(value: Any, constraints: Mapping[str, str]) -> str | None:
+    """camunda:validation constraints beyond `required`: minlength/maxlength/pattern (text), min/max."""
+    try:
+        if "min" in constraints and isinstance(value, (int, float)) and value < float(constraints["min"]):
+            return f"must be at least {constraints['min']}"
+        if "max" in constraints and isinstance(value, (int, float)) and value > float(constraints["max"]):
+            return f"must be at most {constraints['max']}"
+    except ValueError:
+        return None  # a malformed bound is a lint error of the BPMN file, not the user's fault
+    if isinstance(value, str):
+        if "maxlength" in constraints and constraints["maxlength"].isdigit() and len(value) > int(constraints["maxlength"]):
+            return f"must be at most {constraints['maxlength']} characters"
+        if "minlength" in constraints and constraints["minlength"].isdigit() and len(value) < int(constraints["minlength"]):
+            return f"must be at least {constraints['minlength']} characters"
+        pattern = constraints.get("pattern")
+        if pattern and len(value) <= 500:
+            try:
+                if not re.fullmatch(pattern, value):
+                    return "has the wrong format"
+            except re.error:
+                return None
+        elif pattern:
+            return "is too long"
+    return None
 
 
 def can_work_on(user: User, unit_id: int, candidate_group: str | None) -> bool:
@@ -224,6 +254,10 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
     after = _Snapshot(wf)
     case_id, audit = case["id"], []
     carded = list(carded_tasks)  # closed steps that hold cards to resolve
+    if not after.ready and not after.timers and not wf.is_completed() and not withdrawn:
+        stuck = runtime.stalled_at(wf)
+        if stuck:  # refuse the step rather than leave a case that nobody and nothing can move
+            raise WorkflowError(f"the process would stall at {', '.join(stuck)}: nothing in Yicun can continue it")
     if case.get("paused_at") is not None:
         _hold_new_timers(session, case_id, wf, before, after, now)
 
@@ -310,7 +344,9 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
     if withdrawn:
         status = "withdrawn"
     elif wf.is_completed():
-        status, outcome = "completed", runtime.final_end_event(wf)
+        end = runtime.final_end_event(wf)
+        status = loaded.spec.properties.get("endStatus", {}).get(end[0], "completed") if end else "completed"
+        outcome = end[1] if end else None
     closed = status != case["status"]  # services only act on open cases, so this is open → closed
     if closed:
         deadlines.resolve_cards(_conn(session), case_id, now)

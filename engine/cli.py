@@ -129,7 +129,18 @@ def _deploy_files(ctx: Context, files: Sequence[Path], actor_name: str | None) -
     return results
 
 
-def cmd_deploy(ctx: Context) -> None:
+def cmd_deploy(ctx: Context) -> int:
+    if ctx.args.dry_run:
+        outcomes = []
+        for path in ctx.args.files:
+            try:
+                outcomes.append(processes.dry_run(Path(path).read_bytes(), Path(path).name))
+            except OSError as exc:
+                raise YicunError(f"cannot read {path}: {exc.strerror}") from None
+        ctx.emit(outcomes, lambda os_: "\n".join(
+            f"{o['file']}: {o['outcome']}" + (f" — {o['element'] or ''} line {o['line']}: {o['message']}"
+                                              if o["outcome"] == "refused" else f" ({o['message']})") for o in os_))
+        return 3 if any(o["outcome"] == "refused" for o in outcomes) else 0
     results = _deploy_files(ctx, ctx.args.files, ctx.args.as_user)
     ctx.emit(results, lambda rs: "\n".join(
         f"{r['process_id']} v{r['version']}: " + ("deployed" if r["created"] else "unchanged")
@@ -259,6 +270,55 @@ def cmd_scheduler(ctx: Context) -> None:
         pass
 
 
+def cmd_catalog_check(ctx: Context) -> int:
+    from . import catalog
+    path = Path(ctx.args.file) if ctx.args.file else catalog.catalog_path()
+    try:
+        items = catalog.load(path)
+    except (OSError, ValueError) as exc:
+        raise YicunError(f"cannot read {path}: {exc}") from None
+    errors = catalog.check(items)
+    out = {"file": str(path), "items": len(items), "errors": [e.__dict__ for e in errors]}
+    ctx.emit(out, lambda o: "\n".join([f"{o['file']}: {o['items']} items, {len(errors)} error(s)"]
+                                       + [str(e) for e in errors]))
+    return 3 if errors else 0
+
+
+def cmd_bpmn_lint(ctx: Context) -> int:
+    from . import catalog, lint
+    if ctx.args.files:
+        items = catalog.by_code(catalog.load()) if catalog.catalog_path().exists() else {}
+        findings = [f for p in ctx.args.files for f in lint.lint_file(Path(p), items.get(Path(p).stem))]
+    else:
+        items_list = catalog.load() if catalog.catalog_path().exists() else None
+        findings = lint.lint_tree(Path(ctx.args.dir), items_list)
+    errors = [f for f in findings if f.severity == "error"]
+    ctx.emit([f.to_dict() for f in findings], lambda fs: "\n".join(str(f) for f in findings)
+             + f"\n{len(errors)} error(s), {len(findings) - len(errors)} warning(s)")
+    return 3 if errors else 0
+
+
+def cmd_bpmn_scaffold(ctx: Context) -> None:
+    from . import catalog, scaffold
+    items = catalog.by_code(catalog.load())
+    codes = sorted(items) if ctx.args.all else ctx.args.codes
+    if not codes:
+        raise YicunError("name the item codes to scaffold, or --all")
+    written, kept = [], []
+    for code in codes:
+        if code not in items:
+            raise YicunError(f"no catalogue item {code}")
+        path = Path(ctx.args.dir) / f"{code}.bpmn"
+        if path.exists() and not ctx.args.force:
+            kept.append(code)
+            continue
+        path.write_text(scaffold.render(items[code]), encoding="utf-8")
+        written.append(code)
+    ctx.emit({"written": written, "kept": kept},
+             lambda o: f"wrote {len(o['written'])} file(s)" + (f"; kept {len(o['kept'])} existing (use --force)"
+                                                               if o["kept"] else ""))
+
+
 def cmd_case_withdraw(ctx: Context) -> None:
     with db.transaction(ctx.engine) as s:
         r = cases.withdraw_case(s, ctx.args.number, ctx.actor(s), ctx.args.reason)
@@ -346,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("deploy", help="deploy BPMN files as new process versions")
     sp.add_argument("files", nargs="+", type=Path)
     sp.add_argument("--as", dest="as_user")
+    sp.add_argument("--dry-run", action="store_true", help="only check: would each file deploy, as a model, or be refused?")
     sp.set_defaults(func=cmd_deploy)
 
     sp = sub.add_parser("processes", help="deployed processes").add_subparsers(dest="proc_cmd", required=True)
@@ -421,6 +482,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--now", help="sweep as of this instant")
     sp.set_defaults(func=cmd_timers_sweep)
 
+    ct = sub.add_parser("catalog", help="the service catalogue").add_subparsers(dest="cat_cmd", required=True)
+    sp = ct.add_parser("check", help="validate catalog.yaml (errors name the item code and field)")
+    sp.add_argument("--file", help="default: catalog.yaml or $YICUN_CATALOG")
+    sp.set_defaults(func=cmd_catalog_check)
+
+    bp = sub.add_parser("bpmn", help="BPMN files").add_subparsers(dest="bpmn_cmd", required=True)
+    sp = bp.add_parser("lint", help="check the conventions (DESIGN.md §6) and the match with the catalogue")
+    sp.add_argument("files", nargs="*", help="default: every file of --dir, cross-checked with catalog.yaml")
+    sp.add_argument("--dir", default=str(REPO_BPMN))
+    sp.set_defaults(func=cmd_bpmn_lint)
+    sp = bp.add_parser("scaffold", help="generate bpmn/<code>.bpmn from the catalogue (then edit it as a file)")
+    sp.add_argument("codes", nargs="*")
+    sp.add_argument("--all", action="store_true")
+    sp.add_argument("--force", action="store_true", help="overwrite existing files")
+    sp.add_argument("--dir", default=str(REPO_BPMN))
+    sp.set_defaults(func=cmd_bpmn_scaffold)
+
     cal = sub.add_parser("calendar", help="the working-day calendar").add_subparsers(dest="cal_cmd", required=True)
     sp = cal.add_parser("due", help="the due date of a limit in working days")
     sp.add_argument("--from", dest="from_date", required=True, metavar="DATE", help="acceptance date YYYY-MM-DD")
@@ -470,8 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.clock_now:
             clock.set_clock(clock.ManualClock(args.clock_now))
-        args.func(ctx)
-        return 0
+        return args.func(ctx) or 0
     except YicunError as exc:
         if args.json:
             print(json.dumps(exc.to_dict(), ensure_ascii=False, indent=2, default=str), file=sys.stderr)

@@ -66,6 +66,9 @@ def _check(tree: ast.AST, allowed: tuple[type[ast.AST], ...]) -> None:
     for node in ast.walk(tree):
         line = getattr(node, "lineno", None)
         if not isinstance(node, allowed):
+            if isinstance(node, ast.Expr):
+                raise ExpressionRejected("a script statement must be an assignment (x = …), if or pass; "
+                                         "calls such as print() do nothing useful and are not allowed", line)
             raise ExpressionRejected(f"{type(node).__name__} is not allowed in BPMN expressions", line)
         if isinstance(node, ast.Name) and node.id.startswith("_"):
             raise ExpressionRejected(f"name {node.id!r} is not allowed (names may not start with '_')", line)

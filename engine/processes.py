@@ -78,6 +78,21 @@ def deploy(session: Session, data: bytes, filename: str, actor: User | None = No
     return results
 
 
+def dry_run(data: bytes, filename: str) -> dict[str, Any]:
+    """What deploying the file would do, without a database: deploys / model only / refused (and why)."""
+    from .errors import BpmnRejected
+    try:
+        compiled = compile_bpmn(data, filename)
+    except BpmnRejected as exc:
+        first = exc.findings[0]
+        return {"file": filename, "outcome": "refused", "element": first.element_id, "line": first.line,
+                "message": first.message, "errors": len(exc.findings)}
+    runnable = [p.process_id for p in compiled.processes if p.executable]
+    return {"file": filename, "outcome": "deploys" if runnable else "model only", "element": None, "line": None,
+            "message": ", ".join(runnable) if runnable else "no executable process: kept as a model (viewable, not startable)",
+            "errors": 0}
+
+
 def latest_version(session: Session, process_id: str) -> ProcessVersion:
     pv = session.scalar(select(ProcessVersion).where(ProcessVersion.process_id == process_id,
                                                      ProcessVersion.executable.is_(True))

@@ -310,15 +310,15 @@ def find_task(workflow: Any, spiff_task_id: str) -> Any | None:
         return None
 
 
-def final_end_event(workflow: Any) -> str | None:
-    """Name of the end event that finished the process: the last one completed (a warning branch's end
-    event completes when its timer fires, long before the main path ends)."""
+def final_end_event(workflow: Any) -> tuple[str, str] | None:
+    """(BPMN id, name) of the end event that finished the process: the last one completed (a warning
+    branch's end event completes when its timer fires, long before the main path ends)."""
     ends = [t for t in workflow.tasks.values()
             if isinstance(t.task_spec, EndEvent) and t.state == TaskState.COMPLETED and t.task_spec.bpmn_id]
     if not ends:
         return None
     last = max(ends, key=lambda t: t.last_state_change)
-    return last.task_spec.bpmn_name or last.task_spec.bpmn_id
+    return last.task_spec.bpmn_id, last.task_spec.bpmn_name or last.task_spec.bpmn_id
 
 
 def attached_timer_ids(task: Any) -> list[str]:
@@ -330,18 +330,40 @@ def attached_timer_ids(task: Any) -> list[str]:
             if c is not task and isinstance(getattr(c.task_spec, "event_definition", None), TimerEventDefinition)]
 
 
-def run_until_waiting(workflow: Any, max_rounds: int = 50) -> None:
-    """`do_engine_steps` until nothing automatic is READY.
+class EndlessLoop(RuntimeError):
+    """The process keeps running automatic steps without ever waiting (a loop with no user task)."""
+
+
+def run_until_waiting(workflow: Any, max_steps: int = 5000) -> None:
+    """`do_engine_steps` until nothing automatic is READY, with a budget of automatic steps.
 
     One `do_engine_steps` ends with `refresh_timers`, which can leave a just-fired timer READY but not
     run (SPIFFWORKFLOW.md §3); looping makes a step leave the workflow at a true wait state, so the
-    projections never see a timer that fired but did not act.
+    projections never see a timer that fired but did not act. The budget turns a loop of gateways and
+    scripts that never waits into an error instead of a hung request.
     """
-    for _ in range(max_rounds):
-        workflow.do_engine_steps()
+    steps = 0
+
+    def count(_task: Any) -> None:
+        nonlocal steps
+        steps += 1
+        if steps > max_steps:
+            raise EndlessLoop(f"the process ran {max_steps} automatic steps without reaching a user task "
+                              "or a timer (a loop with no wait state?)")
+
+    while True:
+        workflow.do_engine_steps(did_complete_task=count)
         if not workflow.get_tasks(state=TaskState.READY, manual=False):
             return
-    raise RuntimeError(f"the process did not reach a wait state after {max_rounds} rounds (a timer loop?)")
+
+
+def stalled_at(workflow: Any) -> list[str]:
+    """If the workflow can never move on by itself or by a user (no ready user task, no armed timer, not
+    finished), the BPMN ids it waits in — e.g. a message nothing sends, a service task nothing runs."""
+    if workflow.is_completed() or ready_user_tasks(workflow) or armed_timers(workflow):
+        return []
+    waiting = workflow.get_tasks(state=TaskState.WAITING | TaskState.STARTED)
+    return sorted({t.task_spec.bpmn_id or t.task_spec.name for t in waiting if t.task_spec.bpmn_id}) or ["?"]
 
 
 def timer_fired(workflow: Any, spiff_task_id: str) -> bool:

@@ -1,0 +1,81 @@
+"""Public BPMN files by others (tests/conformance: MIWG, SpiffWorkflow, Camunda, bpmn-js) go through
+deploy: each deploys, is kept as a model only, or is refused with a message naming the element —
+never a crash, a hang or a case that stalls. The outcomes are recorded in docs/conformance.md; this test
+keeps the record true. Regenerate it with:  python -m tests.test_conformance --write
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine import processes, runtime
+from engine.bpmn import compile_bpmn
+
+HERE = Path(__file__).parent / "conformance"
+DOC = Path(__file__).resolve().parent.parent / "docs" / "conformance.md"
+FILES = sorted(HERE.rglob("*.bpmn"))
+
+
+def outcome(path: Path) -> dict:
+    return processes.dry_run(path.read_bytes(), str(path.relative_to(HERE)))
+
+
+def recorded() -> dict[str, tuple[str, str]]:
+    rows = {}
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^\| `([^`]+)` \| (deploys|model only|refused) \| `?([^|`]*)`? \|", line)
+        if m:
+            rows[m.group(1)] = (m.group(2), m.group(3).strip())
+    return rows
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(HERE)))
+def test_each_public_file_has_its_recorded_outcome(path):
+    got = outcome(path)
+    name = str(path.relative_to(HERE))
+    assert recorded().get(name) == (got["outcome"], got["element"] or ""), got
+    if got["outcome"] == "refused":
+        assert got["message"] and "Traceback" not in got["message"]
+    if got["outcome"] == "deploys":  # and a case of it runs to a wait state without stalling
+        for proc in compile_bpmn(path.read_bytes(), name).processes:
+            if proc.executable:
+                wf = runtime.new_workflow(proc.spec, proc.subprocess_specs)
+                try:
+                    runtime.run_until_waiting(wf)
+                except Exception as exc:  # noqa: BLE001 - a process needing start data may stop at a condition
+                    assert type(exc).__name__ in ("WorkflowTaskException", "WorkflowException"), exc
+                    continue
+                assert not runtime.stalled_at(wf)
+
+
+def test_every_file_is_recorded():
+    assert set(recorded()) == {str(p.relative_to(HERE)) for p in FILES}
+
+
+def write() -> None:
+    lines = [
+        "# Conformance: public BPMN files through `yicun deploy`",
+        "",
+        "Third-party models (MIWG reference models, SpiffWorkflow's and Camunda's test processes, bpmn-js",
+        "fixtures; sources and licences in `tests/conformance/`) checked with `yicun deploy --dry-run`.",
+        "**deploys**: every executable process compiles and a new case runs to a wait state (a user task or",
+        "a timer); **model only**: no executable process — stored and viewable, not startable; **refused**:",
+        "the first of the reasons, with the element and line (the CLI and the web list all of them).",
+        "Kept true by `tests/test_conformance.py`; regenerate with `python -m tests.test_conformance --write`.",
+        "",
+        "| file | outcome | element | line | reason / processes |",
+        "|---|---|---|---|---|",
+    ]
+    for path in FILES:
+        o = outcome(path)
+        message = (o["message"] or "").replace("|", "\\\\|").replace("\n", " ")
+        lines.append(f"| `{o['file']}` | {o['outcome']} | {('`' + o['element'] + '`') if o['element'] else ''} | "
+                     f"{o['line'] or ''} | {message[:160]} |")
+    DOC.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__" and "--write" in sys.argv:
+    write()
