@@ -468,9 +468,10 @@ def start_case(session: Session, *, service_code: str, village_code: str, applic
     if village is None or village.level != "village":
         raise NotFound(f"no village with code {village_code!r}")
     actor_unit = session.get(OrgUnit, actor.unit_id)
+    # the village clerk, or the window of the applicant's township or county (items accepted there)
     allowed = (actor.role == "clerk" and actor.unit_id == village.id) or \
-              (actor.role in ("agent", "township_officer") and actor_unit and village.path.startswith(actor_unit.path)) or \
-              actor.role == "admin"
+              (actor.role in ("agent", "township_officer", "county_officer") and actor_unit is not None
+               and village.path.startswith(actor_unit.path)) or actor.role == "admin"
     if not allowed:
         raise Forbidden(f"{actor.username} may not accept applications for {village.name}")
     form = _check_form(data, None)

@@ -2,6 +2,7 @@
 full inboxes at village, township and county level. Everything goes through the real services."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -22,25 +23,37 @@ DEMO_CASES = [
 ]
 
 
+_TEXT_SAMPLES = ("430902196601020023", "13907371234", "6217001234567890123", "430902102201", "湘H12345",
+                 "材料齐全，情况属实", "2026", "A1", "12345678", "符建英", "0737-4221234", "A12345678")
+
+
 def sample_form(fields: list[dict[str, Any]], decision: str = "approve") -> dict[str, Any]:
-    """Plausible values for every field of a task form; enums take `decision` where it is offered."""
+    """Plausible values for every field of a task form, within its constraints; enums take `decision`
+    where it is offered."""
     data: dict[str, Any] = {}
     today = clock.local(clock.now()).date().isoformat()
     for f in fields:
-        kind = f["type"]
+        kind, cons = f["type"], f.get("constraints") or {}
         if kind == "enum":
             options = [o[0] for o in f["options"]]
             data[f["id"]] = decision if decision in options else options[0]
         elif kind == "boolean":
             data[f["id"]] = True
         elif kind == "long":
-            data[f["id"]] = 2
+            low = int(float(cons.get("min", 1)))
+            high = int(float(cons.get("max", max(low, 2))))
+            data[f["id"]] = min(max(low, 2), high)
         elif kind == "date":
             data[f["id"]] = today
-        elif "id_number" in f["id"]:
-            data[f["id"]] = "430902196601020023"
         else:
-            data[f["id"]] = "材料齐全，情况属实"
+            pattern = cons.get("pattern")
+            if pattern:
+                value = next((c for c in _TEXT_SAMPLES if re.fullmatch(pattern, c)), "材料齐全，情况属实")
+            else:
+                value = _TEXT_SAMPLES[0] if "id_number" in f["id"] else "材料齐全，情况属实"
+            if "maxlength" in cons:
+                value = value[: int(cons["maxlength"])]
+            data[f["id"]] = value
     return data
 
 

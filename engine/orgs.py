@@ -27,6 +27,7 @@ ROLES = ("clerk", "agent", "township_officer", "county_officer", "supervisor", "
 DEPARTMENTS = {  # county departments a task's candidate group may name
     "民政": "mz", "人社": "rs", "医保": "yb", "卫健": "wj", "公安": "ga", "自然资源": "zr",
     "农业农村": "ny", "林业": "ly", "残联": "cl", "司法": "sf", "退役军人": "ty", "教育": "jy",
+    "水利": "sl", "住建": "zj", "市场监管": "sc",
 }
 DEMO_PASSWORD = "yicun2016"
 
