@@ -165,11 +165,11 @@ def test_restricted_engine_survives_round_trip_and_cannot_be_swapped():
         restored.script_engine.evaluate(task, "__import__('os')")
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "bpmn").glob("*.bpmn")), ids=lambda p: p.name)
-def test_example_processes_compile_clean(path):
-    compiled = bpmn.compile_bpmn(path.read_bytes(), path.name)
+@pytest.mark.parametrize("name", ["dibao.bpmn", "pension.bpmn", "homestead.bpmn"])
+def test_example_processes_compile_clean(name):
+    compiled = bpmn.compile_bpmn((FIXTURES / name).read_bytes(), name)
     (proc,) = compiled.processes
-    assert proc.process_id == path.stem
+    assert proc.process_id.startswith("FX-")
     assert compiled.findings == []
     levels = {m.level for m in proc.user_tasks.values()}
     assert levels == {"village", "township", "county"}

@@ -21,6 +21,7 @@ def yicun(tmp_path, capsys):
         return json.loads(out) if rc == 0 else json.loads(err)
 
     run("--now", "2026-11-02T09:00:00", "init", "--demo")
+    run("deploy", *(str(ROOT / "tests" / "fixtures" / f) for f in ("dibao.bpmn", "pension.bpmn")))
     return run
 
 
@@ -32,12 +33,13 @@ def test_demo_seed_matches_the_article(yicun):
     assert len(yicun("users", "list", "--role", "agent")) == 295
     clerks = yicun("users", "list", "--unit", "430902102201")
     assert [c["name"] for c in clerks][0] == "盛巧云"
-    assert {p["process_id"] for p in yicun("processes", "list")} == {"MZ-01", "RS-02", "ZR-01"}
+    deployed = {p["process_id"] for p in yicun("processes", "list")}
+    assert {"MZ-01", "RS-02", "ZR-01", "FX-DIBAO", "FX-PENSION"} <= deployed
 
 
 def test_full_lifecycle_from_the_shell(yicun):
     now = ["--now", "2026-11-02T09:00:00"]
-    started = yicun(*now, "case", "start", "--service", "RS-02", "--village", "430902102201",
+    started = yicun(*now, "case", "start", "--service", "FX-PENSION", "--village", "430902102201",
                     "--applicant", "符建英", "--as", "clerk-430902102201-1",
                     "--data", json.dumps({"applicant_id_number": "430902195901010021"}))
     number = started["case_number"]
@@ -63,10 +65,10 @@ def test_full_lifecycle_from_the_shell(yicun):
 def test_errors_go_to_stderr_with_exit_codes(yicun, tmp_path):
     err = yicun("case", "show", "YY-2026-999999", code=4)
     assert err["error"] == "not_found"
-    err = yicun("case", "start", "--service", "MZ-01", "--village", "430902102201", "--applicant", "x",
+    err = yicun("case", "start", "--service", "FX-DIBAO", "--village", "430902102201", "--applicant", "x",
                 "--as", "clerk-430921102201-1", code=5)
     assert err["error"] == "forbidden"
-    err = yicun("case", "start", "--service", "MZ-01", "--village", "430902102201", "--applicant", "x",
+    err = yicun("case", "start", "--service", "FX-DIBAO", "--village", "430902102201", "--applicant", "x",
                 "--as", "clerk-430902102201-1", "--data", "[1,2]", code=1)
     assert "JSON object" in err["message"]
     evil = tmp_path / "evil.bpmn"
@@ -87,7 +89,7 @@ def test_demo_cases_are_at_several_stages(yicun):
 
 
 def test_timers_sweep_from_the_shell(yicun):
-    number = yicun("--now", "2026-11-02T09:00:00", "case", "start", "--service", "MZ-01", "--village",
+    number = yicun("--now", "2026-11-02T09:00:00", "case", "start", "--service", "FX-DIBAO", "--village",
                    "430902102201", "--applicant", "符建英", "--as", "clerk-430902102201-1")["case_number"]
 
     def timer_states():
@@ -111,7 +113,7 @@ def test_calendar_due(yicun):
 
 
 def test_sla_commands(yicun):
-    number = yicun("--now", "2026-09-22T10:00:00", "case", "start", "--service", "RS-02", "--village",
+    number = yicun("--now", "2026-09-22T10:00:00", "case", "start", "--service", "FX-PENSION", "--village",
                    "430902102201", "--applicant", "盛秋兰", "--as", "clerk-430902102201-1",
                    "--accepted-at", "2026-09-21T09:30:00")["case_number"]
     shown = yicun("case", "show", number)
@@ -136,7 +138,7 @@ def test_sla_commands(yicun):
 
 
 def test_service_day_digest(yicun):
-    yicun("--now", "2026-11-02T09:00:00", "case", "start", "--service", "RS-02", "--village", "430902102201",
+    yicun("--now", "2026-11-02T09:00:00", "case", "start", "--service", "FX-PENSION", "--village", "430902102201",
           "--applicant", "盛秋兰", "--as", "clerk-430902102201-1")
     assert yicun("service-day", "run", "--date", "2026-11-09")["service_day"] is False
     out = yicun("--now", "2026-11-10T08:00:00", "service-day", "run", "--date", "2026-11-10")
@@ -144,7 +146,7 @@ def test_service_day_digest(yicun):
     assert yicun("service-day", "run", "--date", "2026-11-10")["digests"] == 0  # once per day
     village = yicun("service-day", "show", "--unit", "430902102201")
     assert village["service_date"] == "2026-11-10" and village["counts"]["overdue"] >= 1
-    assert any(e["service_code"] == "RS-02" for e in village["overdue"])
+    assert any(e["service_code"] == "FX-PENSION" for e in village["overdue"])
     township = yicun("service-day", "show", "--unit", "430902102")
     assert township["counts"]["overdue"] >= village["counts"]["overdue"]
     yicun("service-day", "show", "--unit", "430921102201", "--date", "2026-12-10", code=4)

@@ -30,7 +30,7 @@ def cards(engine, number):
 
 
 def test_dues_count_working_days_from_acceptance(seeded):
-    r = start(seeded, service="MZ-01", now=sh(2026, 11, 2, 9, 0))  # legal 25, promised 20
+    r = start(seeded, service="FX-DIBAO", now=sh(2026, 11, 2, 9, 0))  # legal 25, promised 20
     c = case_row(seeded, r.case_number)
     assert (c.legal_limit_workdays, c.promised_limit_workdays) == (25, 20)
     assert c.promised_due_at == sh(2026, 12, 1)  # 24:00 of Mon 11-30, the 20th working day
@@ -40,9 +40,9 @@ def test_dues_count_working_days_from_acceptance(seeded):
 
 def test_late_entry_counts_from_the_real_acceptance(seeded, manual_clock):
     manual_clock.set(sh(2026, 11, 12, 15, 0))
-    r = start(seeded, service="RS-02", now=manual_clock.now())
+    r = start(seeded, service="FX-PENSION", now=manual_clock.now())
     with db.transaction(seeded) as s:  # 补录: taken offline on Monday during an outage, entered Thursday
-        late = cases.start_case(s, service_code="RS-02", village_code="430902102201", applicant_name="盛秋兰",
+        late = cases.start_case(s, service_code="FX-PENSION", village_code="430902102201", applicant_name="盛秋兰",
                                 actor=user(seeded, CLERK), accepted_at=sh(2026, 11, 9, 10, 0))
     c = case_row(seeded, late.case_number)
     assert c.accepted_at == sh(2026, 11, 9, 10, 0) and c.created_at == manual_clock.now()
@@ -55,12 +55,12 @@ def test_late_entry_counts_from_the_real_acceptance(seeded, manual_clock):
     assert cards(seeded, r.case_number) == []
     with pytest.raises(InvalidInput):
         with db.transaction(seeded) as s:
-            cases.start_case(s, service_code="RS-02", village_code="430902102201", applicant_name="x",
+            cases.start_case(s, service_code="FX-PENSION", village_code="430902102201", applicant_name="x",
                              actor=user(seeded, CLERK), accepted_at=manual_clock.now() + timedelta(hours=1))
 
 
 def test_yellow_then_red_cards_at_the_right_instants(seeded, manual_clock):
-    r = start(seeded, service="RS-02")  # Mon 11-02 09:00; promised 5 → due 24:00 Mon 11-09; step 2 → 24:00 Wed 11-04
+    r = start(seeded, service="FX-PENSION")  # Mon 11-02 09:00; promised 5 → due 24:00 Mon 11-09; step 2 → 24:00 Wed 11-04
     assert cards(seeded, r.case_number) == []
     for at, expected in [
         (sh(2026, 11, 2, 23, 59), []),
@@ -94,7 +94,7 @@ def test_yellow_then_red_cards_at_the_right_instants(seeded, manual_clock):
 
 def test_pause_of_three_working_days_across_national_day(seeded, manual_clock):
     manual_clock.set(sh(2026, 9, 21, 9, 0))
-    r = start(seeded, service="MZ-01", now=manual_clock.now())
+    r = start(seeded, service="FX-DIBAO", now=manual_clock.now())
     c = case_row(seeded, r.case_number)
     assert c.legal_due_at == sh(2026, 11, 3)  # 25th working day after 09-21: Mon 11-02
     (task,) = ready_tasks(seeded, r.case_number)
@@ -127,7 +127,7 @@ def test_pause_of_three_working_days_across_national_day(seeded, manual_clock):
 
 
 def test_extension_rules(seeded, manual_clock):
-    r = start(seeded, service="MZ-01")  # legal due 24:00 12-07; cap 10; approved at county level
+    r = start(seeded, service="FX-DIBAO")  # legal due 24:00 12-07; cap 10; approved at county level
     before = case_row(seeded, r.case_number)
     (task,) = ready_tasks(seeded, r.case_number)
     assert task.due_at == sh(2026, 11, 10)  # the intake step: 5 working days, 24:00 11-09
@@ -159,7 +159,7 @@ def test_extension_rules(seeded, manual_clock):
 
 
 def test_extension_after_the_due_date_is_refused(seeded, manual_clock):
-    r = start(seeded, service="RS-02")  # legal due 24:00 11-09
+    r = start(seeded, service="FX-PENSION")  # legal due 24:00 11-09
     manual_clock.set(sh(2026, 11, 10, 9, 0))
     with pytest.raises(Conflict, match="overdue"):
         with db.transaction(seeded) as s:
@@ -169,7 +169,7 @@ def test_extension_after_the_due_date_is_refused(seeded, manual_clock):
 
 def test_unknown_year_gives_estimated_dues_not_an_error(seeded, manual_clock):
     manual_clock.set(sh(2026, 12, 24, 10, 0))
-    r = start(seeded, service="MZ-01", now=manual_clock.now())
+    r = start(seeded, service="FX-DIBAO", now=manual_clock.now())
     c = case_row(seeded, r.case_number)
     assert c.due_estimated and c.legal_due_at > sh(2027, 1, 1)
 
@@ -224,7 +224,7 @@ def test_publicity_period_stops_the_clock(seeded, manual_clock):
 
 
 def test_cards_are_immutable_records(seeded, manual_clock):
-    r = start(seeded, service="RS-02")
+    r = start(seeded, service="FX-PENSION")
     timers.sweep(seeded, sh(2026, 11, 5))
     first = select(Card).order_by(Card.id).limit(1)
     with pytest.raises(ValueError):

@@ -94,7 +94,7 @@ def test_relay_case_runs_start_to_end(seeded):
     assert {t.state for t in timers} == {"cancelled"}  # deadlines disarmed as each step finished
 
 
-@pytest.mark.parametrize("service", ["MZ-01", "RS-02", "ZR-01"])
+@pytest.mark.parametrize("service", ["FX-DIBAO", "FX-PENSION", "FX-HOMESTEAD"])
 @pytest.mark.parametrize("decision, outcome", [("approve", "办结"), ("reject", "不予办理")])
 def test_example_processes_run_to_their_end(seeded, service, decision, outcome):
     r = start(seeded, service=service)
@@ -103,7 +103,7 @@ def test_example_processes_run_to_their_end(seeded, service, decision, outcome):
 
 
 def test_routing_follows_lanes_and_departments(seeded):
-    r = start(seeded, service="MZ-01")
+    r = start(seeded, service="FX-DIBAO")
     with db.read(seeded) as s:
         units = {u.code: u.id for u in s.scalars(select(OrgUnit))}
     seen = {}

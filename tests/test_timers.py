@@ -25,7 +25,7 @@ STEP_DUE = datetime(2026, 11, 10, 0, 0, tzinfo=SHANGHAI)
 
 
 def test_timer_rows_use_the_engine_clock_workdays_and_bare_iso(seeded, manual_clock):
-    r = start(seeded, service="MZ-01")
+    r = start(seeded, service="FX-DIBAO")
     due = {t.bpmn_id: (t.due_at, t.workdays) for t in _armed(seeded)}
     now = manual_clock.now()
     assert due == {"Timer_VillageIntake_Warn": (STEP_DUE, 5),
@@ -35,7 +35,7 @@ def test_timer_rows_use_the_engine_clock_workdays_and_bare_iso(seeded, manual_cl
 
 
 def test_warning_timer_fires_once_and_the_task_stays(seeded, manual_clock):
-    r = start(seeded, service="MZ-01")
+    r = start(seeded, service="FX-DIBAO")
     assert timers.sweep(seeded, STEP_DUE - timedelta(seconds=1)).fired == 0
     report = timers.sweep(seeded, STEP_DUE)
     assert report.fired == 1 and report.cases == 1
@@ -52,7 +52,7 @@ def test_warning_timer_fires_once_and_the_task_stays(seeded, manual_clock):
 def test_missed_interrupting_timer_fires_after_downtime(seeded, manual_clock):
     """The server was down for 20 days: on the first sweep both overdue timers of the case fire, in one
     transaction, and the interrupting one closes the case."""
-    r = start(seeded, service="MZ-01")
+    r = start(seeded, service="FX-DIBAO")
     report = timers.sweep(seeded, manual_clock.now() + timedelta(days=20))
     assert report.cases == 1 and report.fired >= 1
     with db.read(seeded) as s:
@@ -63,7 +63,7 @@ def test_missed_interrupting_timer_fires_after_downtime(seeded, manual_clock):
 
 
 def test_overlapping_sweeps_fire_each_timer_once(seeded, manual_clock):
-    numbers = [start(seeded, service="MZ-01").case_number for _ in range(12)]
+    numbers = [start(seeded, service="FX-DIBAO").case_number for _ in range(12)]
     at = STEP_DUE + timedelta(minutes=1)  # every step deadline timer is due
     reports = []
 
@@ -86,8 +86,8 @@ def test_sweep_isolates_a_failing_case(seeded, manual_clock):
     """A timer whose branch fails is parked as failed with the error; other cases still fire."""
     from engine import cases
     from engine.models import Case as C
-    good = start(seeded, service="MZ-01").case_number
-    bad = start(seeded, service="MZ-01").case_number
+    good = start(seeded, service="FX-DIBAO").case_number
+    bad = start(seeded, service="FX-DIBAO").case_number
     with db.transaction(seeded) as s:  # corrupt one case's stored state
         s.execute(C.__table__.update().where(C.number == bad).values(instance_json='{"tasks": {}}'))
     report = timers.sweep(seeded, STEP_DUE)
@@ -109,7 +109,7 @@ def test_scheduler_fires_missed_timers_on_start(seeded):
     from .conftest import user
     real_now = datetime.now(timezone.utc)
     with db.transaction(seeded) as s:
-        r = cases.start_case(s, service_code="MZ-01", village_code="430902102201", applicant_name="符建英",
+        r = cases.start_case(s, service_code="FX-DIBAO", village_code="430902102201", applicant_name="符建英",
                              actor=user(seeded, CLERK), now=real_now, accepted_at=real_now - timedelta(days=20))
     scheduler = timers.start_scheduler(seeded, interval_seconds=3600)
     try:

@@ -29,7 +29,7 @@ def test_login_required_and_wrong_password(client):
 
 
 def test_home_lists_processes_and_visible_open_cases(client, seeded):
-    number = start(seeded, service="MZ-01").case_number
+    number = start(seeded, service="FX-DIBAO").case_number
     assert login(client, CLERK).status_code == 302
     page = client.get("/").get_data(as_text=True)
     for text in ("最低生活保障申请", "农村村民宅基地审批", number, "受理并核查申请材料"):
@@ -50,7 +50,7 @@ def test_open_redirect_is_refused(client):
 
 def test_case_page_shows_dues_cards_and_notifications(client, seeded, manual_clock):
     from engine import timers
-    number = start(seeded, service="RS-02").case_number
+    number = start(seeded, service="FX-PENSION").case_number
     timers.sweep(seeded, manual_clock.now() + timedelta(days=4))  # the intake step runs over
     login(client, CLERK)
     page = client.get(f"/cases/{number}").get_data(as_text=True)
@@ -65,6 +65,6 @@ def test_supervisors_see_estimated_dues(client, seeded, manual_clock):
     from datetime import datetime
     from engine.clock import SHANGHAI
     manual_clock.set(datetime(2026, 12, 24, 10, 0, tzinfo=SHANGHAI))
-    start(seeded, service="MZ-01", now=manual_clock.now())
+    start(seeded, service="FX-DIBAO", now=manual_clock.now())
     login(client, "supervisor")
     assert "期限为估算" in client.get("/").get_data(as_text=True)
