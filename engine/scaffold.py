@@ -250,7 +250,7 @@ def _field(fid: str, label: str, kind: str, required: bool, constraints: dict[st
         inner = "            <camunda:validation>\n" + "".join(
             f'              <camunda:constraint name="{k}"' + ("" if v is None else f' config="{_attr(v)}"')
             + " />\n" for k, v in cons.items()) + "            </camunda:validation>\n"
-    return (f"          <camunda:formField id=\"{fid}\" label=\"{escape(label)}\" type=\"{kind}\""
+    return (f"          <camunda:formField id=\"{fid}\" label=\"{_attr(label)}\" type=\"{kind}\""
             + (">\n" + inner + "          </camunda:formField>\n" if inner else " />\n"))
 
 
@@ -259,10 +259,10 @@ def _attr(value: Any) -> str:
 
 
 def _enum(fid: str, label: str, options: list[tuple[str, str]], required: bool) -> str:
-    values = "".join(f"            <camunda:value id=\"{o}\" name=\"{escape(n)}\" />\n" for o, n in options)
+    values = "".join(f"            <camunda:value id=\"{o}\" name=\"{_attr(n)}\" />\n" for o, n in options)
     req = ("            <camunda:validation>\n              <camunda:constraint name=\"required\" />\n"
            "            </camunda:validation>\n") if required else ""
-    return (f"          <camunda:formField id=\"{fid}\" label=\"{escape(label)}\" type=\"enum\">\n"
+    return (f"          <camunda:formField id=\"{fid}\" label=\"{_attr(label)}\" type=\"enum\">\n"
             + values + req + "          </camunda:formField>\n")
 
 
@@ -344,9 +344,9 @@ def render(item: dict[str, Any]) -> str:
            f'id="Definitions_{code}" targetNamespace="http://yicun.example/bpmn" exporter="yicun bpmn scaffold" '
            'exporterVersion="1">',
            f'  <bpmn:collaboration id="Collaboration_{code}">',
-           f'    <bpmn:participant id="Participant_{code}" name="{escape(name)}" processRef="{code}" />',
+           f'    <bpmn:participant id="Participant_{code}" name="{_attr(name)}" processRef="{code}" />',
            '  </bpmn:collaboration>',
-           f'  <bpmn:process id="{code}" name="{escape(name)}" isExecutable="true">',
+           f'  <bpmn:process id="{code}" name="{_attr(name)}" isExecutable="true">',
            '    <bpmn:documentation>' + escape(f"{name}（{item['department']}）：法定{item['legal_limit_workdays']}个工作日，"
                                             f"承诺{item['promised_limit_workdays']}个工作日。所需材料：{'、'.join(item['documents'])}。")
            + '</bpmn:documentation>',
@@ -364,12 +364,12 @@ def render(item: dict[str, Any]) -> str:
         outgoing.setdefault(f.source, []).append(f.id)
         incoming.setdefault(f.target, []).append(f.id)
     for n in b.nodes.values():
-        attrs = "".join(f' {k}="{escape(v)}"' for k, v in n.attrs.items() if not k.startswith("_"))
+        attrs = "".join(f' {k}="{_attr(v)}"' for k, v in n.attrs.items() if not k.startswith("_"))
         refs = "".join(f"      <bpmn:incoming>{i}</bpmn:incoming>\n" for i in incoming.get(n.id, [])) + \
             "".join(f"      <bpmn:outgoing>{o}</bpmn:outgoing>\n" for o in outgoing.get(n.id, []))
-        out.append(f'    <bpmn:{n.tag} id="{n.id}" name="{escape(n.name)}"{attrs}>\n{_order_body(n, refs)}    </bpmn:{n.tag}>')
+        out.append(f'    <bpmn:{n.tag} id="{n.id}" name="{_attr(n.name)}"{attrs}>\n{_order_body(n, refs)}    </bpmn:{n.tag}>')
     for f in b.flows:
-        name = f' name="{escape(f.name)}"' if f.name else ""
+        name = f' name="{_attr(f.name)}"' if f.name else ""
         if f.condition:
             out.append(f'    <bpmn:sequenceFlow id="{f.id}"{name} sourceRef="{f.source}" targetRef="{f.target}">\n'
                        f'      <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">{escape(f.condition)}'
