@@ -102,12 +102,15 @@ def _open(s: Any, number: str) -> list[TaskRow]:
                           .order_by(TaskRow.id)))
 
 
-def run_case(engine: Any, item: dict[str, Any], plan: dict[str, Any], now: Any) -> tuple[Case, list[str]]:
-    """Start a case and complete tasks by `plan` until it closes: `reject_at` = the n-th decision to
-    refuse, `incomplete_once` = first intake without documents, `stop_at_supplement` = leave 补正 open."""
-    with db.transaction(engine) as s:
-        number = cases.start_case(s, service_code=item["code"], village_code=VILLAGE, applicant_name="符建英",
-                                  actor=_starter(s, item), now=now).case_number
+def run_case(engine: Any, item: dict[str, Any], plan: dict[str, Any], now: Any,
+             number: str | None = None) -> tuple[Case, list[str]]:
+    """Start a case (or take `number`) and complete tasks by `plan` until it closes: `reject_at` = the
+    n-th decision to refuse, `incomplete_once` = first intake without documents, `stop_at_supplement` =
+    leave 补正 open."""
+    if number is None:
+        with db.transaction(engine) as s:
+            number = cases.start_case(s, service_code=item["code"], village_code=VILLAGE, applicant_name="符建英",
+                                      actor=_starter(s, item), now=now).case_number
     decisions, intakes, done = 0, 0, []
     for _ in range(40):
         with db.read(engine) as s:
@@ -177,7 +180,7 @@ def test_simulate_every_process(world, code):
     assert (case.status, case.outcome) == ("withdrawn", "逾期未补正，视为撤回")
 
     # deadline path: the intake lies untouched past its step limit → its warning timer fires and
-    # yellow and red cards are issued; then the case still runs to its end
+    # yellow and red cards are issued; then the case still runs to its end, the cards resolved
     with db.transaction(world) as s:
         number = cases.start_case(s, service_code=code, village_code=VILLAGE, applicant_name="符建英",
                                   actor=_starter(s, item), now=start).case_number
@@ -188,3 +191,9 @@ def test_simulate_every_process(world, code):
         colours = {c.color for c in s.scalars(select(Card).where(Card.case_id == case_id, Card.task_id.is_not(None)))}
         fired = s.scalar(select(AuditEvent.id).where(AuditEvent.case_id == case_id, AuditEvent.action == "timer.fired"))
     assert colours == {"yellow", "red"} and fired is not None and report.cards >= 2
+    case, done = run_case(world, item, {}, late + timedelta(hours=1), number)
+    assert (case.status, case.outcome) == ("completed", "办结") and len(done) == n_stages
+    trail = actions(world, case)
+    assert {"card.yellow", "card.red", "timer.fired"} <= set(trail) and trail[-1] == "case.closed"
+    with db.read(world) as s:
+        assert all(c.resolved_at for c in s.scalars(select(Card).where(Card.case_id == case_id)))
