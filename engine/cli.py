@@ -106,8 +106,11 @@ def _init_text(out: dict[str, Any]) -> str:
         lines.append(f"seeded {out['units']} org units and users " + ", ".join(f"{k} {v}" for k, v in out["users"].items()))
     elif "seed" in out:
         lines.append("seed data already present")
-    for d in out.get("deployed", []):
-        lines.append(f"deployed {d['process_id']} v{d['version']}" + ("" if d["created"] else " (unchanged)"))
+    deployed = out.get("deployed", [])
+    if deployed:
+        new = [d for d in deployed if d["created"]]
+        lines.append(f"deployed {len(new)} new process version(s), {len(deployed) - len(new)} unchanged "
+                     f"({', '.join(d['process_id'] for d in deployed[:5])}{' …' if len(deployed) > 5 else ''})")
     if out.get("demo_cases"):
         lines.append(f"started demo cases {out['demo_cases'][0]} … {out['demo_cases'][-1]}")
     if "demo_logins" in out:

@@ -32,8 +32,10 @@ def test_home_lists_processes_and_visible_open_cases(client, seeded):
     number = start(seeded, service="FX-DIBAO").case_number
     assert login(client, CLERK).status_code == 302
     page = client.get("/").get_data(as_text=True)
-    for text in ("最低生活保障申请", "农村村民宅基地审批", number, "受理并核查申请材料"):
+    for text in (number, "受理并核查申请材料", "已部署流程"):
         assert text in page
+    listing = client.get("/processes").get_data(as_text=True)
+    assert "最低生活保障申请" in listing and "FX-HOMESTEAD" in listing
     assert client.get(f"/cases/{number}").status_code == 200
     assert [c["number"] for c in client.get("/api/cases").get_json()] == [number]
     client.post("/logout")

@@ -39,6 +39,14 @@ def case(number: str) -> Any:
         return render_template("case.html", user=user, case=inbox.case_detail(s, number, user))
 
 
+@bp.route("/processes")
+@login_required
+def process_list() -> Any:
+    with db.read(engine()) as s:
+        return render_template("processes.html", user=current_user(s),
+                               processes=inbox.process_rows(processes.list_versions(s)))
+
+
 @bp.route("/service-day")
 @bp.route("/service-day/<unit_code>")
 @login_required
