@@ -5,7 +5,8 @@
 (b) engine: `cases.complete_task` inside `db.transaction` on a SQLite file (WAL): lock, restore,
     validate the form, complete, sync task/timer rows, audit, save with the version check, commit.
 
-Both complete the same task (the village intake of RS-02) of the same number of fresh cases, in
+Both complete the same task (the village intake of the pension process, a fixed copy of an early
+RS-02 in tests/fixtures so the figure stays comparable) of the same number of fresh cases, in
 interleaved rounds; the script prints the medians and engine ÷ floor (target ≤ 2.5).
 
     python benchmarks/engine_step.py [--cases 300] [--rounds 3]
@@ -14,35 +15,26 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import CLERK, prepare_database
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import select
 
-from engine import cases, clock, db, orgs, processes, runtime  # noqa: E402
-from engine.models import Case, TaskRow  # noqa: E402
+from engine import cases, clock, db, orgs, processes, runtime
+from engine.models import Case, TaskRow
 
-TREE = [
-    orgs.SeedUnit("4309", "益阳市", "city", None, 0, 0),
-    orgs.SeedUnit("430902", "资阳区", "county", "4309", 0, 0),
-    orgs.SeedUnit("430902102", "迎风桥镇", "township", "430902", 0, 2),
-    orgs.SeedUnit("430902102201", "邹家村", "village", "430902102", 2, 0),
-]
-CLERK = "clerk-430902102201-1"
 FORM = {"applicant_id_number": "430902195901010021", "birth_date": "1966-11-02", "bank_account": "6217001234",
         "documents_complete": True}
+START = "2026-11-02T09:00:00+08:00"
 
 
 def prepare(engine, n: int) -> tuple[list[int], list[str], processes.LoadedSpec]:
     """n fresh cases waiting at the village intake; their task ids and instance JSON."""
     with db.transaction(engine) as s:
         for _ in range(n):
-            cases.start_case(s, service_code="RS-02", village_code="430902102201", applicant_name="符建英",
+            cases.start_case(s, service_code="FX-PENSION", village_code="430902102201", applicant_name="符建英",
                              actor=orgs.user_by_name(s, CLERK))
     with db.read(engine) as s:
         rows = s.execute(select(TaskRow.id, Case.instance_json, Case.process_version_id)
@@ -70,13 +62,9 @@ def main() -> None:
 
     floor_ms: list[float] = []
     engine_ms: list[float] = []
-    with tempfile.TemporaryDirectory() as tmp, clock.using(clock.ManualClock("2026-11-02T09:00:00+08:00")):
+    with tempfile.TemporaryDirectory() as tmp, clock.using(clock.ManualClock(START)):
+        prepare_database(f"sqlite:///{tmp}/bench.db", "pension.bpmn", START)
         engine = db.make_engine(f"sqlite:///{tmp}/bench.db")
-        db.migrate(engine)
-        with db.transaction(engine) as s:
-            orgs.seed_org_tree(s, TREE)
-            orgs.seed_staff(s, TREE)
-            processes.deploy(s, (ROOT / "bpmn" / "RS-02.bpmn").read_bytes(), "RS-02.bpmn")
         with db.read(engine) as s:
             actor = orgs.user_by_name(s, CLERK)
         for _ in range(args.rounds):
@@ -95,7 +83,7 @@ def main() -> None:
 
     f, e = statistics.median(floor_ms), statistics.median(engine_ms)
     q = lambda xs: statistics.quantiles(xs, n=20)[18]  # noqa: E731 - p95
-    print(f"steps measured        {len(engine_ms)} ({args.rounds} rounds × {args.cases} cases, RS-02 village intake)")
+    print(f"steps measured        {len(engine_ms)} ({args.rounds} rounds × {args.cases} cases, pension village intake)")
     print(f"floor  (SpiffWorkflow) median {f:.3f} ms   p95 {q(floor_ms):.3f} ms")
     print(f"engine (complete_task) median {e:.3f} ms   p95 {q(engine_ms):.3f} ms   (SQLite WAL, commit included)")
     print(f"engine / floor         {e / f:.2f}   (target ≤ 2.5)")

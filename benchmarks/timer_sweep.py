@@ -15,22 +15,14 @@ import os
 import sys
 import time
 import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import CLERK, prepare_database
 
-from sqlalchemy import func, insert, select, text  # noqa: E402
+from sqlalchemy import func, select, text
 
-from engine import cases, clock, db, orgs, processes, timers  # noqa: E402
-from engine.models import AuditEvent, TaskRow, TimerRow  # noqa: E402
+from engine import cases, clock, db, orgs, timers
+from engine.models import AuditEvent, TaskRow, TimerRow
 
-TREE = [
-    orgs.SeedUnit("4309", "益阳市", "city", None, 0, 0),
-    orgs.SeedUnit("430902", "资阳区", "county", "4309", 0, 0),
-    orgs.SeedUnit("430902102", "迎风桥镇", "township", "430902", 0, 2),
-    orgs.SeedUnit("430902102201", "邹家村", "village", "430902102", 2, 0),
-]
 START = "2026-11-02T09:00:00+08:00"
 DUE = "2026-11-06T09:00:00+08:00"  # every PT72H review timer is due by then
 
@@ -45,15 +37,11 @@ def _sweeper(url: str, barrier: mp.Barrier, out: mp.Queue) -> None:
 
 
 def prepare(url: str, n: int) -> None:
+    prepare_database(url, "relay.bpmn", START)
     engine = db.make_engine(url)
-    db.migrate(engine)
     with clock.using(clock.ManualClock(START)):
-        with db.transaction(engine) as s:
-            orgs.seed_org_tree(s, TREE)
-            orgs.seed_staff(s, TREE)
-            processes.deploy(s, (ROOT / "tests" / "fixtures" / "relay.bpmn").read_bytes(), "relay.bpmn")
         with db.read(engine) as s:
-            clerk = orgs.user_by_name(s, "clerk-430902102201-1")
+            clerk = orgs.user_by_name(s, CLERK)
         t0 = time.perf_counter()
         for i in range(n):
             with db.transaction(engine) as s:

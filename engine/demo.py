@@ -58,7 +58,8 @@ def sample_form(fields: list[dict[str, Any]], decision: str = "approve") -> dict
     return data
 
 
-def _worker(session: Any, task: TaskRow) -> User:
+def eligible_worker(session: Any, task: TaskRow) -> User:
+    """Who would pick the task up: its assignee, else the first user of its unit allowed to work on it."""
     if task.assignee_id:
         return session.get(User, task.assignee_id)
     for user in session.scalars(select(User).where(User.unit_id == task.unit_id).order_by(User.username)):
@@ -91,5 +92,5 @@ def create_demo_cases(engine: Engine) -> list[str]:
                     break
                 meta = s.scalar(select(ProcessVersion.task_meta).join(Case).where(Case.number == number))
                 form = sample_form(meta.get(task.bpmn_id, {}).get("fields", []), decision)
-                cases.complete_task(s, task.id, _worker(s, task), form, now=at)
+                cases.complete_task(s, task.id, eligible_worker(s, task), form, now=at)
     return numbers

@@ -155,9 +155,7 @@ def form_for(engine: Engine, task: TaskRow, decision: str = "approve") -> dict[s
 
 
 def worker_for(engine: Engine, task: TaskRow) -> str:
-    """A user who may work on the task: the unit's first eligible account."""
+    """A user who may work on the task (its unit's first eligible account)."""
+    from engine.demo import eligible_worker
     with db.read(engine) as s:
-        for u in s.scalars(select(User).where(User.unit_id == task.unit_id).order_by(User.username)):
-            if cases.can_work_on(u, task.unit_id, task.candidate_group):
-                return u.username
-    raise AssertionError(f"nobody can work on task {task.id}")
+        return eligible_worker(s, task).username

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import cases, catalog, clock, db, lint, orgs, processes, timers
-from engine.demo import sample_form
+from engine.demo import eligible_worker, sample_form
 from engine.errors import Finding
 from engine.models import AuditEvent, Card, Case, OrgUnit, ProcessVersion, TaskRow, User
 
@@ -88,15 +88,6 @@ def _starter(s: Any, item: dict[str, Any]) -> User:
     return orgs.user_by_name(s, f"officer-430902-{dept}") if dept else orgs.list_users(s, "county_officer", "430902")[0]
 
 
-def _worker(s: Any, task: TaskRow) -> User:
-    if task.assignee_id:
-        return s.get(User, task.assignee_id)
-    for u in s.scalars(select(User).where(User.unit_id == task.unit_id).order_by(User.username)):
-        if cases.can_work_on(u, task.unit_id, task.candidate_group):
-            return u
-    raise AssertionError(f"nobody can work on {task.bpmn_id} ({task.candidate_group})")
-
-
 def _open(s: Any, number: str) -> list[TaskRow]:
     return list(s.scalars(select(TaskRow).join(Case).where(Case.number == number, TaskRow.state == "ready")
                           .order_by(TaskRow.id)))
@@ -136,7 +127,7 @@ def run_case(engine: Any, item: dict[str, Any], plan: dict[str, Any], now: Any,
             if "documents_complete" in form:
                 intakes += 1
                 form["documents_complete"] = not (plan.get("incomplete_once") and intakes == 1)
-            cases.complete_task(s, task.id, _worker(s, task), form, now=now)
+            cases.complete_task(s, task.id, eligible_worker(s, task), form, now=now)
             done.append(task.bpmn_id)
         now += timedelta(hours=1)
     with db.read(engine) as s:
