@@ -433,7 +433,7 @@ def _unsendable_waits(process: etree._Element, filename: str) -> list[Finding]:
     flows = list(process.iter("{%s}sequenceFlow" % NS["bpmn"]))
     for gw in process.iter("{%s}eventBasedGateway" % NS["bpmn"]):
         targets = [f.get("targetRef") for f in flows if f.get("sourceRef") == gw.get("id")]
-        timers = [t for t in targets if process.xpath(f".//*[@id=$id]/bpmn:timerEventDefinition", id=t,
+        timers = [t for t in targets if process.xpath(".//*[@id=$id]/bpmn:timerEventDefinition", id=t,
                                                      namespaces=NS)]
         if len(timers) >= 2:
             out.append(Finding("error", "an event-based gateway with two or more timers fires the wrong one in "

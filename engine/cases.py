@@ -9,8 +9,6 @@ The write path uses set-based Core statements: it is the hot path measured by
 from __future__ import annotations
 
 import copy
-import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping
@@ -18,7 +16,7 @@ from typing import Any, Mapping
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from . import clock, deadlines, runtime
+from . import clock, deadlines, forms, runtime
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, WorkflowError
 from .expressions import ExpressionRejected
 from .models import AuditEvent, Case, CaseSequence, OrgUnit, Pause, ProcessVersion, TaskRow, TimerRow, User
@@ -64,14 +62,11 @@ _UPD_CASE = (update(T_CASE).where(T_CASE.c.id == bindparam("b_id"), T_CASE.c.ver
                      updated_at=bindparam("b_now"), status=bindparam("b_status"),
                      closed_at=bindparam("b_closed"), outcome=bindparam("b_outcome")))
 
-MAX_FORM_BYTES = 64 * 1024
-_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-LEAD_ROLES = {"township_officer", "county_officer", "supervisor", "admin"}
 
 
 @dataclass
 class StepResult:
-    """What a service did, for the caller to show; reading the full case is `queries.case_detail`."""
+    """What a service did, for the caller to show; reading the full case is `inbox.case_detail`."""
     case_number: str
     status: str
     outcome: str | None = None
@@ -96,88 +91,6 @@ def _conn(session: Session) -> Any:
 def _audit(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
         _conn(session).execute(_INS_AUDIT, rows)
-
-
-def _check_form(data: Any, fields: list[dict[str, Any]] | None,
-                existing: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Validate submitted data against the task's form (types, required, options); return a deep copy.
-
-    A required field the case already holds (e.g. the applicant's name from intake) counts as given.
-    The copy matters: SpiffWorkflow shares nested values between tasks (SPIFFWORKFLOW.md §9).
-    """
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise InvalidInput("form data must be a JSON object")
-    if len(json.dumps(data, ensure_ascii=False, default=str)) > MAX_FORM_BYTES:
-        raise InvalidInput(f"form data is larger than {MAX_FORM_BYTES} bytes")
-    errors: dict[str, str] = {}
-    for key in data:
-        if not isinstance(key, str) or not _FIELD_NAME.match(key):
-            errors[str(key)] = "field names are letters, digits and _ and start with a letter"
-    for f in fields or []:
-        fid, value = f["id"], data.get(f["id"])
-        if value is None or value == "":
-            if f.get("required") and (existing or {}).get(fid) in (None, ""):
-                errors[fid] = f"{f.get('label', fid)} is required"
-            continue
-        kind = f.get("type", "string")
-        if kind == "boolean":
-            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "on", "yes", "no"):
-                data[fid] = value.lower() in ("true", "1", "on", "yes")
-            elif not isinstance(value, bool):
-                errors[fid] = "must be true or false"
-        elif kind == "long":
-            try:
-                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                    raise ValueError
-                data[fid] = int(value)
-            except (TypeError, ValueError):
-                errors[fid] = "must be a whole number"
-        elif kind == "enum":
-            allowed = [o[0] for o in f.get("options", [])]
-            if value not in allowed:
-                errors[fid] = f"must be one of {', '.join(allowed)}"
-        elif kind == "date":
-            try:
-                datetime.strptime(str(value), "%Y-%m-%d")
-            except ValueError:
-                errors[fid] = "must be a date YYYY-MM-DD"
-        elif not isinstance(value, (str, int, float)):
-            errors[fid] = "must be text"
-        if fid not in errors and f.get("constraints"):
-            problem = _constraint_problem(data[fid], f["constraints"])
-            if problem:
-                errors[fid] = problem
-    if errors:
-        raise InvalidInput("the form has errors", fields=errors)
-    return copy.deepcopy(data)
-
-
-def _constraint_problem(value: Any, constraints: Mapping[str, str]) -> str | None:
-    """camunda:validation constraints beyond `required`: minlength/maxlength/pattern (text), min/max."""
-    try:
-        if "min" in constraints and isinstance(value, (int, float)) and value < float(constraints["min"]):
-            return f"must be at least {constraints['min']}"
-        if "max" in constraints and isinstance(value, (int, float)) and value > float(constraints["max"]):
-            return f"must be at most {constraints['max']}"
-    except ValueError:
-        return None  # a malformed bound is a lint error of the BPMN file, not the user's fault
-    if isinstance(value, str):
-        if "maxlength" in constraints and constraints["maxlength"].isdigit() and len(value) > int(constraints["maxlength"]):
-            return f"must be at most {constraints['maxlength']} characters"
-        if "minlength" in constraints and constraints["minlength"].isdigit() and len(value) < int(constraints["minlength"]):
-            return f"must be at least {constraints['minlength']} characters"
-        pattern = constraints.get("pattern")
-        if pattern and len(value) <= 500:
-            try:
-                if not re.fullmatch(pattern, value):
-                    return "has the wrong format"
-            except re.error:
-                return None
-        elif pattern:
-            return "is too long"
-    return None
 
 
 def can_work_on(user: User, unit_id: int, candidate_group: str | None) -> bool:
@@ -474,7 +387,7 @@ def start_case(session: Session, *, service_code: str, village_code: str, applic
                and village.path.startswith(actor_unit.path)) or actor.role == "admin"
     if not allowed:
         raise Forbidden(f"{actor.username} may not accept applications for {village.name}")
-    form = _check_form(data, None)
+    form = forms.validate(data, None)
     pv = latest_version(session, service_code)
     spec = load_spec(session, pv.id)
     codes = village.path.strip("/").split("/")
@@ -602,7 +515,7 @@ def complete_task(session: Session, task_id: int, actor: User, form_data: dict[s
     spiff_task = runtime.find_task(loaded.workflow, task["spiff_task_id"])
     if spiff_task is None or spiff_task.state != runtime.TaskState.READY:
         raise Conflict(f"task {task_id} is no longer ready in the process")
-    data = _check_form(form_data, fields, spiff_task.data)
+    data = forms.validate(form_data, fields, spiff_task.data)
     before = _Snapshot(loaded.workflow)
 
     def act() -> None:
@@ -718,157 +631,6 @@ def _save_retimed(session: Session, loaded: _Loaded, moves: dict[str, datetime |
                                          updated_at=now))
     if res.rowcount != 1:
         raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
-
-
-PAUSE_KINDS = {"supplement": "补正", "special": "特别程序", "publicity": "公示"}
-
-
-def pause_case(session: Session, case_number: str, actor: User | None, reason: str, kind: str = "supplement",
-               at: datetime | None = None, now: datetime | None = None) -> StepResult:
-    """Stop the case's clock (补正 / 特别程序 / 公示): every deadline keeps the working days it had left."""
-    now = now or clock.now()
-    at = at or now
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("a reason is required to pause a case")
-    if kind not in PAUSE_KINDS:
-        raise InvalidInput(f"pause kind must be one of {', '.join(PAUSE_KINDS)}")
-    if at > now:
-        raise InvalidInput("a pause cannot start in the future")
-    case = _case_by_number(session, case_number)
-    if case["status"] != "open":
-        raise Conflict(f"case {case_number} is {case['status']}")
-    sla = _sla_row(session, case["id"])
-    if sla["paused_at"] is not None:
-        raise Conflict(f"case {case_number} is already paused")
-    if not _works_on_case(session, actor, case):
-        raise Forbidden(f"{actor.username if actor else 'operator'} may not pause case {case_number}")
-    cal = default_calendar()
-    loaded = _restore(session, case)
-    left: dict[str, Any] = {"timers": {}}
-    moves: dict[str, datetime | None] = {}
-    for tid, info in runtime.armed_timers(loaded.workflow).items():
-        if info.paused:
-            continue
-        if info.workdays is not None:
-            left["timers"][tid] = {"workdays": cal.workdays_left(at, info.due)[0]}
-        else:
-            left["timers"][tid] = {"seconds": max(0.0, (info.due - at).total_seconds())}
-        moves[tid] = None
-    for key in ("legal", "promised"):
-        if sla[f"{key}_due_at"] is not None:
-            left[key] = cal.workdays_left(at, sla[f"{key}_due_at"])[0]
-    _save_retimed(session, loaded, moves, now, pause=True)
-    _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"])
-                           .values(paused_at=at, warning_check_at=None))
-    _conn(session).execute(insert(Pause.__table__).values(case_id=case["id"], kind=kind, reason=reason, started_at=at,
-                                                          ended_at=None, started_by_id=actor and actor.id,
-                                                          ended_by_id=None,
-                                                          left=left))
-    _audit(session, [dict(case_id=case["id"], actor_id=actor and actor.id, at=now, action="case.paused",
-                          details={"kind": kind, "reason": reason, "at": at.isoformat(),
-                                   "workdays_left": {k: v for k, v in left.items() if k != "timers"}},
-                          old_value="running", new_value=f"paused ({PAUSE_KINDS[kind]})")])
-    return StepResult(case["number"], case["status"])
-
-
-def resume_case(session: Session, case_number: str, actor: User | None, at: datetime | None = None,
-                now: datetime | None = None) -> StepResult:
-    """Restart the clock: each deadline becomes the working days it had left, counted from `at`."""
-    now = now or clock.now()
-    at = at or now
-    case = _case_by_number(session, case_number)
-    sla = _sla_row(session, case["id"])
-    if case["status"] != "open" or sla["paused_at"] is None:
-        raise Conflict(f"case {case_number} is not paused")
-    if not sla["paused_at"] <= at <= now:
-        raise InvalidInput("the resume time must lie between the pause and now")
-    if not _works_on_case(session, actor, case):
-        raise Forbidden(f"{actor.username if actor else 'operator'} may not resume case {case_number}")
-    pause = session.execute(select(Pause.__table__).where(Pause.case_id == case["id"], Pause.ended_at.is_(None))
-                            .order_by(Pause.id.desc()).limit(1)).mappings().one()
-    cal = default_calendar()
-    loaded = _restore(session, case)
-    moves: dict[str, datetime | None] = {}
-    estimated = sla["due_estimated"]
-    for tid, rest in pause["left"].get("timers", {}).items():
-        if "workdays" in rest:
-            due = cal.due(at, rest["workdays"])
-            moves[tid], estimated = due.end_instant, estimated or due.estimated
-        else:
-            moves[tid] = at + timedelta(seconds=rest["seconds"])
-    live = runtime.armed_timers(loaded.workflow)
-    moves = {tid: due for tid, due in moves.items() if tid in live}  # a step may have closed meanwhile
-    new_dues: dict[str, Any] = {}
-    for key in ("legal", "promised"):
-        if key in pause["left"]:
-            due = cal.due(at, pause["left"][key])
-            new_dues[f"{key}_due_at"], estimated = due.end_instant, estimated or due.estimated
-    _save_retimed(session, loaded, moves, now)
-    _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(
-        paused_at=None, due_estimated=estimated, warning_check_at=now, **new_dues))
-    _conn(session).execute(update(Pause.__table__).where(Pause.id == pause["id"])
-                           .values(ended_at=at, ended_by_id=actor and actor.id))
-    deadlines.evaluate_case(session, case["id"], now)
-    _audit(session, [dict(case_id=case["id"], actor_id=actor and actor.id, at=now, action="case.resumed",
-                          details={"at": at.isoformat(), "paused_at": sla["paused_at"].isoformat(),
-                                   **{k: v.isoformat() for k, v in new_dues.items()}},
-                          old_value=_iso_or_none(sla["legal_due_at"]),
-                          new_value=_iso_or_none(new_dues.get("legal_due_at")))])
-    return StepResult(case["number"], case["status"])
-
-
-def extend_case(session: Session, case_number: str, actor: User, workdays: int, reason: str,
-                now: datetime | None = None) -> StepResult:
-    """延期: once per case, at most the item's cap, asked before the legal due, approved by an officer of
-    the approving level. Every deadline (legal, promised, armed timers, steps) moves by `workdays`."""
-    now = now or clock.now()
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("an extension needs a reason (it is told to the applicant)")
-    case = _case_by_number(session, case_number)
-    sla = _sla_row(session, case["id"])
-    if case["status"] != "open":
-        raise Conflict(f"case {case_number} is {case['status']}")
-    if sla["paused_at"] is not None:
-        raise Conflict(f"case {case_number} is paused; resume it before extending")
-    if sla["extension_workdays"] is not None:
-        raise Conflict(f"case {case_number} was already extended by {sla['extension_workdays']} working days; "
-                       "an extension is granted once")
-    loaded = _restore(session, case)
-    props = loaded.spec.properties
-    cap = int(props.get("extensionMaxWorkdays", 10))
-    if isinstance(workdays, bool) or not isinstance(workdays, int) or not 1 <= workdays <= cap:
-        raise InvalidInput(f"an extension is 1 to {cap} working days for this item")
-    due = sla["legal_due_at"] or sla["promised_due_at"]
-    if due is None:
-        raise InvalidInput("this case has no time limit to extend")
-    if now >= due:
-        raise Conflict(f"the due date has passed ({clock.local(due):%Y-%m-%d %H:%M}); an extension must be "
-                       "requested before it — the case is overdue")
-    level = props.get("approveLevel") or max(
-        (m.get("level") for m in loaded.spec.task_meta.values() if m.get("level")),
-        key=("village", "township", "county").index, default="county")
-    approver_role, approver_unit = {"county": ("county_officer", case["county_id"]),
-                                    "township": ("township_officer", case["township_id"]),
-                                    "village": ("clerk", case["village_id"])}[level]
-    if actor.role != approver_role or actor.unit_id != approver_unit:
-        raise Forbidden(f"an extension of this item is approved by a {approver_role} of the case's {level}")
-    cal = default_calendar()
-    moves = {tid: deadlines.shift_workdays(info.due, workdays, info.workdays is not None, cal)
-             for tid, info in runtime.armed_timers(loaded.workflow).items() if not info.paused}
-    new_dues = {f"{k}_due_at": deadlines.shift_workdays(sla[f"{k}_due_at"], workdays, True, cal)
-                for k in ("legal", "promised") if sla[f"{k}_due_at"] is not None}
-    _save_retimed(session, loaded, moves, now)
-    _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(
-        extension_workdays=workdays, warning_check_at=now, **new_dues))
-    deadlines.evaluate_case(session, case["id"], now)
-    _audit(session, [dict(case_id=case["id"], actor_id=actor.id, at=now, action="case.extended",
-                          details={"workdays": workdays, "reason": reason, "approved_by": actor.username,
-                                   **{k: v.isoformat() for k, v in new_dues.items()}},
-                          old_value=_iso_or_none(due), new_value=_iso_or_none(
-                              new_dues.get("legal_due_at") or new_dues.get("promised_due_at")))])
-    return StepResult(case["number"], case["status"])
 
 
 def _iso_or_none(value: datetime | None) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from sqlalchemy import Engine, func, select
 
-from . import cases, clock, db, demo, inbox, orgs, processes, service_day, timers, workdays
+from . import cases, clock, db, demo, inbox, orgs, processes, service_day, sla, timers, workdays
 from .errors import BpmnRejected, YicunError
 from .models import OrgUnit, User
 
@@ -207,20 +207,20 @@ def _at(text: str | None) -> Any:
 
 def cmd_case_pause(ctx: Context) -> None:
     with db.transaction(ctx.engine) as s:
-        r = cases.pause_case(s, ctx.args.number, ctx.actor(s, required=False), ctx.args.reason, ctx.args.kind,
+        r = sla.pause_case(s, ctx.args.number, ctx.actor(s, required=False), ctx.args.reason, ctx.args.kind,
                              at=_at(ctx.args.at))
     ctx.emit(_step(r), lambda r: f"case {r['case_number']}: clock stopped")
 
 
 def cmd_case_resume(ctx: Context) -> None:
     with db.transaction(ctx.engine) as s:
-        r = cases.resume_case(s, ctx.args.number, ctx.actor(s, required=False), at=_at(ctx.args.at))
+        r = sla.resume_case(s, ctx.args.number, ctx.actor(s, required=False), at=_at(ctx.args.at))
     ctx.emit(_step(r), lambda r: f"case {r['case_number']}: clock running")
 
 
 def cmd_case_extend(ctx: Context) -> None:
     with db.transaction(ctx.engine) as s:
-        r = cases.extend_case(s, ctx.args.number, ctx.actor(s), ctx.args.workdays, ctx.args.reason)
+        r = sla.extend_case(s, ctx.args.number, ctx.actor(s), ctx.args.workdays, ctx.args.reason)
     ctx.emit(_step(r), lambda r: f"case {r['case_number']}: extended")
 
 
@@ -439,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = case.add_parser("pause", help="stop the clock (补正, 特别程序, 公示)")
     sp.add_argument("number")
     sp.add_argument("--reason", required=True)
-    sp.add_argument("--kind", default="supplement", choices=sorted(cases.PAUSE_KINDS))
+    sp.add_argument("--kind", default="supplement", choices=sorted(sla.PAUSE_KINDS))
     sp.add_argument("--at", metavar="ISO", help="when the pause began (default: now)")
     sp.add_argument("--as", dest="as_user")
     sp.set_defaults(func=cmd_case_pause)

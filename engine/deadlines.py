@@ -14,7 +14,7 @@ import os
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from .clock import SHANGHAI

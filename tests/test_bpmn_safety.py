@@ -1,7 +1,5 @@
 """BPMN is untrusted input: malicious or broken files are refused at deploy with the element and line,
 and nothing in them runs — not at deploy, and not later from a stored version either."""
-from pathlib import Path
-
 import pytest
 from sqlalchemy import func, select
 
@@ -10,7 +8,7 @@ from engine.errors import BpmnRejected
 from engine.expressions import RESTRICTED_ENGINE, ExpressionRejected
 from engine.models import ProcessVersion
 
-from .conftest import FIXTURES, ROOT
+from .conftest import FIXTURES
 
 TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
 {prolog}<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"

@@ -4,7 +4,6 @@ deadline path with a manual clock — each to its expected end state and audit t
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +11,7 @@ from sqlalchemy import select
 
 from engine import cases, catalog, clock, db, lint, orgs, processes, timers
 from engine.demo import eligible_worker, sample_form
-from engine.errors import Finding
-from engine.models import AuditEvent, Card, Case, OrgUnit, ProcessVersion, TaskRow, User
+from engine.models import AuditEvent, Card, Case, ProcessVersion, TaskRow, User
 
 from .conftest import ROOT, SMALL_TREE, START
 

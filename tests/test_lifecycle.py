@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -15,7 +14,6 @@ from .conftest import (
     AGENT,
     AGENT2,
     CLERK,
-    CLERK2,
     COUNTY_MZ,
     COUNTY_RS,
     OTHER_CLERK,

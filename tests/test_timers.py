@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from engine import db, timers
 from engine.models import AuditEvent, Case, TimerRow
 
-from .conftest import CLERK, complete, form_for, ready_tasks, start, worker_for
+from .conftest import CLERK, ready_tasks, start
 
 
 def _armed(engine):
@@ -84,7 +84,6 @@ def test_overlapping_sweeps_fire_each_timer_once(seeded, manual_clock):
 
 def test_sweep_isolates_a_failing_case(seeded, manual_clock):
     """A timer whose branch fails is parked as failed with the error; other cases still fire."""
-    from engine import cases
     from engine.models import Case as C
     good = start(seeded, service="FX-DIBAO").case_number
     bad = start(seeded, service="FX-DIBAO").case_number
