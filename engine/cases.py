@@ -285,17 +285,18 @@ def _publicity_interval(session: Session, case: Mapping[str, Any], info: runtime
     if sla["paused_at"] is not None:
         return  # already stopped; the running pause covers it
     cal = default_calendar()
-    left, moved = {}, {}
+    left, moved, estimated = {}, {}, sla["due_estimated"]
     for key in ("legal", "promised"):
         if sla[f"{key}_due_at"] is not None:
             left[key] = cal.workdays_left(now, sla[f"{key}_due_at"])[0]
-            moved[f"{key}_due_at"] = cal.due(info.due, left[key]).end_instant
+            due = cal.due(info.due, left[key])
+            moved[f"{key}_due_at"], estimated = due.end_instant, estimated or due.estimated
     _conn(session).execute(insert(Pause.__table__).values(
         case_id=case["id"], kind="publicity", reason=f"公示 ({info.bpmn_id})", started_at=now, ended_at=info.due,
         started_by_id=None, ended_by_id=None, left=left))
     if moved:
         _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"])
-                               .values(warning_check_at=now, **moved))
+                               .values(warning_check_at=now, due_estimated=estimated, **moved))
     audit.append(dict(case_id=case["id"], actor_id=None, at=now, action="case.publicity",
                       details={"until": info.due.isoformat(), **{k: v.isoformat() for k, v in moved.items()}},
                       old_value=_iso_or_none(sla["legal_due_at"]), new_value=_iso_or_none(moved.get("legal_due_at"))))

@@ -160,8 +160,9 @@ def extend_case(session: Session, case_number: str, actor: User, workdays: int, 
     new_dues = {f"{k}_due_at": deadlines.shift_workdays(sla[f"{k}_due_at"], workdays, True, cal)
                 for k in ("legal", "promised") if sla[f"{k}_due_at"] is not None}
     _save_retimed(session, loaded, moves, now)
+    estimated = sla["due_estimated"] or any(not cal.known_year(clock.local(d).year) for d in new_dues.values())
     _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(
-        extension_workdays=workdays, warning_check_at=now, **new_dues))
+        extension_workdays=workdays, warning_check_at=now, due_estimated=estimated, **new_dues))
     deadlines.evaluate_case(session, case["id"], now)
     _audit(session, [dict(case_id=case["id"], actor_id=actor.id, at=now, action="case.extended",
                           details={"workdays": workdays, "reason": reason, "approved_by": actor.username,

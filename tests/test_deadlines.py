@@ -174,6 +174,20 @@ def test_unknown_year_gives_estimated_dues_not_an_error(seeded, manual_clock):
     assert c.due_estimated and c.legal_due_at > sh(2027, 1, 1)
 
 
+def test_a_pause_that_pushes_dues_into_an_unknown_year_marks_them_estimated(seeded, manual_clock):
+    from .conftest import FIXTURES
+    from engine import processes
+    with db.transaction(seeded) as s:
+        processes.deploy(s, (FIXTURES / "publicity.bpmn").read_bytes(), "publicity.bpmn")
+    manual_clock.set(sh(2026, 12, 14, 9, 0))
+    r = start(seeded, service="TEST-PUBLICITY", now=manual_clock.now())  # 10 wd → 12-28: known
+    assert not case_row(seeded, r.case_number).due_estimated
+    (intake,) = ready_tasks(seeded, r.case_number)
+    complete(seeded, intake.id, CLERK)  # 公示 7 days: the rest of the limit now runs into 2027
+    c = case_row(seeded, r.case_number)
+    assert c.legal_due_at > sh(2027, 1, 1) and c.due_estimated
+
+
 def test_service_day_is_the_tenth_or_the_next_working_day():
     from datetime import date
 
