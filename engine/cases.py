@@ -263,7 +263,11 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
     closed = status != case["status"]  # services only act on open cases, so this is open → closed
     if closed:
         deadlines.resolve_cards(_conn(session), case_id, now)
-        _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case_id).values(warning_check_at=None))
+        _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case_id)
+                               .values(warning_check_at=None, paused_at=None))
+        if case.get("paused_at") is not None:  # closed while its clock stood still: the pause ends too
+            _conn(session).execute(update(Pause.__table__).where(Pause.case_id == case_id,
+                                                                 Pause.ended_at.is_(None)).values(ended_at=now))
     elif carded:
         deadlines.resolve_cards(_conn(session), case_id, now, carded)
     if closed:

@@ -257,9 +257,14 @@ def cmd_service_day_show(ctx: Context) -> None:
 
 
 def cmd_notifications(ctx: Context) -> None:
-    with db.read(ctx.engine) as s:
-        rows = inbox.list_notifications(s, ctx.actor(s), unread_only=ctx.args.unread)
-    ctx.emit(rows, lambda rs: "\n".join(f"{r['created_at']} {r['message']}" for r in rs) or "no notifications")
+    from . import deadlines
+    with db.transaction(ctx.engine, write=ctx.args.mark_read) as s:
+        user = ctx.actor(s)
+        rows = inbox.list_notifications(s, user, unread_only=ctx.args.unread)
+        if ctx.args.mark_read:
+            deadlines.mark_read(s, user, clock.now())
+    ctx.emit(rows, lambda rs: "\n".join(f"{r['created_at']} {'  ' if r['read'] else '* '}{r['message']}"
+                                        for r in rs) or "no notifications")
 
 
 def cmd_scheduler(ctx: Context) -> None:
@@ -521,6 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("notifications", help="a user's in-app notifications (cards)")
     sp.add_argument("--as", dest="as_user", required=True)
     sp.add_argument("--unread", action="store_true")
+    sp.add_argument("--mark-read", action="store_true", help="mark them read after listing")
     sp.set_defaults(func=cmd_notifications)
 
     sp = sub.add_parser("scheduler", help="run the timer sweep and the service-day job without the web")

@@ -141,6 +141,13 @@ def issue_card(session: Session, *, case: Mapping[str, Any], subject: str, color
     return card_id
 
 
+def mark_read(session: Session, user: User, now: datetime) -> int:
+    """The user has seen their notifications; returns how many were unread."""
+    res = session.execute(update(T_NOTE).where(T_NOTE.c.user_id == user.id, T_NOTE.c.read_at.is_(None))
+                          .values(read_at=now))
+    return res.rowcount or 0
+
+
 _RESOLVE_TASK_CARDS = (update(T_CARD).where(T_CARD.c.case_id == bindparam("b_case"),
                                             T_CARD.c.task_id.in_(bindparam("b_ids", expanding=True)),
                                             T_CARD.c.resolved_at.is_(None))

@@ -249,3 +249,18 @@ def test_cards_are_immutable_records(seeded, manual_clock):
     with pytest.raises(ValueError):
         with db.transaction(seeded) as s:
             s.scalar(first).resolved_at = manual_clock.now() + timedelta(days=1)
+
+
+def test_withdrawing_a_paused_case_ends_its_pause(seeded, manual_clock):
+    r = start(seeded, service="FX-DIBAO")
+    with db.transaction(seeded) as s:
+        sla.pause_case(s, r.case_number, user(seeded, CLERK), "等待补正材料")
+    manual_clock.advance(days=2)
+    with db.transaction(seeded) as s:
+        cases.withdraw_case(s, r.case_number, user(seeded, CLERK), "申请人撤回")
+    c = case_row(seeded, r.case_number)
+    with db.read(seeded) as s:
+        pause = s.scalar(select(Pause))
+        states = {t.state for t in s.scalars(select(TimerRow))}
+    assert (c.status, c.paused_at, pause.ended_at) == ("withdrawn", None, manual_clock.now())
+    assert states == {"cancelled"}

@@ -58,7 +58,9 @@ def test_case_page_shows_dues_cards_and_notifications(client, seeded, manual_clo
     page = client.get(f"/cases/{number}").get_data(as_text=True)
     assert "承诺期限" in page and "2026-11-09 24:00" in page and "红牌" in page
     home = client.get("/").get_data(as_text=True)
-    assert "通知" in home and number in home
+    assert "通知" in home and number in home and 'class="card-red"' in home
+    client.post("/notifications/read")
+    assert 'card-red read' in client.get("/").get_data(as_text=True)
     assert "还没有服务日摘要" in client.get("/service-day").get_data(as_text=True)
     assert client.get("/service-day/430921102201").status_code == 404  # another county's village
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, jsonify, redirect, render_template, url_for
 
 from engine import db, inbox, processes, service_day
 from engine.errors import NotFound
@@ -37,6 +37,15 @@ def case(number: str) -> Any:
     with db.read(engine()) as s:
         user = current_user(s)
         return render_template("case.html", user=user, case=inbox.case_detail(s, number, user))
+
+
+@bp.route("/notifications/read", methods=["POST"])
+@login_required
+def notifications_read() -> Any:
+    from engine import clock, deadlines
+    with db.transaction(engine()) as s:
+        deadlines.mark_read(s, current_user(s), clock.now())
+    return redirect(url_for("views.home"))
 
 
 @bp.route("/processes")
