@@ -113,9 +113,10 @@ def _check_item(item: dict[str, Any]) -> list[tuple[str, str]]:
     elif item["delegated_to_township"] and item.get("approve_level") != "township":
         e.append(("delegated_to_township", "a delegated approval is decided at the township"))
     legal, promised = item.get("legal_limit_workdays"), item.get("promised_limit_workdays")
-    for key, value in (("legal_limit_workdays", legal), ("promised_limit_workdays", promised)):
-        if not _int(value) or value < 1:
-            e.append((key, "must be a whole number of working days ≥ 1"))
+    if not _int(legal) or legal < 1:
+        e.append(("legal_limit_workdays", "must be a whole number of working days ≥ 1"))
+    if not _int(promised) or promised < 0:
+        e.append(("promised_limit_workdays", "must be a whole number of working days ≥ 0 (0 = 即办, the same day)"))
     if _int(legal) and _int(promised) and promised > legal:
         e.append(("promised_limit_workdays", f"{promised} exceeds the legal limit {legal}"))
     for key in ("extension_max_workdays", "supplement_days", "publicity_days"):
@@ -154,8 +155,8 @@ def _check_stages(item: dict[str, Any], promised: int | None) -> list[tuple[str,
             e.append((f"{where}.kind", f"must be one of {', '.join(STAGE_KINDS)}"))
         if st.get("level") not in LEVELS:
             e.append((f"{where}.level", "must be village, township or county"))
-        if not _int(st.get("workdays")) or st["workdays"] < 1:
-            e.append((f"{where}.workdays", "must be a whole number ≥ 1"))
+        if not _int(st.get("workdays")) or st["workdays"] < 0:
+            e.append((f"{where}.workdays", "must be a whole number ≥ 0 (0 = the same day)"))
         if not isinstance(st.get("name"), str) or not _CJK.search(st["name"]):
             e.append((f"{where}.name", "needs a Chinese step name"))
     if e:

@@ -42,6 +42,8 @@ def yellow_at(due_at: datetime, limit_workdays: int | None, opened_at: datetime,
     (counted strictly after that day, up to the due date): the `threshold`-th working day before it. In calendar time (an ISO timer): when the last
     max(1 day, ratio × duration) begins.
     """
+    if limit_workdays == 0:
+        return due_at  # 即办: due the same day, no yellow phase
     if limit_workdays is None:
         span = max(due_at - opened_at, timedelta(0))
         return max(opened_at, due_at - max(timedelta(days=1), span * yellow_ratio()))

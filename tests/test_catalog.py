@@ -186,3 +186,18 @@ def test_simulate_every_process(world, code):
     assert {"card.yellow", "card.red", "timer.fired"} <= set(trail) and trail[-1] == "case.closed"
     with db.read(world) as s:
         assert all(c.resolved_at for c in s.scalars(select(Card).where(Card.case_id == case_id)))
+
+
+def test_same_day_items_are_due_at_the_end_of_the_acceptance_day(world):
+    """即办 (CW-02 水电费/话费代缴, promised 0 working days, DOMAIN §2): due 24:00 the same day."""
+    item = next(i for i in ITEMS if i["code"] == "CW-02")
+    assert item["promised_limit_workdays"] == 0
+    accepted = clock.to_utc("2026-11-03T10:00:00+08:00")
+    with db.transaction(world) as s:
+        number = cases.start_case(s, service_code="CW-02", village_code=VILLAGE, applicant_name="符建英",
+                                  actor=_starter(s, item), now=accepted).case_number
+    with db.read(world) as s:
+        case = s.scalar(select(Case).where(Case.number == number))
+        (task,) = _open(s, number)
+    end_of_day = clock.to_utc("2026-11-04T00:00:00+08:00")
+    assert case.promised_due_at == end_of_day and task.due_at == end_of_day
