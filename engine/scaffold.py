@@ -404,6 +404,11 @@ def render(item: dict[str, Any]) -> str:
         pts = _waypoints_fixed(b, f)
         out.append(f'      <bpmndi:BPMNEdge id="{f.id}_di" bpmnElement="{f.id}">')
         out += [f'        <di:waypoint x="{px:.0f}" y="{py:.0f}" />' for px, py in pts]
+        if f.name:  # the label beside the edge's longest segment, clear of the shapes it connects
+            (ax, ay), (bx, by) = max(zip(pts, pts[1:]), key=lambda seg: abs(seg[0][0] - seg[1][0]) + abs(seg[0][1] - seg[1][1]))
+            lx, ly = ((ax + 6, (ay + by) / 2 - 7) if abs(ax - bx) < 1 else ((ax + bx) / 2 - 20, ay + 3))
+            out += ['        <bpmndi:BPMNLabel>', f'          <dc:Bounds x="{lx:.0f}" y="{ly:.0f}" width="44" height="14" />',
+                    '        </bpmndi:BPMNLabel>']
         out.append('      </bpmndi:BPMNEdge>')
     out += ['    </bpmndi:BPMNPlane>', '  </bpmndi:BPMNDiagram>', '</bpmn:definitions>', '']
     return "\n".join(out)
