@@ -608,34 +608,111 @@ def _works_on_case(session: Session, actor: User | None, case: Mapping[str, Any]
     return _is_lead_of(session, actor, case["village_id"])
 
 
-def _save_retimed(session: Session, loaded: _Loaded, moves: dict[str, datetime | None], now: datetime,
-                  *, pause: bool = False) -> None:
-    """Move armed timers (None = stop them for a pause), re-derive step dues, save the instance."""
-    wf, case = loaded.workflow, loaded.case
+def _retime(session: Session, wf: Any, case_id: int, moves: dict[str, datetime | None], now: datetime,
+            *, pause: bool = False) -> None:
+    """Move armed timers (None = stop them for a pause) in the workflow and their rows, and re-derive the
+    dues of the open steps from them. The caller saves the workflow."""
     for task in runtime.timer_tasks(wf, moves):
         runtime.set_timer_due(task, moves[str(task.id)], paused=pause)
     for tid, due in moves.items():
-        _conn(session).execute(update(T_TIMER).where(T_TIMER.c.case_id == case["id"], T_TIMER.c.spiff_task_id == tid,
+        _conn(session).execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.spiff_task_id == tid,
                                                      T_TIMER.c.state.in_(("armed", "paused")))
                                .values(state="paused" if pause else "armed", **({} if pause else {"due_at": due})))
-    if not pause:  # a step's due is its deadline timer's due
-        timers = runtime.armed_timers(wf)
-        for task in runtime.ready_user_tasks(wf):
-            guards = sorted((timers[t] for t in runtime.attached_timer_ids(task) if t in timers),
-                            key=lambda info: (info.workdays is None, info.due))
-            if guards:
-                _conn(session).execute(update(T_TASK).where(T_TASK.c.case_id == case["id"],
-                                                            T_TASK.c.spiff_task_id == str(task.id),
-                                                            T_TASK.c.state == "ready")
-                                       .values(due_at=guards[0].due, warning_check_at=now))
-    else:
-        _conn(session).execute(update(T_TASK).where(T_TASK.c.case_id == case["id"], T_TASK.c.state == "ready")
+    if pause:
+        _conn(session).execute(update(T_TASK).where(T_TASK.c.case_id == case_id, T_TASK.c.state == "ready")
                                .values(warning_check_at=None))
+        return
+    timers = runtime.armed_timers(wf)  # a step's due is its deadline timer's due
+    for task in runtime.ready_user_tasks(wf):
+        guards = sorted((timers[t] for t in runtime.attached_timer_ids(task) if t in timers and not timers[t].paused),
+                        key=lambda info: (info.workdays is None, info.due))
+        if guards:
+            _conn(session).execute(update(T_TASK).where(T_TASK.c.case_id == case_id,
+                                                        T_TASK.c.spiff_task_id == str(task.id),
+                                                        T_TASK.c.state == "ready")
+                                   .values(due_at=guards[0].due, warning_check_at=now))
+
+
+def _save_instance(session: Session, loaded: _Loaded, now: datetime) -> None:
+    case = loaded.case
     res = _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"], T_CASE.c.version == case["version"])
-                                 .values(instance_json=runtime.dump_instance(wf), version=case["version"] + 1,
-                                         updated_at=now))
+                                 .values(instance_json=runtime.dump_instance(loaded.workflow),
+                                         version=case["version"] + 1, updated_at=now))
     if res.rowcount != 1:
         raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
+
+
+PAUSE_KINDS = {"supplement": "补正", "special": "特别程序", "publicity": "公示"}
+
+
+def _stop_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping[str, Any], *, at: datetime,
+                now: datetime, kind: str, reason: str, actor_id: int | None,
+                by_task: str | None = None, keep: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Pause the clock in place: each deadline keeps the working days (or, for calendar-time timers, the
+    seconds) it had left at `at`. Timers in `keep` go on (a 补正 step's own deadline for the applicant).
+    Returns the audit row; the caller saves the workflow."""
+    cal = default_calendar()
+    left: dict[str, Any] = {"timers": {}}
+    if by_task:
+        left["task"] = by_task  # started by this step: it ends when the step does
+    moves: dict[str, datetime | None] = {}
+    for tid, info in runtime.armed_timers(wf).items():
+        if info.paused or tid in keep:
+            continue
+        if info.workdays is not None:
+            left["timers"][tid] = {"workdays": cal.workdays_left(at, info.due)[0]}
+        else:
+            left["timers"][tid] = {"seconds": max(0.0, (info.due - at).total_seconds())}
+        moves[tid] = None
+    for key in ("legal", "promised"):
+        if sla[f"{key}_due_at"] is not None:
+            left[key] = cal.workdays_left(at, sla[f"{key}_due_at"])[0]
+    _retime(session, wf, case["id"], moves, now, pause=True)
+    _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(paused_at=at, warning_check_at=None))
+    _conn(session).execute(insert(Pause.__table__).values(case_id=case["id"], kind=kind, reason=reason, started_at=at,
+                                                          ended_at=None, started_by_id=actor_id, ended_by_id=None,
+                                                          left=left))
+    return dict(case_id=case["id"], actor_id=actor_id, at=now, action="case.paused",
+                details={"kind": kind, "reason": reason, "at": at.isoformat(), "automatic": bool(by_task),
+                         "workdays_left": {k: v for k, v in left.items() if k in ("legal", "promised")}},
+                old_value="running", new_value=f"paused ({PAUSE_KINDS[kind]})")
+
+
+def _open_pause(session: Session, case_id: int) -> Mapping[str, Any] | None:
+    return _conn(session).execute(select(Pause.__table__).where(Pause.case_id == case_id, Pause.ended_at.is_(None))
+                                  .order_by(Pause.id.desc()).limit(1)).mappings().first()
+
+
+def _start_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping[str, Any],
+                 pause: Mapping[str, Any], *, at: datetime, now: datetime, actor_id: int | None) -> dict[str, Any]:
+    """Restart the clock in place: each deadline becomes what it had left, counted from `at`. Returns the
+    audit row; the caller saves the workflow and re-evaluates the warnings."""
+    cal = default_calendar()
+    moves: dict[str, datetime | None] = {}
+    estimated = sla["due_estimated"]
+    live = runtime.armed_timers(wf)
+    for tid, rest in pause["left"].get("timers", {}).items():
+        if tid not in live:
+            continue  # its step closed meanwhile
+        if "workdays" in rest:
+            due = cal.due(at, rest["workdays"])
+            moves[tid], estimated = due.end_instant, estimated or due.estimated
+        else:
+            moves[tid] = at + timedelta(seconds=rest["seconds"])
+    new_dues: dict[str, Any] = {}
+    for key in ("legal", "promised"):
+        if key in pause["left"]:
+            due = cal.due(at, pause["left"][key])
+            new_dues[f"{key}_due_at"], estimated = due.end_instant, estimated or due.estimated
+    _retime(session, wf, case["id"], moves, now)
+    _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(
+        paused_at=None, due_estimated=estimated, warning_check_at=now, **new_dues))
+    _conn(session).execute(update(Pause.__table__).where(Pause.id == pause["id"])
+                           .values(ended_at=at, ended_by_id=actor_id))
+    return dict(case_id=case["id"], actor_id=actor_id, at=now, action="case.resumed",
+                details={"at": at.isoformat(), "paused_at": sla["paused_at"].isoformat(),
+                         "automatic": "task" in pause["left"], **{k: v.isoformat() for k, v in new_dues.items()}},
+                old_value=_iso_or_none(sla["legal_due_at"]), new_value=_iso_or_none(new_dues.get("legal_due_at")))
 
 
 def _iso_or_none(value: datetime | None) -> str | None:

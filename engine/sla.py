@@ -6,21 +6,17 @@ workflow and save it with the version check (the shared steps live in `cases`); 
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from . import clock, deadlines, runtime
-from .cases import (T_CASE, StepResult, _audit, _case_by_number, _conn, _iso_or_none, _restore, _save_retimed,
-                    _sla_row, _works_on_case)
+from .cases import (PAUSE_KINDS, T_CASE, StepResult, _audit, _case_by_number, _conn, _iso_or_none, _open_pause,
+                    _restore, _retime, _save_instance, _sla_row, _start_clock, _stop_clock, _works_on_case)
 from .errors import Conflict, Forbidden, InvalidInput
-from .models import Pause, User
+from .models import User
 from .workdays import default_calendar
-
-
-PAUSE_KINDS = {"supplement": "补正", "special": "特别程序", "publicity": "公示"}
 
 
 def pause_case(session: Session, case_number: str, actor: User | None, reason: str, kind: str = "supplement",
@@ -43,32 +39,11 @@ def pause_case(session: Session, case_number: str, actor: User | None, reason: s
         raise Conflict(f"case {case_number} is already paused")
     if not _works_on_case(session, actor, case):
         raise Forbidden(f"{actor.username if actor else 'operator'} may not pause case {case_number}")
-    cal = default_calendar()
     loaded = _restore(session, case)
-    left: dict[str, Any] = {"timers": {}}
-    moves: dict[str, datetime | None] = {}
-    for tid, info in runtime.armed_timers(loaded.workflow).items():
-        if info.paused:
-            continue
-        if info.workdays is not None:
-            left["timers"][tid] = {"workdays": cal.workdays_left(at, info.due)[0]}
-        else:
-            left["timers"][tid] = {"seconds": max(0.0, (info.due - at).total_seconds())}
-        moves[tid] = None
-    for key in ("legal", "promised"):
-        if sla[f"{key}_due_at"] is not None:
-            left[key] = cal.workdays_left(at, sla[f"{key}_due_at"])[0]
-    _save_retimed(session, loaded, moves, now, pause=True)
-    _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"])
-                           .values(paused_at=at, warning_check_at=None))
-    _conn(session).execute(insert(Pause.__table__).values(case_id=case["id"], kind=kind, reason=reason, started_at=at,
-                                                          ended_at=None, started_by_id=actor and actor.id,
-                                                          ended_by_id=None,
-                                                          left=left))
-    _audit(session, [dict(case_id=case["id"], actor_id=actor and actor.id, at=now, action="case.paused",
-                          details={"kind": kind, "reason": reason, "at": at.isoformat(),
-                                   "workdays_left": {k: v for k, v in left.items() if k != "timers"}},
-                          old_value="running", new_value=f"paused ({PAUSE_KINDS[kind]})")])
+    row = _stop_clock(session, loaded.workflow, case, sla, at=at, now=now, kind=kind, reason=reason,
+                      actor_id=actor and actor.id)
+    _save_instance(session, loaded, now)
+    _audit(session, [row])
     return StepResult(case["number"], case["status"])
 
 
@@ -85,36 +60,12 @@ def resume_case(session: Session, case_number: str, actor: User | None, at: date
         raise InvalidInput("the resume time must lie between the pause and now")
     if not _works_on_case(session, actor, case):
         raise Forbidden(f"{actor.username if actor else 'operator'} may not resume case {case_number}")
-    pause = session.execute(select(Pause.__table__).where(Pause.case_id == case["id"], Pause.ended_at.is_(None))
-                            .order_by(Pause.id.desc()).limit(1)).mappings().one()
-    cal = default_calendar()
     loaded = _restore(session, case)
-    moves: dict[str, datetime | None] = {}
-    estimated = sla["due_estimated"]
-    for tid, rest in pause["left"].get("timers", {}).items():
-        if "workdays" in rest:
-            due = cal.due(at, rest["workdays"])
-            moves[tid], estimated = due.end_instant, estimated or due.estimated
-        else:
-            moves[tid] = at + timedelta(seconds=rest["seconds"])
-    live = runtime.armed_timers(loaded.workflow)
-    moves = {tid: due for tid, due in moves.items() if tid in live}  # a step may have closed meanwhile
-    new_dues: dict[str, Any] = {}
-    for key in ("legal", "promised"):
-        if key in pause["left"]:
-            due = cal.due(at, pause["left"][key])
-            new_dues[f"{key}_due_at"], estimated = due.end_instant, estimated or due.estimated
-    _save_retimed(session, loaded, moves, now)
-    _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(
-        paused_at=None, due_estimated=estimated, warning_check_at=now, **new_dues))
-    _conn(session).execute(update(Pause.__table__).where(Pause.id == pause["id"])
-                           .values(ended_at=at, ended_by_id=actor and actor.id))
+    row = _start_clock(session, loaded.workflow, case, sla, _open_pause(session, case["id"]), at=at, now=now,
+                       actor_id=actor and actor.id)
+    _save_instance(session, loaded, now)
     deadlines.evaluate_case(session, case["id"], now)
-    _audit(session, [dict(case_id=case["id"], actor_id=actor and actor.id, at=now, action="case.resumed",
-                          details={"at": at.isoformat(), "paused_at": sla["paused_at"].isoformat(),
-                                   **{k: v.isoformat() for k, v in new_dues.items()}},
-                          old_value=_iso_or_none(sla["legal_due_at"]),
-                          new_value=_iso_or_none(new_dues.get("legal_due_at")))])
+    _audit(session, [row])
     return StepResult(case["number"], case["status"])
 
 
@@ -159,7 +110,8 @@ def extend_case(session: Session, case_number: str, actor: User, workdays: int, 
              for tid, info in runtime.armed_timers(loaded.workflow).items() if not info.paused}
     new_dues = {f"{k}_due_at": deadlines.shift_workdays(sla[f"{k}_due_at"], workdays, True, cal)
                 for k in ("legal", "promised") if sla[f"{k}_due_at"] is not None}
-    _save_retimed(session, loaded, moves, now)
+    _retime(session, loaded.workflow, case["id"], moves, now)
+    _save_instance(session, loaded, now)
     estimated = sla["due_estimated"] or any(not cal.known_year(clock.local(d).year) for d in new_dues.values())
     _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(
         extension_workdays=workdays, warning_check_at=now, due_estimated=estimated, **new_dues))
