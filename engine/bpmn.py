@@ -43,6 +43,7 @@ LEVEL_OF_LANE = {
     "county": "county", "县": "county", "县级": "county", "区": "county", "县区": "county", "县(区)": "county",
 }
 _RESERVED_IDS = {"Start", "End", "Root"}
+PAUSE_KINDS = ("supplement", "special", "publicity")
 _ISO_ATTEMPT = re.compile(r"^(P|R\d*/)[0-9A-Z.,:/+-]*$", re.IGNORECASE)
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
@@ -72,6 +73,7 @@ class UserTaskMeta:
     form_key: str | None
     fields: list[FormField]
     documentation: str | None
+    pauses_clock: str | None = None  # while this step is open the case's clock stands still (e.g. 补正)
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -239,7 +241,11 @@ def _lanes(process: etree._Element) -> dict[str, tuple[str, str]]:
 
 
 def _spiff_properties(task: etree._Element) -> dict[str, str]:
+    """Extension properties of an element: spiffworkflow:properties, spiffworkflow:* texts and
+    camunda:properties (what Camunda Modeler's properties panel writes)."""
     props = {}
+    for prop in task.xpath("./bpmn:extensionElements/camunda:properties/camunda:property", namespaces=NS):
+        props[prop.get("name", "")] = prop.get("value", "")
     for prop in task.xpath("./bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", namespaces=NS):
         props[prop.get("name", "")] = prop.get("value", "")
     for child in task.xpath("./bpmn:extensionElements/spiffworkflow:*", namespaces=NS):
@@ -284,6 +290,7 @@ def user_task_meta(process: etree._Element) -> dict[str, UserTaskMeta]:
             form_key=task.get(CAMUNDA + "formKey") or props.get("formKey") or props.get("formJsonSchemaFilename"),
             fields=_form_fields(task),
             documentation=(doc.text or "").strip() if doc is not None else None,
+            pauses_clock=props.get("pausesClock") if props.get("pausesClock") in PAUSE_KINDS else None,
         )
     return result
 

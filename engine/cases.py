@@ -171,7 +171,17 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
         stuck = runtime.stalled_at(wf)
         if stuck:  # refuse the step rather than leave a case that nobody and nothing can move
             raise WorkflowError(f"the process would stall at {', '.join(stuck)}: nothing in Yicun can continue it")
-    if case.get("paused_at") is not None:
+    paused, resumed = case.get("paused_at") is not None, False
+    if paused and not withdrawn and not wf.is_completed():
+        pause = _open_pause(session, case_id)
+        if pause is not None and pause["left"].get("task") in before.ready and \
+                pause["left"]["task"] not in after.ready:
+            # the step that stopped the clock is done (the documents came in): the clock runs again
+            audit.append(_start_clock(session, wf, case, _sla_row(session, case_id), pause, at=now, now=now,
+                                      actor_id=actor_id))
+            after.timers = runtime.armed_timers(wf)
+            paused, resumed = False, True
+    if paused:
         _hold_new_timers(session, case_id, wf, before, after, now)
 
     # tasks that left the READY set without being the one completed were cancelled (timer, withdrawal)
@@ -225,6 +235,16 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
                   for tid, info in after.timers.items() if tid not in before.timers]
     if new_timers:
         _conn(session).execute(_INS_TIMER, new_timers)
+    stopping = [(tid, task) for tid, task in after.ready.items()
+                if tid not in before.ready and meta.get(task.task_spec.bpmn_id, {}).get("pauses_clock")]
+    if stopping and not paused and not withdrawn:  # e.g. 补正: the time the applicant takes does not count
+        tid, task = stopping[0]
+        m = meta[task.task_spec.bpmn_id]
+        audit.append(_stop_clock(session, wf, case, _sla_row(session, case_id), at=now, now=now,
+                                 kind=m["pauses_clock"], reason=m.get("name") or task.task_spec.bpmn_id,
+                                 actor_id=actor_id, by_task=tid, keep=frozenset(runtime.attached_timer_ids(task))))
+        after.timers = runtime.armed_timers(wf)
+        paused = True
     publicity = set(loaded.spec.properties.get("publicityEvents", ()))
     for tid, info in after.timers.items():
         if info.bpmn_id in publicity and tid not in before.timers and not info.paused:
@@ -278,6 +298,8 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
         "b_status": status, "b_closed": now if closed else None, "b_outcome": outcome})
     if res.rowcount != 1:
         raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
+    if resumed and not closed:
+        deadlines.evaluate_case(session, case_id, now)
     return StepResult(case["number"], status, outcome, opened_ids, closed_ids, fired), audit
 
 

@@ -88,12 +88,15 @@ class _Builder:
 
     def task(self, tid: str, name: str, lane: str, doc: str, fields: list[str], workdays: int,
              groups: str | None = None, row: int = ROW_MAIN, col: float | None = None,
-             warn: bool = True) -> Node:
+             warn: bool = True, pauses_clock: str | None = None) -> Node:
         attrs = {"camunda:formKey": f"{self.code}:{tid}"}
         if groups:
             attrs["camunda:candidateGroups"] = groups
+        props = ("        <camunda:properties>\n"
+                 f"          <camunda:property name=\"pausesClock\" value=\"{pauses_clock}\" />\n"
+                 "        </camunda:properties>\n") if pauses_clock else ""
         body = (f"      <bpmn:documentation>{escape(doc)}</bpmn:documentation>\n"
-                "      <bpmn:extensionElements>\n        <camunda:formData>\n"
+                "      <bpmn:extensionElements>\n" + props + "        <camunda:formData>\n"
                 + "".join(fields) + "        </camunda:formData>\n      </bpmn:extensionElements>\n")
         node = self.add(Node(tid, "userTask", name, lane, self.col if col is None else col, row, body, attrs))
         if warn:
@@ -131,10 +134,11 @@ class _Builder:
         gw_docs = self.add(Node("Gateway_Documents", "exclusiveGateway", "材料是否齐全", accept, self.col, ROW_MAIN))
         self.flow(intake.id, gw_docs.id)
         supplement = self.task("Task_Supplement", "一次性告知并等待补正", accept,
-                               "一次性告知申请人需补正的全部材料；申请人补齐后重新核对。",
+                               "一次性告知申请人需补正的全部材料；申请人补齐后重新核对。补正期间办理时限暂停计算。",
                                [_field("supplement_items", "需补正的材料（一次性告知）", "string", True),
                                 _field("supplement_received", "申请人已补齐材料", "boolean", True)],
-                               stages[0]["workdays"], row=ROW_ABOVE, col=self.col + 0.7, warn=False)
+                               stages[0]["workdays"], row=ROW_ABOVE, col=self.col + 0.7, warn=False,
+                               pauses_clock="supplement")
         timeout = self.add(Node("Timer_Supplement_Withdraw", "boundaryEvent", "补正超时", accept, supplement.col + 0.31,
                                 ROW_ABOVE, _timer(f"P{it['supplement_days']}D"),
                                 {"attachedToRef": supplement.id, "cancelActivity": "true"}))

@@ -201,3 +201,40 @@ def test_same_day_items_are_due_at_the_end_of_the_acceptance_day(world):
         (task,) = _open(s, number)
     end_of_day = clock.to_utc("2026-11-04T00:00:00+08:00")
     assert case.promised_due_at == end_of_day and task.due_at == end_of_day
+
+
+def test_supplement_stops_the_clock_until_the_documents_come_in(world):
+    """补正: from the moment the applicant is told what is missing until the documents arrive, the case's
+    clock stands still (automatically: the 补正 step carries pausesClock=supplement); the applicant's own
+    补正 deadline keeps running."""
+    from engine.models import Pause, TimerRow
+    item = next(i for i in ITEMS if i["code"] == "MZ-01")  # legal 25, promised 20 working days
+    t0 = clock.to_utc("2026-11-02T09:00:00+08:00")
+    with db.transaction(world) as s:
+        number = cases.start_case(s, service_code="MZ-01", village_code=VILLAGE, applicant_name="符建英",
+                                  actor=_starter(s, item), now=t0).case_number
+    with db.read(world) as s:
+        before = s.scalar(select(Case).where(Case.number == number))
+        (intake,) = _open(s, number)
+        meta = s.scalar(select(ProcessVersion.task_meta).join(Case).where(Case.number == number))
+    form = sample_form(meta[intake.bpmn_id]["fields"])
+    form["documents_complete"] = False
+    with db.transaction(world) as s:
+        cases.complete_task(s, intake.id, eligible_worker(s, intake), form, now=t0 + timedelta(hours=1))
+    with db.read(world) as s:
+        case = s.get(Case, before.id)
+        timers_now = {t.bpmn_id: t.state for t in s.scalars(select(TimerRow).where(TimerRow.case_id == case.id))}
+        (supplement,) = _open(s, number)
+    assert case.paused_at == t0 + timedelta(hours=1)
+    assert timers_now["Timer_Supplement_Withdraw"] == "armed"  # the applicant's deadline runs on
+    friday = clock.to_utc("2026-11-06T15:00:00+08:00")
+    with db.transaction(world) as s:
+        cases.complete_task(s, supplement.id, eligible_worker(s, supplement),
+                            sample_form(meta["Task_Supplement"]["fields"]), now=friday)
+    with db.read(world) as s:
+        case = s.get(Case, before.id)
+        pause = s.scalar(select(Pause).where(Pause.case_id == case.id))
+    assert case.paused_at is None and (pause.kind, pause.ended_at) == ("supplement", friday)
+    # 11-03 … 11-06 did not count: both dues are 4 working days later
+    assert before.legal_due_at == clock.to_utc("2026-12-08T00:00:00+08:00")  # 24:00 Mon 12-07
+    assert case.legal_due_at == clock.to_utc("2026-12-12T00:00:00+08:00")  # 24:00 Fri 12-11
