@@ -72,3 +72,17 @@ def test_supervisors_see_estimated_dues(client, seeded, manual_clock):
     start(seeded, service="FX-DIBAO", now=manual_clock.now())
     login(client, "supervisor")
     assert "期限为估算" in client.get("/").get_data(as_text=True)
+
+
+def test_a_deactivated_account_loses_its_session(client, seeded):
+    from sqlalchemy import update
+
+    from engine import db
+    from engine.models import User
+    number = start(seeded, service="FX-DIBAO").case_number
+    login(client, "supervisor")
+    assert client.get(f"/cases/{number}").status_code == 200
+    with db.transaction(seeded) as s:
+        s.execute(update(User).where(User.username == "supervisor").values(active=False))
+    assert client.get(f"/cases/{number}").status_code == 302
+    assert client.get("/api/cases").status_code == 302

@@ -25,11 +25,16 @@ def current_user(s: Session) -> User | None:
 
 
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Only for a logged-in, still active user: a session whose account was removed or deactivated is
+    ended here, so no view ever runs without a user (engine reads treat no user as the operator)."""
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not session.get("uid"):
-            return redirect(url_for("auth.login", next=request.path))
-        return view(*args, **kwargs)
+        if session.get("uid"):
+            with db.read(engine()) as s:
+                if current_user(s) is not None:
+                    return view(*args, **kwargs)
+            session.clear()
+        return redirect(url_for("auth.login", next=request.path))
     return wrapped
 
 
