@@ -20,9 +20,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SECRET_KEY=os.environ.get("YICUN_SECRET_KEY") or secrets.token_hex(32),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        JSON_AS_ASCII=False,
     )
     app.config.update(config or {})
+    app.json.ensure_ascii = False  # Chinese names stay readable in the JSON API
     app.extensions["yicun_engine"] = db.make_engine(app.config["DATABASE_URL"])
 
     from . import auth, views
