@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from . import clock, deadlines, forms, runtime
+from . import clock, db, deadlines, forms, runtime
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, WorkflowError
 from .expressions import ExpressionRejected
 from .models import AuditEvent, Case, CaseSequence, OrgUnit, Pause, ProcessVersion, TaskRow, TimerRow, User
@@ -106,7 +106,7 @@ def can_work_on(user: User, unit_id: int, candidate_group: str | None) -> bool:
 
 def _locked(session: Session, stmt: Any) -> Any:
     """Take the case row lock on PostgreSQL; SQLite's write transaction (BEGIN IMMEDIATE) already holds it."""
-    return stmt if session.get_bind().dialect.name == "sqlite" else _LOCKED[id(stmt)]
+    return stmt if db.is_sqlite(session) else _LOCKED[id(stmt)]
 
 
 def _lock_case(session: Session, case_id: int) -> Mapping[str, Any]:
@@ -149,6 +149,12 @@ class _Snapshot:
     def __init__(self, wf: Any) -> None:
         self.ready = {str(t.id): t for t in runtime.ready_user_tasks(wf)}
         self.timers = runtime.armed_timers(wf)
+
+
+def _step_deadline(task: Any, timers: dict[str, runtime.TimerInfo]) -> runtime.TimerInfo | None:
+    """A step's deadline: the timer boundary event guarding it, a workdays() one first."""
+    guards = [timers[t] for t in runtime.attached_timer_ids(task) if t in timers]
+    return min(guards, key=lambda info: (info.workdays is None, info.due)) if guards else None
 
 
 def _route(case: Mapping[str, Any], level: str | None) -> int:
@@ -203,9 +209,7 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
             continue
         m = meta.get(task.task_spec.bpmn_id, {})
         groups = m.get("candidate_groups") or []
-        guards = sorted((after.timers[t] for t in runtime.attached_timer_ids(task) if t in after.timers),
-                        key=lambda info: (info.workdays is None, info.due))  # a workdays() deadline first
-        deadline = guards[0] if guards else None
+        deadline = _step_deadline(task, after.timers)
         due_at = deadline.due if deadline and not deadline.paused else None
         limit = deadline.workdays if deadline else None
         check = deadlines.yellow_at(due_at, limit, now) if due_at else None
@@ -288,11 +292,10 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
         if case.get("paused_at") is not None:  # closed while its clock stood still: the pause ends too
             _conn(session).execute(update(Pause.__table__).where(Pause.case_id == case_id,
                                                                  Pause.ended_at.is_(None)).values(ended_at=now))
-    elif carded:
-        deadlines.resolve_cards(_conn(session), case_id, now, carded)
-    if closed:
         audit.append(dict(case_id=case_id, actor_id=actor_id, at=now, action="case.closed",
                           details={"outcome": outcome}, old_value=case["status"], new_value=status))
+    elif carded:
+        deadlines.resolve_cards(_conn(session), case_id, now, carded)
     res = _conn(session).execute(_UPD_CASE, {
         "b_id": case_id, "b_version": case["version"], "b_json": runtime.dump_instance(wf), "b_now": now,
         "b_status": status, "b_closed": now if closed else None, "b_outcome": outcome})
@@ -311,12 +314,9 @@ def _publicity_interval(session: Session, case: Mapping[str, Any], info: runtime
     if sla["paused_at"] is not None:
         return  # already stopped; the running pause covers it
     cal = default_calendar()
-    left, moved, estimated = {}, {}, sla["due_estimated"]
-    for key in ("legal", "promised"):
-        if sla[f"{key}_due_at"] is not None:
-            left[key] = cal.workdays_left(now, sla[f"{key}_due_at"])[0]
-            due = cal.due(info.due, left[key])
-            moved[f"{key}_due_at"], estimated = due.end_instant, estimated or due.estimated
+    left = _dues_left(cal, sla, now)
+    moved, estimated = _dues_after(cal, info.due, left)
+    estimated = estimated or sla["due_estimated"]
     _conn(session).execute(insert(Pause.__table__).values(
         case_id=case["id"], kind="publicity", reason=f"公示 ({info.bpmn_id})", started_at=now, ended_at=info.due,
         started_by_id=None, ended_by_id=None, left=left))
@@ -335,21 +335,19 @@ def _hold_new_timers(session: Session, case_id: int, wf: Any, before: _Snapshot,
     fresh = {tid: info for tid, info in after.timers.items() if tid not in before.timers and not info.paused}
     if not fresh:
         return
-    pause = _conn(session).execute(select(Pause.__table__.c.id, Pause.__table__.c.left)
-                                   .where(Pause.case_id == case_id, Pause.ended_at.is_(None))
-                                   .order_by(Pause.id.desc()).limit(1)).first()
+    pause = _open_pause(session, case_id)
     if pause is None:
         return
-    left = dict(pause.left)
+    cal = default_calendar()
+    left = dict(pause["left"])
     timers_left = dict(left.get("timers", {}))
     for task in runtime.timer_tasks(wf, fresh):
         info = fresh[str(task.id)]
-        timers_left[str(task.id)] = ({"workdays": info.workdays} if info.workdays is not None
-                                     else {"seconds": max(0.0, (info.due - now).total_seconds())})
+        timers_left[str(task.id)] = _time_left(cal, info, now)  # armed just now: its whole limit
         runtime.set_timer_due(task, None, paused=True)
         after.timers[str(task.id)] = runtime.TimerInfo(info.bpmn_id, info.due, info.workdays, True)
     left["timers"] = timers_left
-    _conn(session).execute(update(Pause.__table__).where(Pause.id == pause.id).values(left=left))
+    _conn(session).execute(update(Pause.__table__).where(Pause.id == pause["id"]).values(left=left))
 
 
 def _task_with_case(session: Session, task_id: int) -> tuple[dict[str, Any], Mapping[str, Any]]:
@@ -379,7 +377,7 @@ def _next_number(session: Session, now: datetime) -> str:
 
     year = clock.local(now).year
     table = CaseSequence.__table__
-    dialect_insert = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
+    dialect_insert = sqlite.insert if db.is_sqlite(session) else postgresql.insert
     stmt = dialect_insert(table).values(year=year, last_value=1)
     stmt = stmt.on_conflict_do_update(index_elements=[table.c.year],
                                       set_={"last_value": table.c.last_value + 1}).returning(table.c.last_value)
@@ -644,15 +642,14 @@ def _retime(session: Session, wf: Any, case_id: int, moves: dict[str, datetime |
         _conn(session).execute(update(T_TASK).where(T_TASK.c.case_id == case_id, T_TASK.c.state == "ready")
                                .values(warning_check_at=None))
         return
-    timers = runtime.armed_timers(wf)  # a step's due is its deadline timer's due
-    for task in runtime.ready_user_tasks(wf):
-        guards = sorted((timers[t] for t in runtime.attached_timer_ids(task) if t in timers and not timers[t].paused),
-                        key=lambda info: (info.workdays is None, info.due))
-        if guards:
+    timers = {tid: info for tid, info in runtime.armed_timers(wf).items() if not info.paused}
+    for task in runtime.ready_user_tasks(wf):  # a step's due is its deadline timer's due
+        deadline = _step_deadline(task, timers)
+        if deadline:
             _conn(session).execute(update(T_TASK).where(T_TASK.c.case_id == case_id,
                                                         T_TASK.c.spiff_task_id == str(task.id),
                                                         T_TASK.c.state == "ready")
-                                   .values(due_at=guards[0].due, warning_check_at=now))
+                                   .values(due_at=deadline.due, warning_check_at=now))
 
 
 def _save_instance(session: Session, loaded: _Loaded, now: datetime) -> None:
@@ -681,14 +678,9 @@ def _stop_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping
     for tid, info in runtime.armed_timers(wf).items():
         if info.paused or tid in keep:
             continue
-        if info.workdays is not None:
-            left["timers"][tid] = {"workdays": cal.workdays_left(at, info.due)[0]}
-        else:
-            left["timers"][tid] = {"seconds": max(0.0, (info.due - at).total_seconds())}
+        left["timers"][tid] = _time_left(cal, info, at)
         moves[tid] = None
-    for key in ("legal", "promised"):
-        if sla[f"{key}_due_at"] is not None:
-            left[key] = cal.workdays_left(at, sla[f"{key}_due_at"])[0]
+    left.update(_dues_left(cal, sla, at))
     _retime(session, wf, case["id"], moves, now, pause=True)
     _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(paused_at=at, warning_check_at=None))
     _conn(session).execute(insert(Pause.__table__).values(case_id=case["id"], kind=kind, reason=reason, started_at=at,
@@ -698,6 +690,29 @@ def _stop_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping
                 details={"kind": kind, "reason": reason, "at": at.isoformat(), "automatic": bool(by_task),
                          "workdays_left": {k: v for k, v in left.items() if k in ("legal", "promised")}},
                 old_value="running", new_value=f"paused ({PAUSE_KINDS[kind]})")
+
+
+def _time_left(cal: Any, info: runtime.TimerInfo, at: datetime) -> dict[str, float]:
+    """What an armed timer has left at `at`: working days for a workdays() timer, else seconds."""
+    if info.workdays is not None:
+        return {"workdays": cal.workdays_left(at, info.due)[0]}
+    return {"seconds": max(0.0, (info.due - at).total_seconds())}
+
+
+def _dues_left(cal: Any, sla: Mapping[str, Any], at: datetime) -> dict[str, int]:
+    """Working days the case's legal and promised dues have left at `at` (strictly after its date)."""
+    return {key: cal.workdays_left(at, sla[f"{key}_due_at"])[0]
+            for key in ("legal", "promised") if sla[f"{key}_due_at"] is not None}
+
+
+def _dues_after(cal: Any, at: datetime, left: Mapping[str, Any]) -> tuple[dict[str, datetime], bool]:
+    """The legal/promised due columns when what was left restarts at `at`, and whether any is estimated."""
+    dues, estimated = {}, False
+    for key in ("legal", "promised"):
+        if key in left:
+            due = cal.due(at, left[key])
+            dues[f"{key}_due_at"], estimated = due.end_instant, estimated or due.estimated
+    return dues, estimated
 
 
 def _open_pause(session: Session, case_id: int) -> Mapping[str, Any] | None:
@@ -721,11 +736,8 @@ def _start_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mappin
             moves[tid], estimated = due.end_instant, estimated or due.estimated
         else:
             moves[tid] = at + timedelta(seconds=rest["seconds"])
-    new_dues: dict[str, Any] = {}
-    for key in ("legal", "promised"):
-        if key in pause["left"]:
-            due = cal.due(at, pause["left"][key])
-            new_dues[f"{key}_due_at"], estimated = due.end_instant, estimated or due.estimated
+    new_dues, dues_estimated = _dues_after(cal, at, pause["left"])
+    estimated = estimated or dues_estimated
     _retime(session, wf, case["id"], moves, now)
     _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(
         paused_at=None, due_estimated=estimated, warning_check_at=now, **new_dues))

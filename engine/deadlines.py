@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from .clock import SHANGHAI
+from .db import is_sqlite
 from .models import AuditEvent, Card, Case, Notification, OrgUnit, TaskRow, User
 from .workdays import WorkCalendar, default_calendar
 
@@ -57,6 +58,10 @@ def yellow_at(due_at: datetime, limit_workdays: int | None, opened_at: datetime,
     # on `day`, the working days strictly after it up to the due date are exactly k
     start = datetime.combine(day, datetime.min.time(), SHANGHAI)
     return max(opened_at, start)
+
+
+#: The cards a deadline has earned at each level (jumping from green to red earns both).
+CARDS_AT = {"green": (), "yellow": ("yellow",), "red": ("yellow", "red")}
 
 
 def level_at(now: datetime, due_at: datetime | None, yellow: datetime | None) -> str:
@@ -181,8 +186,7 @@ def evaluate_case(session: Session, case_id: int, now: datetime) -> int:
         limit = case["promised_limit_workdays"] if promised else case["legal_limit_workdays"]
         y = yellow_at(target, limit, case["accepted_at"] or case["created_at"])
         level = level_at(now, target, y)
-        rank = {"green": 0, "yellow": 1, "red": 2}
-        for color in ("yellow", "red")[: rank[level]]:
+        for color in CARDS_AT[level]:
             issued += issue_card(session, case=case, subject="case", color=color, unit_id=case["village_id"],
                                  reason=("承诺时限将到期" if color == "yellow" else "已超过承诺时限")
                                  + f"（{_day(target)}）", now=now, due_at=target) is not None
@@ -197,7 +201,7 @@ def evaluate_case(session: Session, case_id: int, now: datetime) -> int:
                                                      T_TASK.c.due_at.is_not(None))).mappings():
         y = yellow_at(task["due_at"], task["limit_workdays"], task["created_at"])
         level = level_at(now, task["due_at"], y)
-        for color in ("yellow", "red")[: {"green": 0, "yellow": 1, "red": 2}[level]]:
+        for color in CARDS_AT[level]:
             reason = (f"环节「{task['name']}」将到期" if color == "yellow" else f"环节「{task['name']}」已超时") \
                 + f"（{_day(task['due_at'])}）"
             issued += issue_card(session, case=case, subject=f"task:{task['id']}", color=color,
@@ -216,7 +220,7 @@ def _day(instant: datetime) -> str:
 def next_case_to_check(session: Session, now: datetime, skip: set[int]) -> int | None:
     """An open, running case with a step or case deadline to look at by `now` — two indexed lookups
     (tasks.warning_check_at, cases.warning_check_at), the case row locked SKIP LOCKED on PostgreSQL."""
-    pg = session.get_bind().dialect.name != "sqlite"
+    pg = not is_sqlite(session)
     step = (select(T_TASK.c.case_id).join(T_CASE, T_CASE.c.id == T_TASK.c.case_id)
             .where(T_TASK.c.state == "ready", T_TASK.c.warning_check_at <= now,
                    T_CASE.c.status == "open", T_CASE.c.paused_at.is_(None))

@@ -65,14 +65,6 @@ def user_by_name(session: Session, username: str) -> User:
     return user
 
 
-def ancestor(session: Session, unit: OrgUnit, level: str) -> OrgUnit:
-    """The unit itself or its ancestor at `level` (e.g. a village's township)."""
-    if level not in LEVELS:
-        raise InvalidInput(f"unknown level {level!r}")
-    code = unit.path.strip("/").split("/")[LEVELS.index(level)] if unit.level != level else unit.code
-    return unit_by_code(session, code)
-
-
 def in_subtree(unit: OrgUnit, root: OrgUnit) -> bool:
     return unit.path.startswith(root.path)
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from . import clock, deadlines
 from .cases import T_CASE, T_TIMER, fire_timers
-from .db import transaction
+from .db import is_sqlite, transaction
 from .errors import WorkflowError
 from .models import AuditEvent
 
@@ -43,7 +43,7 @@ def _next_due_case(session: Any, now: datetime, skip: set[int]) -> int | None:
             .limit(1))
     if skip:
         stmt = stmt.where(T_TIMER.c.case_id.not_in(skip))
-    if session.get_bind().dialect.name != "sqlite":
+    if not is_sqlite(session):
         stmt = stmt.with_for_update(of=T_CASE, skip_locked=True)
     return session.scalar(stmt)
 

@@ -86,6 +86,13 @@ def _starter(s: Any, item: dict[str, Any]) -> User:
     return orgs.user_by_name(s, f"officer-430902-{dept}") if dept else orgs.list_users(s, "county_officer", "430902")[0]
 
 
+def start_item(engine: Any, item: dict[str, Any], now: Any) -> str:
+    """Accept an application for `item` at the test village, by whoever takes it there."""
+    with db.transaction(engine) as s:
+        return cases.start_case(s, service_code=item["code"], village_code=VILLAGE, applicant_name="符建英",
+                                actor=_starter(s, item), now=now).case_number
+
+
 def _open(s: Any, number: str) -> list[TaskRow]:
     return list(s.scalars(select(TaskRow).join(Case).where(Case.number == number, TaskRow.state == "ready")
                           .order_by(TaskRow.id)))
@@ -96,10 +103,7 @@ def run_case(engine: Any, item: dict[str, Any], plan: dict[str, Any], now: Any,
     """Start a case (or take `number`) and complete tasks by `plan` until it closes: `reject_at` = the
     n-th decision to refuse, `incomplete_once` = first intake without documents, `stop_at_supplement` =
     leave 补正 open."""
-    if number is None:
-        with db.transaction(engine) as s:
-            number = cases.start_case(s, service_code=item["code"], village_code=VILLAGE, applicant_name="符建英",
-                                      actor=_starter(s, item), now=now).case_number
+    number = number or start_item(engine, item, now)
     decisions, intakes, done = 0, 0, []
     for _ in range(40):
         with db.read(engine) as s:
@@ -170,9 +174,8 @@ def test_simulate_every_process(world, code):
 
     # deadline path: the intake lies untouched past its step limit → its warning timer fires and
     # yellow and red cards are issued; then the case still runs to its end, the cards resolved
-    with db.transaction(world) as s:
-        number = cases.start_case(s, service_code=code, village_code=VILLAGE, applicant_name="符建英",
-                                  actor=_starter(s, item), now=start).case_number
+    number = start_item(world, item, start)
+    with db.read(world) as s:
         case_id = s.scalar(select(Case.id).where(Case.number == number))
     late = start + timedelta(days=30)
     report = timers.sweep(world, late)
@@ -193,9 +196,7 @@ def test_same_day_items_are_due_at_the_end_of_the_acceptance_day(world):
     item = next(i for i in ITEMS if i["code"] == "CW-02")
     assert item["promised_limit_workdays"] == 0
     accepted = clock.to_utc("2026-11-03T10:00:00+08:00")
-    with db.transaction(world) as s:
-        number = cases.start_case(s, service_code="CW-02", village_code=VILLAGE, applicant_name="符建英",
-                                  actor=_starter(s, item), now=accepted).case_number
+    number = start_item(world, item, accepted)
     with db.read(world) as s:
         case = s.scalar(select(Case).where(Case.number == number))
         (task,) = _open(s, number)
@@ -210,9 +211,7 @@ def test_supplement_stops_the_clock_until_the_documents_come_in(world):
     from engine.models import Pause, TimerRow
     item = next(i for i in ITEMS if i["code"] == "MZ-01")  # legal 25, promised 20 working days
     t0 = clock.to_utc("2026-11-02T09:00:00+08:00")
-    with db.transaction(world) as s:
-        number = cases.start_case(s, service_code="MZ-01", village_code=VILLAGE, applicant_name="符建英",
-                                  actor=_starter(s, item), now=t0).case_number
+    number = start_item(world, item, t0)
     with db.read(world) as s:
         before = s.scalar(select(Case).where(Case.number == number))
         (intake,) = _open(s, number)
