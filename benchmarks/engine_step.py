@@ -25,7 +25,7 @@ from sqlalchemy import select
 from engine import cases, clock, db, orgs, processes, runtime
 from engine.models import Case, TaskRow
 
-FORM = {"applicant_id_number": "430902195901010021", "birth_date": "1966-11-02", "bank_account": "6217001234",
+FORM = {"applicant_id_number": "430902195901010025", "birth_date": "1966-11-02", "bank_account": "6217001234",
         "documents_complete": True}
 START = "2026-11-02T09:00:00+08:00"
 

@@ -10,22 +10,39 @@ modeler.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+from datetime import date, timedelta
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR
 
+from . import clock
 from .errors import BpmnRejected, Finding
-from .expressions import ExpressionRejected, compile_expression, compile_script, evaluate, is_iso_literal
-from .runtime import WORKDAYS_MARKER, YicunParser, _parse_cycle
+from .forms import form_field_name_problem
+from .expressions import (MAX_INSTANCES, ExpressionLimitExceeded, ExpressionRejected, compile_expression,
+                          compile_script, evaluate, is_iso_literal, time_budget)
+from .patterns import PatternRejected, check_pattern
+from .runtime import WORKDAYS_MARKER, TimerValueError, YicunParser, _parse_cycle, timer_delta, timer_instant
+from .workdays import default_calendar
 
 MAX_BPMN_BYTES = 2 * 1024 * 1024
+#: Checked on the safely parsed tree before the XSD and SpiffWorkflow's parser see it (both cost far more
+#: per element, and lint compares elements pairwise). The largest catalogue file has 525 XML elements,
+#: 58 flow elements and a nesting depth of 7.
+MAX_XML_ELEMENTS = 10_000
+MAX_FLOW_ELEMENTS = 500  # tasks, events, gateways, sequence flows … of all processes in the file
+MAX_PROCESSES = 20
+MAX_XML_DEPTH = 40
+MAX_TEXT_LENGTH = 64 * 1024  # one element's text (a script is at most 16,000 characters, see expressions)
+MAX_ATTRIBUTE_LENGTH = 4000
+#: Wall-clock budget shared by every expression a deploy evaluates (constant timers, the smoke run).
+DEPLOY_TIME_BUDGET_SECONDS = 2.0
 
 NS = {
     "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
@@ -181,6 +198,12 @@ def load_xml(data: bytes, filename: str = "<upload>") -> etree._ElementTree:
     if len(data) > MAX_BPMN_BYTES:
         raise BpmnRejected(f"{filename} is too large", [Finding(
             "error", f"file is {len(data)} bytes; the limit is {MAX_BPMN_BYTES}", file=filename)])
+    try:
+        data.decode("utf-8")  # stored and shown as text
+    except UnicodeDecodeError as exc:
+        raise BpmnRejected(f"{filename} is not UTF-8", [Finding(
+            "error", "BPMN files must be encoded in UTF-8", line=data.count(b"\n", 0, exc.start) + 1,
+            file=filename)]) from None
     match = _DOCTYPE.search(data)
     if match:
         line = data.count(b"\n", 0, match.start()) + 1
@@ -200,7 +223,50 @@ def load_xml(data: bytes, filename: str = "<upload>") -> etree._ElementTree:
     if root.tag != "{%s}definitions" % NS["bpmn"]:
         raise BpmnRejected(f"{filename} is not BPMN 2.0", [Finding(
             "error", f"root element is {root.tag}, expected bpmn:definitions", line=root.sourceline, file=filename)])
+    problem = _size_problem(root)
+    if problem:
+        message, element = problem
+        raise BpmnRejected(f"{filename} is too large to deploy", [Finding(
+            "error", message, _owner_id(element), element.sourceline, filename)])
     return tree
+
+
+_FLOW_CONTAINERS = {"{%s}%s" % (NS["bpmn"], tag) for tag in ("process", "subProcess", "transaction", "adHocSubProcess")}
+_NOT_FLOW = {"{%s}%s" % (NS["bpmn"], tag) for tag in (
+    "laneSet", "extensionElements", "documentation", "ioSpecification", "property", "dataObject",
+    "multiInstanceLoopCharacteristics", "standardLoopCharacteristics")}
+
+
+def _size_problem(root: etree._Element) -> tuple[str, etree._Element] | None:
+    """The first limit the file passes (message, element), in one linear walk that stops there."""
+    elements = flow = processes = depth = 0
+    for event, element in etree.iterwalk(root, events=("start", "end")):
+        if event == "end":
+            depth -= 1
+            continue
+        depth += 1
+        elements += 1
+        if elements > MAX_XML_ELEMENTS:
+            return f"the file has more than {MAX_XML_ELEMENTS:,} XML elements", element
+        if depth > MAX_XML_DEPTH:
+            return f"elements are nested more than {MAX_XML_DEPTH} deep", element
+        if element.text is not None and len(element.text) > MAX_TEXT_LENGTH:
+            return f"a text of {len(element.text):,} characters; the limit is {MAX_TEXT_LENGTH:,}", element
+        for name, value in element.attrib.items():
+            if len(value) > MAX_ATTRIBUTE_LENGTH:
+                return (f"attribute {etree.QName(name).localname} has {len(value):,} characters; "
+                        f"the limit is {MAX_ATTRIBUTE_LENGTH:,}"), element
+        parent = element.getparent()
+        if parent is not None and parent.tag in _FLOW_CONTAINERS and element.tag not in _NOT_FLOW:
+            flow += 1
+            if flow > MAX_FLOW_ELEMENTS:
+                return f"the file has more than {MAX_FLOW_ELEMENTS:,} flow elements (tasks, events, " \
+                       "gateways, sequence flows); split it into called processes", element
+        if element.tag == "{%s}process" % NS["bpmn"]:
+            processes += 1
+            if processes > MAX_PROCESSES:
+                return f"the file has more than {MAX_PROCESSES} processes", element
+    return None
 
 
 def _line_of(tree: etree._ElementTree, element_id: str | None) -> int | None:
@@ -345,23 +411,36 @@ def _check_timer(kind: str, text: str) -> None:
             literal = evaluate(text, {})
         except (NameError, KeyError, TypeError, IndexError):
             return  # computed from case data; it is checked when it is armed
-        except ValueError as exc:
-            raise ExpressionRejected(str(exc)) from None
+        except ExpressionRejected:
+            raise
+        except Exception as exc:  # ValueError of workdays(-1), 1/0 …: it would fail the same way when armed
+            raise ExpressionRejected(f"{type(exc).__name__}: {exc}") from None
         if not isinstance(literal, str):
-            raise ExpressionRejected(f"a {kind} must give an ISO 8601 text or workdays(N), not {literal!r}")
-    if WORKDAYS_MARKER.match(literal):
-        if kind != "timeDuration":
-            raise ExpressionRejected("workdays(N) is a duration: use it in timeDuration")
-        return
+            raise ExpressionRejected(f"a {kind} must give an ISO 8601 text or workdays(N), not {str(literal)[:60]!r}")
+    now = clock.now()
+    marker = WORKDAYS_MARKER.match(literal)
     try:
-        if kind == "timeDuration":
-            TimerEventDefinition.parse_iso_duration(literal)
+        if marker:
+            if kind != "timeDuration":
+                raise ExpressionRejected("workdays(N) is a duration: use it in timeDuration")
+            days = int(marker.group(1))
+            most = _max_workdays_ahead(clock.local(now).date())
+            if days > most:  # arming it would fail: the working-day calendar reaches ten years ahead
+                raise ValueError(f"workdays({days}) is more than the {most} working days of the next ten years")
+        elif kind == "timeDuration":
+            timer_delta(literal, now)
         elif kind == "timeCycle":
             _parse_cycle(literal)
         else:
-            TimerEventDefinition.parse_time_or_duration(literal)
-    except Exception as exc:  # Spiff raises bare Exception('Invalid duration')
-        raise ExpressionRejected(f"invalid ISO 8601 {kind} {literal!r}: {exc}") from None
+            timer_instant(literal, now)
+    except ValueError as exc:  # TimerValueError: not ISO 8601, or out of range
+        raise ExpressionRejected(str(exc)) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _max_workdays_ahead(today: date) -> int:
+    """How many working days the calendar counts in the ten years from `today` (once a day, ≈ 60 ms)."""
+    return default_calendar().count_workdays(today, today + timedelta(days=3650))[0]
 
 
 def lint_tree(tree: etree._ElementTree, filename: str) -> list[Finding]:
@@ -400,13 +479,23 @@ def lint_tree(tree: etree._ElementTree, filename: str) -> list[Finding]:
         config = constraint.get("config", "")
         try:
             if constraint.get("name") == "pattern":
-                if len(config) > 300:
-                    raise ValueError("pattern longer than 300 characters")
-                re.compile(config)
+                check_pattern(config)  # RE2: matched in linear time, or refused here
             else:
                 float(config)
-        except (re.error, ValueError) as exc:
-            add("error", f"form constraint {constraint.get('name')}={config!r} is invalid: {exc}", constraint)
+        except (PatternRejected, ValueError) as exc:
+            field_id = next((f.get("id") for f in constraint.iterancestors("{%s}formField" % NS["camunda"])), None)
+            task = next((a for a in constraint.iterancestors() if a.get("id") and a.tag.startswith("{%s}" % NS["bpmn"])),
+                        None)
+            findings.append(Finding("error", f"form field {field_id!r}: constraint {constraint.get('name')}="
+                                    f"{config[:80]!r} is invalid: {exc}", task.get("id") if task is not None
+                                    else _owner_id(constraint), constraint.sourceline, filename))
+    for field_el in root.iter("{%s}formField" % NS["camunda"]):
+        problem = form_field_name_problem(field_el.get("id", ""))
+        if problem and _executable(field_el):
+            task = next((a for a in field_el.iterancestors() if a.get("id") and a.tag.startswith("{%s}" % NS["bpmn"])),
+                        None)
+            findings.append(Finding("error", f"form field {field_el.get('id', '')[:64]!r}: {problem}",
+                                    task.get("id") if task is not None else None, field_el.sourceline, filename))
     for element in root.xpath("//*[@id]"):
         if element.get("id") in _RESERVED_IDS or element.get("id", "").endswith((".EndJoin", ".BoundaryEventSplit")):
             add("error", f"id {element.get('id')!r} is reserved by the workflow engine; rename it", element)
@@ -419,7 +508,38 @@ def lint_tree(tree: etree._ElementTree, filename: str) -> list[Finding]:
         if process.get("isExecutable", "true").lower() != "false":
             findings.extend(_unsendable_waits(process, filename))
     findings.extend(_call_cycles(root, filename))
+    findings.extend(_multi_instance_findings(root, filename))
+    from .loops import loop_findings  # here, not at the top: loops.py is a leaf the linter calls
+    findings.extend(loop_findings(root, filename))
     return findings
+
+
+def _multi_instance_findings(root: etree._Element, filename: str) -> list[Finding]:
+    """A multi-instance activity creates its instances at once: their number must be bounded. A constant
+    loopCardinality is checked here (MAX_INSTANCES), one computed from case data when it runs; a loop over
+    a data collection has no bound the engine could check, so it is refused."""
+    out = []
+    for mi in root.iter("{%s}multiInstanceLoopCharacteristics" % NS["bpmn"]):
+        if not _executable(mi):
+            continue
+        owner = mi.getparent()
+        if mi.find("bpmn:loopDataInputRef", NS) is not None:
+            out.append(Finding("error", "a multi-instance activity over a data collection is not supported (its "
+                               f"size has no bound); use loopCardinality (at most {MAX_INSTANCES})",
+                               owner.get("id"), mi.sourceline, filename))
+        cardinality = mi.find("bpmn:loopCardinality", NS)
+        if cardinality is None or not (cardinality.text or "").strip():
+            continue
+        try:
+            value = evaluate(cardinality.text.strip(), {})
+        except ExpressionRejected:
+            continue  # reported with the other expressions
+        except Exception:
+            continue  # computed from case data: bounded when it runs (RestrictedScriptEngine.evaluate)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INSTANCES:
+            out.append(Finding("error", f"loopCardinality {str(value)[:40]!r}: a multi-instance activity has 0 to "
+                               f"{MAX_INSTANCES} instances", owner.get("id"), cardinality.sourceline, filename))
+    return out
 
 
 _WAITS = ("messageEventDefinition", "signalEventDefinition", "conditionalEventDefinition")
@@ -514,6 +634,35 @@ def _spiff_finding(exc: Exception, tree: etree._ElementTree, filename: str) -> F
     return Finding("error", message, element_id, line if isinstance(line, int) else None, filename)
 
 
+def _causes(exc: BaseException) -> Iterable[BaseException]:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+
+
+def _bound_exceeded(exc: BaseException) -> BaseException | None:
+    """The resource or timer-range refusal behind an error of the smoke run (SpiffWorkflow wraps it), if any;
+    unlike a missing field, such an error does not depend on what a case will hold."""
+    for cause in _causes(exc):
+        if isinstance(cause, (ExpressionLimitExceeded, TimerValueError)):
+            return cause
+        if getattr(cause, "error_type", None) == ExpressionLimitExceeded.__name__:
+            return cause
+    return None
+
+
+def _failed_element(exc: BaseException) -> str | None:
+    for cause in _causes(exc):
+        task = getattr(cause, "task", None)
+        spec = getattr(task, "task_spec", None) or getattr(cause, "task_spec", None)
+        element_id = getattr(cause, "element_id", None) or getattr(spec, "bpmn_id", None)
+        if element_id:
+            return element_id
+    return None
+
+
 def _smoke_run(spec: Any, subs: dict[str, Any], process: etree._Element, filename: str) -> list[Finding]:
     """Run a new instance to its first wait state: a process that loops without waiting, or that would
     stall with nothing a user or a timer can do, is refused now rather than found stuck in production."""
@@ -525,8 +674,14 @@ def _smoke_run(spec: Any, subs: dict[str, Any], process: etree._Element, filenam
             runtime.run_until_waiting(wf, max_steps=2000)
     except runtime.EndlessLoop as exc:
         return [Finding("error", str(exc), process.get("id"), process.sourceline, filename)]
-    except Exception:
-        return []  # it needs case data (a condition on an intake field): judged when it runs
+    except Exception as exc:
+        bound = _bound_exceeded(exc)
+        if bound is None:
+            return []  # it needs case data (a condition on an intake field): judged when it runs
+        element_id = _failed_element(exc) or process.get("id")
+        found = process.xpath(".//*[@id=$id]", id=element_id)
+        return [Finding("error", f"a new case fails here: {bound}", element_id,
+                        found[0].sourceline if found else process.sourceline, filename)]
     stuck = runtime.stalled_at(wf)
     if not stuck:
         return []
@@ -537,8 +692,39 @@ def _smoke_run(spec: Any, subs: dict[str, Any], process: etree._Element, filenam
 
 
 def compile_bpmn(data: bytes, filename: str = "<upload>") -> CompiledFile:
-    """Load, check and parse a BPMN file; raise BpmnRejected listing every error found."""
-    tree = load_xml(data, filename)
+    """Load, check and parse a BPMN file; raise BpmnRejected listing every error found.
+
+    Whatever goes wrong on the way — SpiffWorkflow's parser meeting something it did not expect, or
+    MemoryError/RecursionError/OverflowError — is a refusal with the element and line where known, never
+    a traceback; and every expression evaluated for the file shares DEPLOY_TIME_BUDGET_SECONDS.
+    """
+    try:
+        tree = load_xml(data, filename)
+    except BpmnRejected:
+        raise
+    except Exception as exc:  # lxml meeting something it did not expect
+        raise BpmnRejected(f"{filename} could not be read", [Finding(
+            "error", f"the file could not be read ({type(exc).__name__}: {str(exc)[:200]})", file=filename)]) from None
+    try:
+        with time_budget(DEPLOY_TIME_BUDGET_SECONDS):
+            return _compile_tree(data, tree, filename)
+    except BpmnRejected:
+        raise
+    except Exception as exc:
+        raise BpmnRejected(f"{filename} could not be processed", [_unexpected_finding(exc, tree, filename)]) from None
+
+
+def _unexpected_finding(exc: Exception, tree: etree._ElementTree, filename: str) -> Finding:
+    if isinstance(exc, (ValidationException, SpiffWorkflowException)):
+        return _spiff_finding(exc, tree, filename)
+    element_id = getattr(exc, "id", None) or _failed_element(exc)
+    what = {MemoryError: "the file needs too much memory to process",
+            RecursionError: "the file is nested too deeply to process"}.get(type(exc))
+    message = what or f"the file could not be processed ({type(exc).__name__}: {str(exc)[:200]})"
+    return Finding("error", message, element_id, _line_of(tree, element_id), filename)
+
+
+def _compile_tree(data: bytes, tree: etree._ElementTree, filename: str) -> CompiledFile:
     root = tree.getroot()
     errors = _xsd_findings(tree, filename)
     errors += lint_tree(tree, filename)

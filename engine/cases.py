@@ -16,9 +16,9 @@ from typing import Any, Mapping
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from . import clock, db, deadlines, forms, runtime
+from . import clock, db, deadlines, forms, runtime, settings
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, WorkflowError
-from .expressions import ExpressionRejected
+from .expressions import ExpressionRejected, time_budget
 from .models import AuditEvent, Case, CaseSequence, OrgUnit, Pause, ProcessVersion, TaskRow, TimerRow, User
 from .processes import LoadedSpec, latest_version, load_spec
 from .workdays import default_calendar
@@ -44,11 +44,11 @@ _SEL_TASK_CASE = (select(*_TASK_COLUMNS, *_CASE_COLUMNS)
 _LOCKED = {id(stmt): stmt.with_for_update(of=T_CASE) for stmt in (_SEL_CASE, _SEL_TASK_CASE)}
 _UPD_TASK_DONE = (update(T_TASK).where(T_TASK.c.id == bindparam("b_id"), T_TASK.c.state == "ready")
                   .values(state="completed", completed_at=bindparam("b_now"), completed_by_id=bindparam("b_actor"),
-                          assignee_id=bindparam("b_actor")))
+                          assignee_id=bindparam("b_actor"), warning_check_at=None))  # nothing left to check
 _UPD_TASKS_CANCEL = (update(T_TASK).where(T_TASK.c.case_id == bindparam("b_case"),
                                           T_TASK.c.spiff_task_id.in_(bindparam("b_ids", expanding=True)),
                                           T_TASK.c.state == "ready")
-                     .values(state="cancelled", completed_at=bindparam("b_now"))
+                     .values(state="cancelled", completed_at=bindparam("b_now"), warning_check_at=None)
                      .returning(T_TASK.c.id, T_TASK.c.name, T_TASK.c.warning_level))
 _INS_TASK = insert(T_TASK).returning(T_TASK.c.id)
 _INS_TIMER = insert(T_TIMER)
@@ -125,11 +125,16 @@ def _restore(session: Session, case: Mapping[str, Any]) -> _Loaded:
     return _Loaded(case, spec, wf)
 
 
+#: all expressions and scripts one engine step evaluates, together (each alone has its own 0.5 s)
+STEP_BUDGET_SECONDS = 2.0
+
+
 def _run_engine(wf: Any, action: Any) -> None:
     """Run workflow code, turning SpiffWorkflow's and the evaluator's failures into a WorkflowError."""
     try:
-        action()
-        runtime.run_until_waiting(wf)
+        with time_budget(STEP_BUDGET_SECONDS):  # every evaluation of one step shares it (the write lock is held)
+            action()
+            runtime.run_until_waiting(wf)
     except (ExpressionRejected, PermissionError) as exc:
         raise WorkflowError(f"refused by the restricted evaluator: {exc}") from exc
     except Exception as exc:
@@ -177,6 +182,8 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
         stuck = runtime.stalled_at(wf)
         if stuck:  # refuse the step rather than leave a case that nobody and nothing can move
             raise WorkflowError(f"the process would stall at {', '.join(stuck)}: nothing in Yicun can continue it")
+    if not withdrawn and (wf.is_completed() or not (after.ready or after.timers)) and not runtime.reached_end(wf):
+        raise WorkflowError(runtime.unreached_end(wf))  # never close a case (办结) that did not reach its end
     paused, resumed = case.get("paused_at") is not None, False
     if paused and not withdrawn and not wf.is_completed():
         pause = _open_pause(session, case_id)
@@ -296,8 +303,11 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
                           details={"outcome": outcome}, old_value=case["status"], new_value=status))
     elif carded:
         deadlines.resolve_cards(_conn(session), case_id, now, carded)
+    if not closed:
+        runtime.keep_bounded(wf)  # loops: keep the task tree shallow enough for SpiffWorkflow to walk
     res = _conn(session).execute(_UPD_CASE, {
-        "b_id": case_id, "b_version": case["version"], "b_json": runtime.dump_instance(wf), "b_now": now,
+        "b_id": case_id, "b_version": case["version"], "b_now": now,
+        "b_json": runtime.dump_closed_instance(wf) if closed else runtime.dump_instance(wf),
         "b_status": status, "b_closed": now if closed else None, "b_outcome": outcome})
     if res.rowcount != 1:
         raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
@@ -397,11 +407,13 @@ def start_case(session: Session, *, service_code: str, village_code: str, applic
     accepted_at = accepted_at or now
     if accepted_at > now:
         raise InvalidInput("the acceptance time cannot be in the future")
-    if accepted_at < now - timedelta(days=366):
-        raise InvalidInput("the acceptance time is more than a year ago; check the date")
-    applicant_name = (applicant_name or "").strip()
-    if not applicant_name or len(applicant_name) > 100:
-        raise InvalidInput("applicant name is required (at most 100 characters)")
+    back = settings.get().accept_backdate_workdays
+    earliest = default_calendar().workdays_before(now, back)
+    if accepted_at < earliest:  # every due counts from it: an old date would make a case overdue on entry
+        raise InvalidInput(f"an application taken offline is entered within {back} working days: the acceptance "
+                           f"time may not be before {clock.local(earliest):%Y-%m-%d %H:%M}",
+                           earliest=earliest.isoformat())
+    applicant_name = forms.clean_text(applicant_name, "the applicant's name", 100)
     village = session.scalar(select(OrgUnit).where(OrgUnit.code == village_code))
     if village is None or village.level != "village":
         raise NotFound(f"no village with code {village_code!r}")
@@ -412,16 +424,16 @@ def start_case(session: Session, *, service_code: str, village_code: str, applic
                and village.path.startswith(actor_unit.path)) or actor.role == "admin"
     if not allowed:
         raise Forbidden(f"{actor.username} may not accept applications for {village.name}")
-    form = forms.validate(data, None)
     pv = latest_version(session, service_code)
     spec = load_spec(session, pv.id)
+    form = forms.validate(data, spec.intake_fields(), decisions=spec.decision_fields, step="受理 (intake)")
     codes = village.path.strip("/").split("/")
     ids = dict(_conn(session).execute(select(OrgUnit.code, OrgUnit.id).where(OrgUnit.code.in_(codes[1:3]))).all())
     number = _next_number(session, now)
 
     wf = runtime.new_workflow(spec.spec, spec.subprocess_specs)
-    initial = {"case_number": number, "service_code": service_code, "applicant_name": applicant_name,
-               "village_code": village.code, "village_name": village.name, **form}
+    initial = {**form, "case_number": number, "service_code": service_code, "applicant_name": applicant_name,
+               "village_code": village.code, "village_name": village.name}  # case fields last: never a form's
     for task in wf.get_tasks(state=runtime.TaskState.READY):
         task.data.update(copy.deepcopy(initial))
     before = _Snapshot(wf)
@@ -449,6 +461,10 @@ def start_case(session: Session, *, service_code: str, village_code: str, applic
                                    "legal_due_at": sla["legal_due_at"] and sla["legal_due_at"].isoformat(),
                                    "promised_due_at": sla["promised_due_at"] and sla["promised_due_at"].isoformat()},
                           old_value=None, new_value="open")] + audit)
+    if accepted_at < now:  # 补录: the acceptance is back-dated, which the audit says on its own line
+        _audit(session, [dict(case_id=case_id, actor_id=actor.id, at=now, action="case.backdated",
+                              details={"accepted_at": accepted_at.isoformat(), "recorded_at": now.isoformat()},
+                              old_value=_iso_or_none(now), new_value=_iso_or_none(accepted_at))])
     return result
 
 
@@ -536,11 +552,11 @@ def complete_task(session: Session, task_id: int, actor: User, form_data: dict[s
     if not can_work_on(actor, task["unit_id"], task["candidate_group"]):
         raise Forbidden(f"{actor.username} may not work on task {task_id}")
     loaded = _restore(session, case)
-    fields = loaded.spec.task_meta.get(task["bpmn_id"], {}).get("fields")
     spiff_task = runtime.find_task(loaded.workflow, task["spiff_task_id"])
     if spiff_task is None or spiff_task.state != runtime.TaskState.READY:
         raise Conflict(f"task {task_id} is no longer ready in the process")
-    data = forms.validate(form_data, fields, spiff_task.data)
+    data = forms.validate(form_data, loaded.spec.fields_of(task["bpmn_id"]), spiff_task.data,
+                          decisions=loaded.spec.decision_fields, step=task["name"])
     before = _Snapshot(loaded.workflow)
 
     def act() -> None:
@@ -565,9 +581,7 @@ def withdraw_case(session: Session, case_number: str, actor: User, reason: str,
                   now: datetime | None = None) -> StepResult:
     """The applicant withdraws (撤回): every open task and timer is cancelled, the case closes."""
     now = now or clock.now()
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("a reason is required to withdraw a case")
+    reason = forms.clean_text(reason, "the reason for withdrawing", 500)
     case_id = session.scalar(select(Case.id).where(Case.number == case_number))
     if case_id is None:
         raise NotFound(f"no case {case_number}")
@@ -654,6 +668,7 @@ def _retime(session: Session, wf: Any, case_id: int, moves: dict[str, datetime |
 
 def _save_instance(session: Session, loaded: _Loaded, now: datetime) -> None:
     case = loaded.case
+    runtime.keep_bounded(loaded.workflow)
     res = _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"], T_CASE.c.version == case["version"])
                                  .values(instance_json=runtime.dump_instance(loaded.workflow),
                                          version=case["version"] + 1, updated_at=now))

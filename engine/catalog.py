@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from . import patterns
+
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "catalog.yaml"
 LEVELS = ("village", "township", "county")
 STAGE_KINDS = ("intake", "review", "survey", "inspection", "appraisal", "approve", "assign", "deliver")
@@ -217,10 +219,10 @@ def _check_form(form: Any) -> list[tuple[str, str]]:
                     and isinstance(o.get("name"), str) for o in options):
                 e.append((f"{where}.options", "an enum needs ≥ 2 options {id, name}"))
         if "pattern" in f:
-            try:
-                re.compile(str(f["pattern"]))
-            except re.error as exc:
-                e.append((f"{where}.pattern", f"not a regular expression: {exc}"))
+            try:  # what deploy will accept (RE2: linear-time matching, no backreferences or lookarounds)
+                patterns.check_pattern(str(f["pattern"]))
+            except patterns.PatternRejected as exc:
+                e.append((f"{where}.pattern", str(exc)))
         for key in ("min", "max", "max_length"):
             if key in f and not _int(f[key]):
                 e.append((f"{where}.{key}", "must be a whole number"))

@@ -18,10 +18,11 @@ from typing import Any, Callable, Sequence
 from sqlalchemy import Engine, func, select
 
 from . import cases, clock, db, demo, inbox, orgs, processes, service_day, sla, timers, workdays
-from .errors import BpmnRejected, YicunError
+from .bpmn import compile_bpmn
+from .errors import BpmnRejected, InvalidInput, YicunError
 from .models import OrgUnit, User
 
-EXIT_CODES = {"invalid_input": 3, "bpmn_rejected": 3, "not_found": 4, "forbidden": 5, "conflict": 6,
+EXIT_CODES = {"invalid_input": 3, "bpmn_rejected": 3, "not_found": 4, "forbidden": 5, "conflict": 6, "busy": 6,
               "workflow_error": 7}
 REPO_BPMN = Path(__file__).resolve().parent.parent / "bpmn"
 
@@ -56,16 +57,37 @@ class Context:
             print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
+MAX_DATA_ARG = 256 * 1024
+
+
 def _json_arg(text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
+    if len(text) > MAX_DATA_ARG:
+        raise InvalidInput(f"--data is longer than {MAX_DATA_ARG} characters")
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise YicunError(f"--data is not valid JSON: {exc}") from None
+        raise InvalidInput(f"--data is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInput("--data is nested too deeply") from None
     if not isinstance(value, dict):
-        raise YicunError("--data must be a JSON object")
+        raise InvalidInput("--data must be a JSON object")
     return value
+
+
+def _date_arg(text: str | None, option: str) -> Any:
+    """A calendar date typed by the operator: YYYY-MM-DD within the years the engine handles."""
+    from datetime import date
+    if text is None:
+        return None
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"{option} must be a date YYYY-MM-DD, not {text!r}") from None
+    if not clock.FIRST_YEAR <= day.year <= clock.LAST_YEAR:
+        raise InvalidInput(f"{option} must lie between {clock.FIRST_YEAR} and {clock.LAST_YEAR}")
+    return day
 
 
 def _step(result: cases.StepResult) -> dict[str, Any]:
@@ -126,9 +148,11 @@ def _deploy_files(ctx: Context, files: Sequence[Path], actor_name: str | None) -
             data = Path(path).read_bytes()
         except OSError as exc:
             raise YicunError(f"cannot read {path}: {exc.strerror}") from None
+        # compile before the transaction: on SQLite its first statement takes the write lock
+        compiled = compile_bpmn(data, Path(path).name)
         with db.transaction(ctx.engine) as s:
             actor = orgs.user_by_name(s, actor_name) if actor_name else None
-            results += [r.__dict__ for r in processes.deploy(s, data, Path(path).name, actor)]
+            results += [r.__dict__ for r in processes.deploy(s, data, Path(path).name, actor, compiled=compiled)]
     return results
 
 
@@ -225,11 +249,7 @@ def cmd_case_extend(ctx: Context) -> None:
 
 
 def cmd_calendar_due(ctx: Context) -> None:
-    from datetime import date
-    try:
-        start = date.fromisoformat(ctx.args.from_date)
-    except ValueError:
-        raise YicunError(f"--from must be a date YYYY-MM-DD, not {ctx.args.from_date!r}") from None
+    start = _date_arg(ctx.args.from_date, "--from")
     due = workdays.default_calendar().add_workdays(start, ctx.args.workdays)
     out = {"from": start.isoformat(), "workdays": ctx.args.workdays, "due_date": due.date.isoformat(),
            "ends_at": due.end_instant.isoformat(), "estimated": due.estimated}
@@ -238,17 +258,16 @@ def cmd_calendar_due(ctx: Context) -> None:
 
 
 def cmd_service_day_run(ctx: Context) -> None:
-    from datetime import date
-    day = date.fromisoformat(ctx.args.date) if ctx.args.date else None
+    day = _date_arg(ctx.args.date, "--date")
     out = service_day.run(ctx.engine, day, force=ctx.args.force)
     ctx.emit(out, lambda o: f"{o['date']}: " + (f"{o['digests']} digests stored" if o["service_day"]
                                                 else "not a service day (use --force)"))
 
 
 def cmd_service_day_show(ctx: Context) -> None:
-    from datetime import date
+    day = _date_arg(ctx.args.date, "--date")
     with db.read(ctx.engine) as s:
-        d = service_day.get_digest(s, ctx.args.unit, date.fromisoformat(ctx.args.date) if ctx.args.date else None)
+        d = service_day.get_digest(s, ctx.args.unit, day)
     ctx.emit(d, lambda d: "\n".join(
         [f"{d['unit']['name']} 便民集中服务日 {d['service_date']}: overdue {d['counts']['overdue']}, "
          f"due soon {d['counts']['due_soon']}, paused {d['counts']['paused']}"]
@@ -397,6 +416,50 @@ def cmd_processes_list(ctx: Context) -> None:
                                         + ("" if r["executable"] else " (model only)") for r in rs) or "none")
 
 
+def _incident_text(i: dict[str, Any]) -> str:
+    where = f"case {i['case_number']}" if i["case_number"] else f"unit {i['unit'] or '-'}"
+    head = (f"#{i['id']:<5} {i['status']:<8} {i['kind']:<11} {where} {i['element'] or '-'}: "
+            f"{i['error_type']}: {i['error_message'].splitlines()[0] if i['error_message'] else ''}")
+    if i["status"] == "open":
+        return head + f"\n       since {i['first_at']}, last {i['last_at']}, {i['retry_count']} retries failed, " \
+                      f"next retry {i['next_retry_at'] or '-'}"
+    return head + f"\n       resolved {i['resolved_at']} by {i['resolved_by'] or 'the system'}: {i['resolved_note']}"
+
+
+def _incident_detail_text(i: dict[str, Any]) -> str:
+    lines = [_incident_text(i), f"  error: {i['error_message']}"]
+    lines += [f"  timer {t['bpmn_id']} {t['state']} due {t['due_at']}" for t in i.get("parked_timers", [])]
+    return "\n".join(lines)
+
+
+def cmd_incidents_list(ctx: Context) -> None:
+    from . import incidents
+    with db.read(ctx.engine) as s:
+        rows = incidents.list_incidents(s, ctx.actor(s, required=False), ctx.args.status, limit=ctx.args.limit)
+    ctx.emit(rows, lambda rs: "\n".join(_incident_text(r) for r in rs) or "no incidents")
+
+
+def cmd_incidents_show(ctx: Context) -> None:
+    from . import incidents
+    with db.read(ctx.engine) as s:
+        row = incidents.show(s, ctx.args.id, ctx.actor(s, required=False))
+    ctx.emit(row, _incident_detail_text)
+
+
+def cmd_incidents_retry(ctx: Context) -> None:
+    from . import incidents
+    with db.transaction(ctx.engine) as s:
+        row = incidents.retry(s, ctx.args.id, ctx.actor(s, required=False))
+    ctx.emit(row, lambda i: f"incident {i['id']}: will be retried by the next sweep (from {i['next_retry_at']})")
+
+
+def cmd_incidents_resolve(ctx: Context) -> None:
+    from . import incidents
+    with db.transaction(ctx.engine) as s:
+        row = incidents.resolve(s, ctx.args.id, ctx.actor(s, required=False), ctx.args.note)
+    ctx.emit(row, lambda i: f"incident {i['id']}: resolved")
+
+
 # ------------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="yicun", description="Yicun (益村) case engine")
@@ -437,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--as", dest="as_user")
     sp.set_defaults(func=cmd_case_show)
     sp = case.add_parser("list")
-    sp.add_argument("--status", default="open", help="open | completed | withdrawn | all")
+    sp.add_argument("--status", default="open", choices=("open", "completed", "rejected", "withdrawn", "all"))
     sp.add_argument("--limit", type=int, default=100)
     sp.add_argument("--as", dest="as_user")
     sp.set_defaults(func=cmd_case_list)
@@ -546,6 +609,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--limit", type=int)
     sp.set_defaults(func=cmd_users_list)
 
+    inc = sub.add_parser("incidents", help="failures of the sweep and jobs: one failure stays one failure") \
+        .add_subparsers(dest="incident_cmd", required=True)
+    sp = inc.add_parser("list", help="incidents (a supervisor sees those of their subtree)")
+    sp.add_argument("--status", default="open", choices=("open", "resolved", "all"))
+    sp.add_argument("--limit", type=int, default=200)
+    sp.add_argument("--as", dest="as_user")
+    sp.set_defaults(func=cmd_incidents_list)
+    for name, func, helptext in (("show", cmd_incidents_show, "one incident, with the timers parked behind it"),
+                                 ("retry", cmd_incidents_retry, "clear the backoff: the next sweep tries again"),
+                                 ("resolve", cmd_incidents_resolve, "close it with a note; parked work resumes")):
+        sp = inc.add_parser(name, help=helptext)
+        sp.add_argument("id", type=int)
+        sp.add_argument("--as", dest="as_user")
+        if name == "resolve":
+            sp.add_argument("--note", required=True, help="what was done about it")
+        sp.set_defaults(func=func)
+    for sp in inc.choices.values():  # `yicun incidents list --json` as well as `yicun --json incidents list`
+        sp.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+
     for ep in entry_points(group="yicun.commands"):
         ep.load()(sub)
     return p
@@ -572,7 +654,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else:
                     print(f"  {key}: {value}", file=sys.stderr)
         return EXIT_CODES.get(exc.code, 1)
-    except ValueError as exc:  # e.g. a malformed --now
+    except (ValueError, OverflowError) as exc:  # e.g. a malformed or out-of-range --now
         print(f"error: {exc}", file=sys.stderr)
         return 3
 

@@ -69,10 +69,21 @@ def using(clock: Clock) -> Iterator[Clock]:
         _current.reset(token)
 
 
+#: Instants a user may type: the calendar arithmetic (and PostgreSQL's timestamptz round trip) is only
+#: meaningful well inside datetime's range, and no case of this system lies outside these years.
+FIRST_YEAR, LAST_YEAR = 1970, 2199
+
+
 def to_utc(value: datetime | str) -> datetime:
-    """Parse/normalise an instant; a naive value is read as Asia/Shanghai wall time, as users write it."""
+    """Parse/normalise an instant; a naive value is read as Asia/Shanghai wall time, as users write it.
+    Text (what users type) must name a year from 1970 to 2199; anything else is a ValueError."""
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        text = value.strip().replace("Z", "+00:00")
+        if len(text) > 40:
+            raise ValueError("not an ISO 8601 date-time")
+        value = datetime.fromisoformat(text)
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise ValueError(f"{text} is out of range: give a date-time from {FIRST_YEAR} to {LAST_YEAR}")
     if value.tzinfo is None:
         value = value.replace(tzinfo=SHANGHAI)
     return value.astimezone(timezone.utc)

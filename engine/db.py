@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 DEFAULT_URL = "sqlite:///instance/yicun.db"
@@ -29,10 +30,26 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)
+        event.listen(engine, "before_cursor_execute", _refuse_nul)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    event.listen(engine, "before_cursor_execute", _refuse_nul)
+    return engine
+
+
+def _refuse_nul(_conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any,
+                executemany: bool) -> None:
+    """PostgreSQL text cannot hold NUL: a username or case number with one would end in a driver error
+    (HTTP 500) instead of "not found". Refuse it the same way on both databases, before the query."""
+    rows = parameters if executemany else [parameters]
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row or ()
+        for value in values:
+            if isinstance(value, str) and "\x00" in value:
+                from .errors import InvalidInput
+                raise InvalidInput("text may not contain NUL characters")
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -74,11 +91,23 @@ def transaction(engine: Engine, write: bool = True) -> Iterator[Session]:
     try:
         yield session
         session.commit()
+    except OperationalError as exc:
+        session.rollback()
+        if _busy(exc):  # another writer held the database past the busy timeout: a retryable conflict
+            from .errors import Busy
+            raise Busy("the database is busy with another change; try again in a moment") from exc
+        raise
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
+
+
+def _busy(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text or "lock timeout" in text \
+        or "could not obtain lock" in text
 
 
 def read(engine: Engine) -> contextlib.AbstractContextManager[Session]:

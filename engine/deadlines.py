@@ -14,7 +14,7 @@ import os
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from .clock import SHANGHAI
@@ -221,11 +221,12 @@ def next_case_to_check(session: Session, now: datetime, skip: set[int]) -> int |
     """An open, running case with a step or case deadline to look at by `now` — two indexed lookups
     (tasks.warning_check_at, cases.warning_check_at), the case row locked SKIP LOCKED on PostgreSQL."""
     pg = not is_sqlite(session)
+    # the literals let both databases prove the partial indexes' predicates (ready tasks, open cases)
     step = (select(T_TASK.c.case_id).join(T_CASE, T_CASE.c.id == T_TASK.c.case_id)
-            .where(T_TASK.c.state == "ready", T_TASK.c.warning_check_at <= now,
-                   T_CASE.c.status == "open", T_CASE.c.paused_at.is_(None))
+            .where(T_TASK.c.state == literal_column("'ready'"), T_TASK.c.warning_check_at <= now,
+                   T_CASE.c.status == literal_column("'open'"), T_CASE.c.paused_at.is_(None))
             .order_by(T_TASK.c.warning_check_at).limit(1))
-    whole = (select(T_CASE.c.id).where(T_CASE.c.status == "open", T_CASE.c.paused_at.is_(None),
+    whole = (select(T_CASE.c.id).where(T_CASE.c.status == literal_column("'open'"), T_CASE.c.paused_at.is_(None),
                                        T_CASE.c.warning_check_at <= now)
              .order_by(T_CASE.c.warning_check_at).limit(1))
     for stmt, col in ((step, T_TASK.c.case_id), (whole, T_CASE.c.id)):

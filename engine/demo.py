@@ -2,13 +2,13 @@
 full inboxes at village, township and county level. Everything goes through the real services."""
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from . import cases, clock, db, orgs
+from . import cases, clock, db, orgs, patterns
+from .forms import CASE_FIELDS
 from .models import Case, ProcessVersion, TaskRow, User
 
 #: (service, village code, applicant, how many steps to complete, decision)
@@ -34,6 +34,8 @@ def sample_form(fields: list[dict[str, Any]], decision: str = "approve") -> dict
     data: dict[str, Any] = {}
     today = clock.local(clock.now()).date().isoformat()
     for f in fields:
+        if f["id"] in CASE_FIELDS:
+            continue  # shown read-only: the case fields are set at acceptance
         kind, cons = f["type"], f.get("constraints") or {}
         if kind == "enum":
             options = [o[0] for o in f["options"]]
@@ -49,7 +51,7 @@ def sample_form(fields: list[dict[str, Any]], decision: str = "approve") -> dict
         else:
             pattern = cons.get("pattern")
             if pattern:
-                value = next((c for c in _TEXT_SAMPLES if re.fullmatch(pattern, c)), "材料齐全，情况属实")
+                value = next((c for c in _TEXT_SAMPLES if patterns.full_match(pattern, c)), "材料齐全，情况属实")
             else:
                 value = _TEXT_SAMPLES[0] if "id_number" in f["id"] else "材料齐全，情况属实"
             if "maxlength" in cons:

@@ -32,6 +32,11 @@ class Conflict(YicunError):
     code, http_status = "conflict", 409
 
 
+class Busy(Conflict):
+    """The database was held by another writer longer than the wait allows; nothing was changed."""
+    code, http_status = "busy", 503
+
+
 class InvalidInput(YicunError):
     code, http_status = "invalid_input", 422
 

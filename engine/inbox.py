@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, and_, bindparam, func, literal_column, or_, select, true
+from sqlalchemy.orm import Session, aliased, defer, load_only
 
 from .clock import local
-from .errors import NotFound
+from .errors import InvalidInput, NotFound
+from .forms import CASE_FIELDS
 from .models import AuditEvent, Card, Case, Notification, OrgUnit, Pause, ProcessVersion, TaskRow, TimerRow, User
 
 
@@ -30,22 +31,46 @@ def case_scope(user: User | None) -> ColumnElement[bool]:
     return true()  # city
 
 
-def inbox_filter(user: User) -> ColumnElement[bool]:
-    """Open tasks `user` can pick up or holds: their unit's queue (by department at county level)."""
-    mine = TaskRow.assignee_id == user.id
+READY = literal_column("'ready'")  # literals, so both databases match the partial indexes over live rows
+OPEN = literal_column("'open'")
+
+
+def queue_filter(user: User) -> ColumnElement[bool] | None:
+    """Unclaimed ready tasks of the user's unit they may pick up (by department at county level);
+    None for roles without a unit queue. Served by the partial index `ix_tasks_ready_queue`."""
     if user.role in ("supervisor", "designer", "admin"):
-        return and_(TaskRow.state == "ready", mine)
-    queue = and_(TaskRow.unit_id == user.unit_id, or_(TaskRow.assignee_id.is_(None), mine))
+        return None
+    queue = and_(TaskRow.state == READY, TaskRow.assignee_id.is_(None), TaskRow.unit_id == user.unit_id)
     if user.role == "county_officer":
         queue = and_(queue, or_(TaskRow.candidate_group.is_(None), TaskRow.candidate_group == user.department))
-    return and_(TaskRow.state == "ready", or_(queue, mine))
+    return queue
+
+
+def claimed_filter(user: User) -> ColumnElement[bool]:
+    """Ready tasks the user holds, wherever they sit. Served by the partial index `ix_tasks_ready_claimed`."""
+    return and_(TaskRow.state == READY, TaskRow.assignee_id == user.id)
+
+
+def inbox_filter(user: User) -> ColumnElement[bool]:
+    """Everything in the user's inbox as one condition (the queue and the claimed tasks are disjoint)."""
+    queue = queue_filter(user)
+    return claimed_filter(user) if queue is None else or_(queue, claimed_filter(user))
+
+
+#: The columns of a case that lists show; the instance JSON (the workflow state) is never among them.
+CASE_LIST_COLUMNS = (Case.id, Case.number, Case.service_code, Case.applicant_name, Case.status, Case.outcome,
+                     Case.created_at, Case.updated_at, Case.village_id)
+
+
+def _case_columns_only() -> Any:
+    return load_only(*CASE_LIST_COLUMNS, raiseload=True)
 
 
 def _iso(value: Any) -> str | None:
     return local(value).isoformat(timespec="seconds") if value is not None else None
 
 
-def task_dict(task: TaskRow, case: Case | None = None, assignee: str | None = None,
+def task_dict(task: Any, case: Any = None, assignee: str | None = None,
               unit: str | None = None) -> dict[str, Any]:
     d = {
         "id": task.id, "case_id": task.case_id, "bpmn_id": task.bpmn_id, "name": task.name, "lane": task.lane,
@@ -59,34 +84,57 @@ def task_dict(task: TaskRow, case: Case | None = None, assignee: str | None = No
     return d
 
 
-def list_tasks(session: Session, user: User | None = None, case_number: str | None = None,
-               state: str | None = "ready", limit: int = 200) -> list[dict[str, Any]]:
-    """A user's inbox (no case given), or the tasks of one case the user may see."""
+_TASK_LIST_COLUMNS = tuple(TaskRow.__table__.c[name] for name in (
+    "id", "case_id", "bpmn_id", "name", "lane", "level", "unit_id", "candidate_group", "state", "created_at",
+    "completed_at", "due_at", "limit_workdays", "warning_level"))
+
+
+def _task_rows(where: ColumnElement[bool], order: tuple[Any, ...], limit: int) -> Any:
+    """Task rows as plain columns (named as `task_dict` reads them): a list builds no ORM objects."""
     assignee, unit = aliased(User), aliased(OrgUnit)
-    stmt = (select(TaskRow, Case, assignee.username, unit.name)
+    return (select(*_TASK_LIST_COLUMNS, Case.number, Case.service_code, Case.applicant_name,
+                   assignee.username.label("assignee_name"), unit.name.label("unit_name"))
             .join(Case, Case.id == TaskRow.case_id)
             .join(unit, unit.id == TaskRow.unit_id)
             .outerjoin(assignee, assignee.id == TaskRow.assignee_id)
-            .order_by(TaskRow.due_at.is_(None), TaskRow.due_at, TaskRow.id)
-            .limit(limit))
+            .where(where).order_by(*order).limit(limit))
+
+
+def _due_order(row: Any) -> tuple[bool, Any, int]:
+    return row.due_at is None, row.due_at, row.id
+
+
+def list_tasks(session: Session, user: User | None = None, case_number: str | None = None,
+               state: str | None = "ready", limit: int = 200) -> list[dict[str, Any]]:
+    """A user's inbox (no case given), or the tasks of one case the user may see.
+
+    The inbox is two queries — the unit's unclaimed queue and the tasks the user claimed — each walking
+    its partial index over ready tasks in due order and stopping at `limit`, merged here; so its cost
+    follows the open work, never the history of completed tasks.
+    """
+    if case_number is None and user is not None:
+        by_due = (TaskRow.due_at.asc().nulls_last(), TaskRow.id)  # the indexes' order (PostgreSQL's default)
+        parts = [f for f in (queue_filter(user), claimed_filter(user)) if f is not None]
+        rows = sorted((r for f in parts for r in session.execute(_task_rows(f, by_due, limit)).all()),
+                      key=_due_order)[:limit]
+        return [task_dict(r, r, r.assignee_name, r.unit_name) for r in rows]
+    where: list[ColumnElement[bool]] = []
     if case_number is not None:
-        stmt = stmt.where(Case.number == case_number, case_scope(user))
-        if state:
-            stmt = stmt.where(TaskRow.state == state)
-    elif user is not None:
-        stmt = stmt.where(inbox_filter(user))
-    elif state:
-        stmt = stmt.where(TaskRow.state == state)
-    rows = session.execute(stmt).all()
+        where += [Case.number == case_number, case_scope(user)]
+    if state:
+        where.append(TaskRow.state == state)
+    rows = session.execute(_task_rows(and_(true(), *where), (TaskRow.due_at.is_(None), TaskRow.due_at, TaskRow.id),
+                                      limit)).all()
     if case_number is not None and not rows:
         visible_case(session, user, case_number)  # raises NotFound for an unknown or hidden case
-    return [task_dict(t, c, a, u) for t, c, a, u in rows]
+    return [task_dict(r, r, r.assignee_name, r.unit_name) for r in rows]
 
 
 def task_detail(session: Session, task_id: int, user: User | None = None) -> dict[str, Any]:
     """One task with its form (fields, types, options) and documentation, for a client to render."""
     row = session.execute(select(TaskRow, Case, ProcessVersion.task_meta).join(Case, Case.id == TaskRow.case_id)
                           .join(ProcessVersion, ProcessVersion.id == Case.process_version_id)
+                          .options(_case_columns_only())
                           .where(TaskRow.id == task_id, case_scope(user))).first()
     if row is None:
         raise NotFound(f"no task {task_id}")
@@ -95,25 +143,33 @@ def task_detail(session: Session, task_id: int, user: User | None = None) -> dic
     assignee = session.get(User, task.assignee_id) if task.assignee_id else None
     m = (meta or {}).get(task.bpmn_id, {})
     return {**task_dict(task, case, assignee.username if assignee else None, unit.name if unit else None),
-            "form_key": m.get("form_key"), "fields": m.get("fields", []), "documentation": m.get("documentation")}
+            "form_key": m.get("form_key"), "fields": [dict(f, readonly=f["id"] in CASE_FIELDS) for f in m.get("fields", [])], "documentation": m.get("documentation")}
 
 
 def visible_case(session: Session, user: User | None, number: str) -> Case:
-    case = session.scalar(select(Case).where(Case.number == number, case_scope(user)))
+    # every column but the workflow state: the case page shows projections, never the instance JSON
+    case = session.scalar(select(Case).options(defer(Case.instance_json, raiseload=True))
+                          .where(Case.number == number, case_scope(user)))
     if case is None:
         raise NotFound(f"no case {number}")
     return case
 
 
+CASE_STATUSES = ("open", "completed", "rejected", "withdrawn")
+
+
 def list_cases(session: Session, user: User | None = None, status: str | None = "open",
                limit: int = 100) -> list[dict[str, Any]]:
+    if status is not None and status not in CASE_STATUSES:  # a typo must not look like "no cases"
+        raise InvalidInput(f"case status must be one of {', '.join(CASE_STATUSES)}, not {status!r}")
     village = aliased(OrgUnit)
     stmt = (select(Case, village.name, ProcessVersion.name, ProcessVersion.version)
             .join(village, village.id == Case.village_id)
             .join(ProcessVersion, ProcessVersion.id == Case.process_version_id)
+            .options(_case_columns_only())
             .where(case_scope(user)).order_by(Case.id.desc()).limit(limit))
-    if status:
-        stmt = stmt.where(Case.status == status)
+    if status:  # inline (validated above): the open-case lists run on the partial indexes over open cases
+        stmt = stmt.where(Case.status == bindparam("status", status, literal_execute=True))
     return [{"number": c.number, "service_code": c.service_code, "service_name": pname, "process_version": pver,
              "village": vname, "applicant_name": c.applicant_name, "status": c.status, "outcome": c.outcome,
              "created_at": _iso(c.created_at), "updated_at": _iso(c.updated_at)}
@@ -122,7 +178,8 @@ def list_cases(session: Session, user: User | None = None, status: str | None = 
 
 def case_detail(session: Session, number: str, user: User | None = None) -> dict[str, Any]:
     case = visible_case(session, user, number)
-    pv = session.get(ProcessVersion, case.process_version_id)
+    pv = session.execute(select(ProcessVersion.process_id, ProcessVersion.name, ProcessVersion.version)
+                         .where(ProcessVersion.id == case.process_version_id)).first()
     units = {u.id: u for u in session.scalars(select(OrgUnit).where(
         OrgUnit.id.in_([case.village_id, case.township_id, case.county_id])))}
     first_clerk = session.get(User, case.first_clerk_id) if case.first_clerk_id else None
@@ -162,13 +219,14 @@ def case_detail(session: Session, number: str, user: User | None = None) -> dict
 
 
 def count_open_cases(session: Session, user: User | None = None) -> int:
-    return session.scalar(select(func.count()).select_from(Case).where(Case.status == "open", case_scope(user))) or 0
+    return session.scalar(select(func.count()).select_from(Case).where(Case.status == OPEN, case_scope(user))) or 0
 
 
-def process_rows(versions: Sequence[ProcessVersion]) -> list[dict[str, Any]]:
+def process_rows(versions: Sequence[Any]) -> list[dict[str, Any]]:
+    """Rows of `processes.list_versions` (listed columns and counts, never the BPMN, spec or metadata)."""
     return [{"process_id": v.process_id, "name": v.name, "version": v.version, "executable": v.executable,
              "file": v.filename, "sha256": v.sha256[:12], "deployed_at": _iso(v.deployed_at),
-             "user_tasks": len(v.task_meta or {}), "warnings": len(v.findings or [])} for v in versions]
+             "user_tasks": v.user_tasks or 0, "warnings": v.warnings or 0} for v in versions]
 
 
 def card_dict(c: Card) -> dict[str, Any]:
@@ -189,4 +247,4 @@ def list_notifications(session: Session, user: User, unread_only: bool = False, 
 def estimated_open_cases(session: Session, user: User | None = None) -> int:
     """Open cases whose dues rest on a year the calendar does not know yet (shown as a warning)."""
     return session.scalar(select(func.count()).select_from(Case).where(
-        Case.status == "open", Case.due_estimated.is_(True), case_scope(user))) or 0
+        Case.status == OPEN, Case.due_estimated.is_(True), case_scope(user))) or 0

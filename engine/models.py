@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -117,8 +118,23 @@ class CaseSequence(Base):
     last_value: Mapped[int] = mapped_column(Integer, default=0)
 
 
+def _live(predicate: str) -> dict[str, Any]:
+    """A partial index over live rows (open cases, ready tasks, armed timers), on both databases: the
+    sweeps and inboxes read only those, and a full index would make them walk the whole history. A
+    query uses it only when its WHERE repeats the predicate with literals (not bound parameters)."""
+    return {"postgresql_where": text(predicate), "sqlite_where": text(predicate)}
+
+
 class Case(Base):
     __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_open_warning_check", "warning_check_at",
+              **_live("status = 'open' AND warning_check_at IS NOT NULL")),
+        # the open cases of a village / township / county, newest first (home page list and count)
+        Index("ix_cases_open_village", "village_id", "id", **_live("status = 'open'")),
+        Index("ix_cases_open_township", "township_id", "id", **_live("status = 'open'")),
+        Index("ix_cases_open_county", "county_id", "id", **_live("status = 'open'")),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
     service_code: Mapped[str] = mapped_column(String(32), index=True)
@@ -146,7 +162,7 @@ class Case(Base):
     paused_at: Mapped[datetime | None]
     extension_workdays: Mapped[int | None]
     warning_level: Mapped[str] = mapped_column(String(8), default="green")
-    warning_check_at: Mapped[datetime | None] = mapped_column(index=True)
+    warning_check_at: Mapped[datetime | None]  # indexed over open cases only: see __table_args__
 
     village: Mapped[OrgUnit] = relationship(foreign_keys=[village_id])
     process_version: Mapped[ProcessVersion] = relationship()
@@ -157,7 +173,12 @@ class TaskRow(Base):
     __tablename__ = "tasks"
     __table_args__ = (
         UniqueConstraint("case_id", "spiff_task_id"),
-        Index("ix_tasks_inbox", "unit_id", "state"),
+        # inbox: a unit's unclaimed queue and a user's claimed tasks, each in due order (LIMIT stops early)
+        Index("ix_tasks_ready_queue", "unit_id", "due_at", "id", **_live("state = 'ready' AND assignee_id IS NULL")),
+        Index("ix_tasks_ready_claimed", "assignee_id", "due_at", "id",
+              **_live("state = 'ready' AND assignee_id IS NOT NULL")),
+        Index("ix_tasks_ready_warning_check", "warning_check_at",
+              **_live("state = 'ready' AND warning_check_at IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -176,7 +197,7 @@ class TaskRow(Base):
     due_at: Mapped[datetime | None]
     limit_workdays: Mapped[int | None]
     warning_level: Mapped[str] = mapped_column(String(8), default="green")
-    warning_check_at: Mapped[datetime | None] = mapped_column(index=True)
+    warning_check_at: Mapped[datetime | None]  # None once the task leaves `ready`; indexed over ready tasks
 
     case: Mapped[Case] = relationship()
 
@@ -186,7 +207,7 @@ class TimerRow(Base):
     __tablename__ = "timers"
     __table_args__ = (
         UniqueConstraint("case_id", "spiff_task_id"),
-        Index("ix_timers_due", "state", "due_at"),
+        Index("ix_timers_armed_due", "due_at", **_live("state = 'armed'")),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -273,3 +294,38 @@ def _cards_are_immutable(_mapper: Any, _conn: Any, target: Card) -> None:
     changed = {a.key for a in inspect(target).attrs if a.history.has_changes()}
     if changed - {"resolved_at"} or inspect(target).attrs.resolved_at.history.deleted != [None]:
         raise ValueError("a card is an immutable record; only its resolution may be set, once")
+
+
+def _open_only(predicate: str) -> dict[str, Any]:
+    """The WHERE of a partial index over open incidents, for both databases."""
+    return {"postgresql_where": text(predicate), "sqlite_where": text(predicate)}
+
+
+class Incident(Base):
+    """A case (or, for a job such as the service day, a unit) whose sweep or job failed (DESIGN.md
+    invariant 8): recorded with the error, retried with backoff, resolved by a retry that succeeds or by a
+    person with a note. At most one is open per (case, kind), and per (unit, kind) for job incidents; the
+    sweep finds the retries that are due through the partial index over open incidents."""
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("uq_incidents_open_case", "case_id", "kind", unique=True,
+              **_open_only("status = 'open' AND case_id IS NOT NULL")),
+        Index("uq_incidents_open_job", "unit_id", "kind", unique=True,
+              **_open_only("status = 'open' AND case_id IS NULL")),
+        Index("ix_incidents_open_retry", "kind", "next_retry_at", **_open_only("status = 'open'")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)  # case's village / job's unit
+    kind: Mapped[str] = mapped_column(String(16))  # timer | warning | service_day
+    element: Mapped[str | None] = mapped_column(String(100))  # BPMN id of the timer/task, or digest:<date>
+    error_type: Mapped[str] = mapped_column(String(100))
+    error_message: Mapped[str] = mapped_column(String(1000))
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    retry_count: Mapped[int] = mapped_column(Integer, default=0)  # retries that failed too
+    next_retry_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | resolved
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolved_at: Mapped[datetime | None]
+    resolved_note: Mapped[str | None] = mapped_column(String(500))

@@ -2,6 +2,8 @@
 keep restored specs in memory (a spec is restored once per process, not once per request)."""
 from __future__ import annotations
 
+import ast
+import hashlib
 import json
 import threading
 from collections import OrderedDict
@@ -9,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import Session, load_only
 
-from . import clock, runtime
-from .bpmn import compile_bpmn
+from . import clock, db, runtime
+from .bpmn import CompiledFile, compile_bpmn
 from .errors import Conflict, Forbidden, NotFound
 from .models import AuditEvent, ProcessVersion, User
 
@@ -24,6 +26,21 @@ class LoadedSpec:
     subprocess_specs: dict[str, Any]
     task_meta: dict[str, dict[str, Any]]
     properties: dict[str, Any]
+    #: names the process's gateway conditions read: only the step that declares one may set it
+    decision_fields: frozenset[str] = frozenset()
+
+    def fields_of(self, bpmn_id: str) -> list[dict[str, Any]]:
+        return self.task_meta.get(bpmn_id, {}).get("fields") or []
+
+    def intake_fields(self) -> list[dict[str, Any]]:
+        """What an application may carry when it is accepted: every field some step declares, except the
+        decisions (those are set by their step) — all optional here, each step checks its own."""
+        seen: dict[str, dict[str, Any]] = {}
+        for meta in self.task_meta.values():
+            for f in meta.get("fields") or []:
+                if f["id"] not in self.decision_fields:
+                    seen.setdefault(f["id"], dict(f, required=False))
+        return list(seen.values())
 
 
 @dataclass
@@ -43,15 +60,24 @@ _CACHE_SIZE = 512
 
 
 def deploy(session: Session, data: bytes, filename: str, actor: User | None = None,
-           now: datetime | None = None) -> list[DeployResult]:
-    """Check and store a BPMN file; each process in it becomes version N+1 unless unchanged."""
+           now: datetime | None = None, compiled: CompiledFile | None = None) -> list[DeployResult]:
+    """Check and store a BPMN file; each process in it becomes version N+1 unless unchanged.
+
+    Compiling takes up to bpmn.DEPLOY_TIME_BUDGET_SECONDS and on SQLite the first statement of the
+    session takes the database's write lock, so a caller that reads anything first (the actor) should
+    pass `compiled` = compile_bpmn(data, filename), made before its transaction began.
+    """
     if actor is not None and actor.role not in ("designer", "admin"):
         raise Forbidden(f"{actor.username} may not deploy processes")
     now = now or clock.now()
-    compiled = compile_bpmn(data, filename)
+    if compiled is None:
+        compiled = compile_bpmn(data, filename)  # before this function's first statement
+    elif compiled.sha256 != hashlib.sha256(data).hexdigest():
+        raise ValueError("the compiled file is not the file being deployed")
     findings = [f.to_dict() for f in compiled.findings]
     results = []
     for proc in compiled.processes:
+        _lock_process_id(session, proc.process_id)
         latest = session.execute(
             select(ProcessVersion.id, ProcessVersion.version, ProcessVersion.sha256)
             .where(ProcessVersion.process_id == proc.process_id)
@@ -78,6 +104,15 @@ def deploy(session: Session, data: bytes, filename: str, actor: User | None = No
     return results
 
 
+def _lock_process_id(session: Session, process_id: str) -> None:
+    """Serialise deploys of one process id until commit, so two designers deploying at once get N+1 and
+    N+2 (or "unchanged" for the same file) instead of a duplicate-key error. SQLite's write transaction
+    (BEGIN IMMEDIATE) already serialises; PostgreSQL takes a transaction-scoped advisory lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                        {"key": f"yicun.process:{process_id}"})
+
+
 def dry_run(data: bytes, filename: str) -> dict[str, Any]:
     """What deploying the file would do, without a database: deploys / model only / refused (and why)."""
     from .errors import BpmnRejected
@@ -94,8 +129,11 @@ def dry_run(data: bytes, filename: str) -> dict[str, Any]:
 
 
 def latest_version(session: Session, process_id: str) -> ProcessVersion:
-    pv = session.scalar(select(ProcessVersion).where(ProcessVersion.process_id == process_id,
-                                                     ProcessVersion.executable.is_(True))
+    # a case start needs the id and number only; the spec comes from the cache (load_spec), not from here
+    pv = session.scalar(select(ProcessVersion).options(load_only(
+                            ProcessVersion.process_id, ProcessVersion.version, ProcessVersion.name,
+                            ProcessVersion.sha256, ProcessVersion.executable))
+                        .where(ProcessVersion.process_id == process_id, ProcessVersion.executable.is_(True))
                         .order_by(ProcessVersion.version.desc()).limit(1))
     if pv is None:
         model_only = session.scalar(select(func.count()).where(ProcessVersion.process_id == process_id))
@@ -125,7 +163,7 @@ def load_spec(session: Session, version_id: int, key: tuple[str, str] | None = N
         raise Conflict(f"process version {version_id} is a model only and cannot run")
     spec, subs = runtime.spec_from_json(row.spec_json)
     meta = row.task_meta if isinstance(row.task_meta, dict) else json.loads(row.task_meta)
-    loaded = LoadedSpec(spec, subs, meta, dict(row.properties or {}))
+    loaded = LoadedSpec(spec, subs, meta, dict(row.properties or {}), _condition_names(spec, subs))
     with _CACHE_LOCK:
         _CACHE[key] = loaded
         while len(_CACHE) > _CACHE_SIZE:
@@ -133,11 +171,51 @@ def load_spec(session: Session, version_id: int, key: tuple[str, str] | None = N
     return loaded
 
 
-def list_versions(session: Session, latest_only: bool = True) -> Sequence[ProcessVersion]:
-    stmt = select(ProcessVersion).order_by(ProcessVersion.process_id, ProcessVersion.version.desc())
+def _condition_names(spec: Any, subprocess_specs: dict[str, Any]) -> frozenset[str]:
+    """Every name read by a gateway condition of the process (and of the processes it calls)."""
+    names: set[str] = set()
+    for process in (spec, *subprocess_specs.values()):
+        for task_spec in process.task_specs.values():
+            for condition, _target in getattr(task_spec, "cond_task_specs", ()):
+                text = (getattr(condition, "args", None) or [None])[0]
+                if not isinstance(text, str):
+                    continue
+                try:
+                    tree = ast.parse(text.strip(), mode="eval")
+                except (SyntaxError, ValueError, RecursionError, MemoryError):
+                    continue
+                names.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+    return frozenset(names)
+
+
+#: What a list of processes shows: never the BPMN text, the serialized spec or the task metadata (≈ 60 kB a
+#: process; the 176 of the catalogue are 11 MB) — their user tasks and findings are counted by the database.
+LISTED_COLUMNS = (ProcessVersion.id, ProcessVersion.process_id, ProcessVersion.version, ProcessVersion.name,
+                  ProcessVersion.filename, ProcessVersion.sha256, ProcessVersion.executable,
+                  ProcessVersion.deployed_at)
+
+
+def _json_counts(session: Session) -> tuple[Any, Any]:
+    """SQL for the number of user tasks (keys of `task_meta`) and of findings, per dialect."""
+    keys = (func.json_each(ProcessVersion.task_meta) if db.is_sqlite(session)
+            else func.json_object_keys(ProcessVersion.task_meta)).table_valued("key")
+    user_tasks = select(func.count()).select_from(keys).scalar_subquery()
+    return user_tasks.label("user_tasks"), func.json_array_length(ProcessVersion.findings).label("warnings")
+
+
+def list_versions(session: Session, latest_only: bool = True) -> Sequence[Any]:
+    """Deployed versions (the newest of each process, or all): rows of the listed columns plus
+    `user_tasks` and `warnings` counts."""
+    stmt = (select(*LISTED_COLUMNS, *_json_counts(session))
+            .order_by(ProcessVersion.process_id, ProcessVersion.version.desc()))
     if latest_only:
         newest = (select(ProcessVersion.process_id, func.max(ProcessVersion.version).label("v"))
                   .group_by(ProcessVersion.process_id).subquery())
         stmt = stmt.join(newest, (newest.c.process_id == ProcessVersion.process_id)
                          & (newest.c.v == ProcessVersion.version))
-    return session.scalars(stmt).all()
+    return session.execute(stmt).all()
+
+
+def count_processes(session: Session) -> int:
+    """How many processes are deployed (each counted once, whatever its number of versions)."""
+    return session.scalar(select(func.count(func.distinct(ProcessVersion.process_id)))) or 0

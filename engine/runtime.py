@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -30,6 +31,11 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 )
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
+from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
+from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import TerminateEventDefinition
 from SpiffWorkflow.spiff.parser.event_parsers import (
     SpiffBoundaryEventParser,
     SpiffIntermediateCatchEventParser,
@@ -49,11 +55,74 @@ __all__ = ["YicunParser", "SafeBpmnWorkflow", "SERIALIZER", "dump_instance", "lo
 
 
 # --------------------------------------------------------------------------------------------- timers
+#: No timer may be due further ahead than this (a typo such as P99999999999999D overflows datetime, and
+#: SpiffWorkflow adds a year's months one by one, so P99999999999Y would spin for hours).
+MAX_TIMER_HORIZON = timedelta(days=3653)
+#: The shortest interval of a timeCycle timer that repeats without a count (R/…): a sweep fires every
+#: missed round at once. A counted cycle (R3/…) needs an interval above zero.
+MIN_CYCLE_INTERVAL = timedelta(minutes=1)
+_APPROX_DAYS = {"years": 366, "months": 31, "weeks": 7, "days": 1, "hours": 1 / 24, "minutes": 1 / 1440,
+                "seconds": 1 / 86400}
+
+
+class TimerValueError(ValueError):
+    """A timer's value cannot be armed: not ISO 8601, or out of range. A ValueError, so the engine turns
+    it into a WorkflowError naming the step instead of a traceback."""
+
+
 def _timer_text(my_task: Any, expression: str) -> str:
     """Bare ISO 8601 (as Camunda Modeler writes it) is taken literally; anything else is an expression."""
     if is_iso_literal(expression):
         return expression.strip()
-    return my_task.workflow.script_engine.evaluate(my_task, expression)
+    value = my_task.workflow.script_engine.evaluate(my_task, expression)
+    if not isinstance(value, str):
+        raise TimerValueError(f"timer {my_task.task_spec.bpmn_id}: {expression!r} gave {str(value)[:60]!r}, "
+                              "not an ISO 8601 text or workdays(N)")
+    return value
+
+
+def timer_delta(text: str, start: datetime) -> timedelta:
+    """An ISO 8601 duration from `start`, as SpiffWorkflow computes it (calendar months), or
+    TimerValueError — checked against MAX_TIMER_HORIZON before SpiffWorkflow's month loop runs."""
+    try:
+        if len(text) < 3 or text[0] not in "Pp":
+            raise ValueError(text)
+        parsed = TimerEventDefinition.parse_iso_duration(text)
+    except Exception:  # SpiffWorkflow raises a bare Exception('Invalid duration'); int() a ValueError
+        raise TimerValueError(f"{text[:60]!r} is not an ISO 8601 duration") from None
+    if sum(float(value) * _APPROX_DAYS.get(unit, 0) for unit, value in parsed.items()) > MAX_TIMER_HORIZON.days + 31:
+        raise TimerValueError(f"duration {text[:60]!r} is longer than {MAX_TIMER_HORIZON.days} days")
+    try:
+        delta = TimerEventDefinition.get_timedelta_from_start(parsed, start)
+        start + delta
+    except (OverflowError, ValueError):
+        raise TimerValueError(f"duration {text[:60]!r} is out of range") from None
+    if delta > MAX_TIMER_HORIZON:
+        raise TimerValueError(f"duration {text[:60]!r} is longer than {MAX_TIMER_HORIZON.days} days")
+    return delta
+
+
+def timer_instant(text: str, now: datetime) -> datetime:
+    """An ISO 8601 date-time (timeDate) or TimerValueError; no further ahead than MAX_TIMER_HORIZON."""
+    try:
+        due = TimerEventDefinition.parse_time_or_duration(text)
+    except Exception:
+        raise TimerValueError(f"{text[:60]!r} is not an ISO 8601 date-time") from None
+    if not isinstance(due, datetime):
+        raise TimerValueError(f"{text[:60]!r} is a duration; a timeDate needs a date-time")
+    if due - now > MAX_TIMER_HORIZON:
+        raise TimerValueError(f"{text[:60]!r} is more than {MAX_TIMER_HORIZON.days} days ahead")
+    return due
+
+
+def _armed(my_task: Any, compute: Any) -> Any:
+    """Run a timer's arming computation; a bad value names the timer."""
+    try:
+        return compute()
+    except TimerValueError as exc:
+        named = TimerValueError(f"timer {my_task.task_spec.bpmn_id}: {exc}")
+        named.element_id = my_task.task_spec.bpmn_id  # type: ignore[attr-defined]
+        raise named from None
 
 
 class ClockTimeDateEventDefinition(TimeDateEventDefinition):
@@ -61,6 +130,7 @@ class ClockTimeDateEventDefinition(TimeDateEventDefinition):
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
             event_value = _timer_text(my_task, self.expression)
+            _armed(my_task, lambda: timer_instant(event_value, clock.now()))
             my_task._set_internal_data(event_value=event_value)
         if TimerEventDefinition.parse_time_or_duration(event_value) <= clock.now():
             my_task._set_internal_data(event_fired=True)
@@ -83,8 +153,7 @@ class ClockDurationTimerEventDefinition(DurationTimerEventDefinition):
                 event_value = due.end_instant.astimezone(timezone.utc).isoformat()
                 my_task._set_internal_data(workdays=int(marker.group(1)), estimated=due.estimated)
             else:
-                parsed = TimerEventDefinition.parse_iso_duration(text)
-                event_value = (start + TimerEventDefinition.get_timedelta_from_start(parsed, start)).isoformat()
+                event_value = (start + _armed(my_task, lambda: timer_delta(text, start))).isoformat()
             my_task._set_internal_data(event_value=event_value)
         if TimerEventDefinition.get_datetime(event_value) <= clock.now():
             my_task._set_internal_data(event_fired=True)
@@ -95,7 +164,8 @@ class ClockCycleTimerEventDefinition(CycleTimerEventDefinition):
     def cycle_complete(self, my_task: Any) -> bool:
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
-            cycles, start, duration = _parse_cycle(_timer_text(my_task, self.expression))
+            text = _timer_text(my_task, self.expression)
+            cycles, start, duration = _armed(my_task, lambda: _parse_cycle(text))
             event_value = {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
         ready = False
         if event_value["cycles"] != 0:
@@ -112,15 +182,31 @@ class ClockCycleTimerEventDefinition(CycleTimerEventDefinition):
 
 
 def _parse_cycle(text: str) -> tuple[int, datetime, timedelta]:
-    """Spiff's recurring-interval parser, but a duration-only cycle starts from the engine clock."""
+    """Spiff's recurring-interval parser, but a duration-only cycle starts from the engine clock; every
+    part is range-checked first (TimerValueError), and the interval must be at least MIN_CYCLE_INTERVAL."""
     components = text.upper().replace("--", "/").strip("R").split("/")
+    now = clock.now()
+    if len(components) not in (2, 3) or not components[0].isdigit() and components[0]:
+        raise TimerValueError(f"{text[:60]!r} is not an ISO 8601 repeating interval (R3/PT1H)")
+    for part in components[1:]:  # SpiffWorkflow's month loop must never see an unchecked duration
+        if part.startswith("P"):
+            timer_delta(part, now)
+        else:
+            timer_instant(part, now)
     if len(components) == 2 and components[1].startswith("P"):
         cycles = int(components[0]) if components[0] else -1
-        start = clock.now()
-        duration = TimerEventDefinition.get_timedelta_from_start(
-            TimerEventDefinition.parse_iso_duration(components[1]), start)
-        return cycles, start + duration, duration
-    return TimerEventDefinition.parse_iso_recurring_interval(text)
+        duration = timer_delta(components[1], now)
+        start = now + duration
+    else:
+        try:
+            cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(text)
+        except Exception:
+            raise TimerValueError(f"{text[:60]!r} is not an ISO 8601 repeating interval (R3/PT1H)") from None
+    if duration <= timedelta(0) or (cycles < 0 and duration < MIN_CYCLE_INTERVAL):
+        raise TimerValueError(f"a timer repeating {'without end' if cycles < 0 else f'{cycles} times'} needs an "
+                              f"interval of at least {MIN_CYCLE_INTERVAL if cycles < 0 else '1 microsecond'}, "
+                              f"not {duration}")
+    return cycles, start, duration
 
 
 _CLOCKED = {
@@ -249,7 +335,9 @@ def dump_instance(workflow: SafeBpmnWorkflow) -> str:
 def load_instance(text: str, spec: Any, subprocess_specs: dict[str, Any]) -> SafeBpmnWorkflow:
     dct = json.loads(text)
     SERIALIZER.migrate(dct)
-    return SERIALIZER.registry.restore(dct, spec=spec, subprocess_specs=subprocess_specs)
+    workflow = SERIALIZER.registry.restore(dct, spec=spec, subprocess_specs=subprocess_specs)
+    keep_bounded(workflow, tokens=False)  # a case saved too deep (before compaction existed) can move again
+    return workflow
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -370,3 +458,300 @@ def timer_fired(workflow: Any, spiff_task_id: str) -> bool:
     """Did the timer event with this id fire (COMPLETED), as opposed to being cancelled or removed?"""
     task = find_task(workflow, spiff_task_id)
     return task is not None and task.state == TaskState.COMPLETED
+
+
+# --------------------------------------------------------------------------------------------- long-running loops
+# SpiffWorkflow 3.2 keeps every task a case ever ran in one tree, and a loop makes it one level deeper each
+# round. Past a depth of 1000 its `TaskIterator` (util/task.py, max_depth=1000) silently stops descending,
+# so `is_completed()`, `get_tasks()`, the EndJoin and the waiting-task refresh no longer see the live
+# tasks below; and `Task.is_descendant_of` / `find_ancestor` recurse once per level, so the joins behind
+# every boundary event raise RecursionError from a depth of about 980. Compaction keeps the tree small by
+# contracting it onto the tasks something can still read; see `compact` for what that is and why.
+
+#: A case is compacted at a save once its workflows hold more tasks than twice its specs' task count (a run
+#: without loops creates about one task per spec) and at least COMPACT_MIN_TASKS; never later than
+#: COMPACT_MAX_TASKS, well below the depth (~980) where SpiffWorkflow's recursion and iterator give out.
+COMPACT_MIN_TASKS = 64
+COMPACT_MAX_TASKS = 500
+
+
+@dataclass(frozen=True)
+class _SpecPlan:
+    looped_joins: frozenset[str]  # parallel/inclusive gateways on a cycle: their spent tokens must go
+
+
+_PLANS: "weakref.WeakKeyDictionary[Any, _SpecPlan]" = weakref.WeakKeyDictionary()
+
+
+def _plan(spec: Any) -> _SpecPlan:
+    plan = _PLANS.get(spec)
+    if plan is None:
+        joins = {name for name, ts in spec.task_specs.items()
+                 if isinstance(ts, (ParallelGateway, InclusiveGateway)) and _on_cycle(ts)}
+        plan = _PLANS[spec] = _SpecPlan(frozenset(joins))
+    return plan
+
+
+def _on_cycle(task_spec: Any) -> bool:
+    """Can the spec graph lead from this task spec back to itself?"""
+    seen, stack = set(), list(task_spec.outputs)
+    while stack:
+        ts = stack.pop()
+        if ts is task_spec:
+            return True
+        if id(ts) not in seen:
+            seen.add(id(ts))
+            stack.extend(ts.outputs)
+    return False
+
+
+def _flows(workflow: Any) -> list[Any]:
+    return [workflow, *workflow.subprocesses.values()]
+
+
+_LIMITS: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
+
+
+def _case_limit(workflow: Any) -> int:
+    """The task count (over the process and all its subprocesses) above which a case is compacted:
+    finished subprocesses stay in `workflow.subprocesses` until their task leaves the tree, so a loop
+    around a subprocess grows the case even while each tree is small."""
+    limit = _LIMITS.get(workflow.spec)
+    if limit is None:
+        specs = len(workflow.spec.task_specs) + sum(len(s.task_specs) for s in workflow.subprocess_specs.values())
+        limit = _LIMITS[workflow.spec] = max(COMPACT_MIN_TASKS, min(COMPACT_MAX_TASKS, 2 * specs))
+    return limit
+
+
+def needs_compaction(workflow: Any, tokens: bool = True) -> bool:
+    """Cheap test (no tree walk): does the case hold more tasks than its limit, or (with `tokens`) does
+    the process loop through a parallel/inclusive join, whose spent tokens SpiffWorkflow would count
+    again? A loop-free run stays under the limit, so it is never compacted."""
+    total = 0
+    for flow in _flows(workflow):
+        if tokens and _plan(flow.spec).looped_joins:
+            return True
+        total += len(flow.tasks)
+    return total > _case_limit(workflow)
+
+
+def keep_bounded(workflow: Any, tokens: bool = True) -> int:
+    """Compact the case's task trees when `needs_compaction` says so; returns how many tasks went. Called
+    where an open case's instance is saved, so a normal step pays one `len()` per (sub)workflow; and on
+    load for size only (`tokens=False`), which also repairs a case saved too deep by an older version."""
+    return compact(workflow) if needs_compaction(workflow, tokens) else 0
+
+
+def compact(workflow: Any) -> int:
+    """Contract every task tree of the case onto the tasks something can still read; returns how many
+    tasks were removed. Live tasks keep their ids, data, parents and children, so the `tasks` and `timers`
+    rows, the event manager and everything SpiffWorkflow does next see the same workflow.
+
+    Kept (each kept task's new parent is its nearest kept ancestor; children keep their depth-first order):
+    * the root (the serializer stores its data in full; every other task is a delta from its parent);
+    * every unfinished task (predicted, waiting, ready, started) and every errored one, and the parent of
+      each: a task copies its parent's data when it becomes ready (`Task._inherit_data`), a ready user
+      task's parent is the BoundaryEventSplit its deadline timers are read from (`attached_timer_ids`),
+      and parallel/inclusive joins look at the parent of each of their instances;
+    * for a live structured join (a BoundaryEventJoin: `split_task` set), the split it finds with
+      `find_ancestor` and all the split's children (it reads main task and boundary events from them);
+      WAITING duplicates of that join hanging under a non-interrupting boundary event (a repeating timer
+      adds one per round) are dropped when another live instance remains: any one of them does the join;
+    * all children of a live loop or multi-instance activity (it merges them as they finish);
+    * for a parallel/inclusive gateway on a cycle, the finished instances (tokens) of the round in
+      progress and their parents, i.e. those whose nearest COMPLETED ancestor instance of that gateway
+      is also a live task's; older tokens were spent when the gateway fired, and SpiffWorkflow 3.2's
+      `ParallelGateway._check_threshold_unstructured` would count them again (it fires a round early);
+    * the latest completed end event, and the End task with its EndJoin and end event (`final_end_event`,
+      `reached_end`), and `last_task`.
+    Everything else is finished history (the audit and the projections hold what people see); finished
+    subprocesses under removed tasks go with them.
+    """
+    removed = 0
+    for flow in _flows(workflow):
+        if flow is workflow or flow.parent_task_id in workflow.subprocesses:
+            removed += _contract(workflow, flow)
+    return removed
+
+
+def _contract(top: Any, flow: Any) -> int:
+    tasks, root = flow.tasks, flow.task_tree
+    looped = _plan(flow.spec).looped_joins
+    order: list[Any] = []
+    near: dict[Any, dict[str, Any]] = {}  # task id → looped join name → nearest COMPLETED ancestor instance
+    stack = [(root, {})]
+    while stack:
+        task, above = stack.pop()
+        order.append(task)
+        near[task.id] = above
+        if task.task_spec.name in looped and task.state == TaskState.COMPLETED:
+            above = dict(above, **{task.task_spec.name: task.id})
+        stack.extend((tasks[c], above) for c in reversed(task._children))
+    keep = {root.id}
+
+    def keep_with_parent(task: Any) -> None:
+        keep.add(task.id)
+        if task._parent is not None:
+            keep.add(task._parent)
+
+    live = [t for t in order if not t.has_state(TaskState.FINISHED_MASK) and not _redundant_join(t)]
+    for task in live:
+        keep_with_parent(task)
+        split_name = getattr(task.task_spec, "split_task", None)
+        if split_name:
+            split = _ancestor(task, split_name)  # the grandparent, for a BoundaryEventJoin
+            if split is not None:
+                keep.add(split.id)
+                keep.update(split._children)
+        if isinstance(task.task_spec, LoopTask):
+            keep.update(task._children)
+    spans = {(name, near[t.id].get(name)) for t in live for name in looped}
+    ends = []
+    for task in order:
+        name = task.task_spec.name
+        if task.has_state(TaskState.ERROR):
+            keep.add(task.id)
+        elif name in looped and (name, near[task.id].get(name)) in spans:
+            keep_with_parent(task)
+        elif isinstance(task.task_spec, EndEvent) and task.state == TaskState.COMPLETED:
+            ends.append(task)
+        elif name == "End" and task.state == TaskState.COMPLETED:
+            keep_with_parent(task)
+            keep_with_parent(task.parent)
+    if ends:
+        keep.add(max(ends, key=lambda t: t.last_state_change).id)
+    if flow.last_task is not None:
+        keep.add(flow.last_task.id)
+    if len(keep) == len(order):
+        return 0
+    return _rebuild(top, flow, root, keep)
+
+
+def _ancestor(task: Any, spec_name: str) -> Any | None:
+    """`Task.find_ancestor` without its recursion (which fails on the very trees being repaired)."""
+    current = task.parent
+    while current is not None and current.task_spec.name != spec_name:
+        current = current.parent
+    return current
+
+
+def _redundant_join(task: Any) -> bool:
+    """A WAITING BoundaryEventJoin under a non-interrupting boundary event while the main task is still
+    open: the main task's own instance does the join (and cancels these), so it adds nothing."""
+    if task.state != TaskState.WAITING or not getattr(task.task_spec, "split_task", None):
+        return False
+    event = task.parent
+    if event is None or getattr(event.task_spec, "cancel_activity", True) is not False:
+        return False
+    split = event.parent
+    return split is not None and any(not isinstance(c.task_spec, BoundaryEvent)
+                                     and not c.has_state(TaskState.FINISHED_MASK) for c in split.children)
+
+
+def _rebuild(top: Any, flow: Any, root: Any, keep: set[Any]) -> int:
+    """Re-link kept tasks to their nearest kept ancestor (depth-first order preserved), drop the rest."""
+    tasks = flow.tasks
+    children: dict[Any, list[Any]] = {tid: [] for tid in keep}
+    gone: list[Any] = []
+    stack = [(root, None)]
+    while stack:
+        task, up = stack.pop()
+        if task.id in keep:
+            if up is not None:
+                children[up].append(task.id)
+            up = task.id
+        else:
+            gone.append(task)
+        stack.extend((tasks[c], up) for c in reversed(task._children))
+    for tid, kids in children.items():
+        tasks[tid]._children = kids
+        for kid in kids:
+            tasks[kid]._parent = tid
+    for task in gone:
+        del tasks[task.id]
+        top.event_manager.remove_task(task)
+        _drop_subprocess(top, task.id)
+    return len(gone)
+
+
+def _drop_subprocess(top: Any, task_id: Any) -> None:
+    sub = top.subprocesses.pop(task_id, None)
+    if sub is not None:
+        for tid in list(sub.tasks):
+            top.event_manager.tasks.pop(tid, None)
+            _drop_subprocess(top, tid)
+
+
+def tree_depth(workflow: Any) -> int:
+    """The deepest task of any task tree of the case (for checks and benchmarks; it walks every task)."""
+    deepest = 0
+    for flow in _flows(workflow):
+        depth: dict[Any, int] = {}
+        for task in flow.tasks.values():  # parents come before children in the dict, as the serializer needs
+            depth[task.id] = depth.get(task._parent, -1) + 1
+        deepest = max(deepest, max(depth.values(), default=0))
+    return deepest
+
+
+def reached_end(workflow: Any) -> bool:
+    """Did the top-level process really finish through an end event?
+
+    `is_completed()` only says that SpiffWorkflow's depth-limited iterator found no unfinished task, which
+    is also what a too-deep tree looks like. A real end is the process's End task COMPLETED after its
+    EndJoin, entered from a completed end event (or a completed terminate end event), with no task of
+    the case left in a definite unfinished state (checked over the task dicts, which have no depth limit).
+    """
+    through_end = False
+    for task in workflow.tasks.values():
+        if task.state != TaskState.COMPLETED:
+            continue
+        spec = task.task_spec
+        if spec.name == "End":
+            join = task.parent
+            entry = join.parent if join is not None else None
+            through_end = through_end or (join is not None and join.state == TaskState.COMPLETED and
+                                          entry is not None and isinstance(entry.task_spec, EndEvent) and
+                                          entry.state == TaskState.COMPLETED)
+        elif isinstance(spec, EndEvent) and isinstance(spec.event_definition, TerminateEventDefinition):
+            through_end = True
+    if not through_end:
+        return False
+    return not any(t.has_state(TaskState.DEFINITE_MASK) for flow in _flows(workflow) for t in flow.tasks.values()
+                   if flow is workflow or not flow.completed)
+
+
+def unreached_end(workflow: Any) -> str:
+    """Why a workflow that stopped without reaching an end event cannot be closed (an incident's text)."""
+    open_ids = sorted({t.task_spec.bpmn_id for flow in _flows(workflow) for t in flow.tasks.values()
+                       if t.has_state(TaskState.DEFINITE_MASK) and t.task_spec.bpmn_id})
+    depth = tree_depth(workflow)
+    hint = (f"; its task tree is {depth} levels deep, past what SpiffWorkflow can walk" if depth >= 900 else "")
+    where = f" (still open: {', '.join(open_ids[:8])})" if open_ids else ""
+    return (f"the process stopped without reaching an end event{where}{hint}; "
+            "the case is not closed and needs an administrator")
+
+
+# --------------------------------------------------------------------------------------------- closed cases
+def compact_instance(dct: dict[str, Any], original_bytes: int | None = None) -> dict[str, Any]:
+    """The serialized form of a finished workflow reduced to what a closed case still needs.
+
+    A closed case is never restored to run again (every service refuses a closed case first), and what
+    its pages, audit and reports show lives in projections (task, timer, pause, card and audit rows;
+    the case row's status, outcome and dues). So the task tree goes — it grows with every step and is
+    most of the database — and what stays is the final process data, how it ended (success/completed)
+    and the root task, which keeps the document loadable: restored, it is a finished workflow with no
+    ready task and no armed timer, so a caller that restores it by mistake can move nothing.
+    `compacted` records what was dropped (task count, bytes) and marks the document as compact.
+    """
+    root_id = dct["root"]
+    root = dict(dct["tasks"][root_id], children=[])
+    small = {key: dct[key] for key in ("data", "success", "typename", SERIALIZER.VERSION_KEY) if key in dct}
+    small.update(correlations={}, last_task=None, completed=True, tasks={root_id: root}, root=root_id,
+                 subprocesses={}, bpmn_events=[], compacted={"tasks": len(dct["tasks"]), "bytes": original_bytes})
+    return small
+
+
+def dump_closed_instance(workflow: SafeBpmnWorkflow) -> str:
+    """The instance JSON stored when a case closes: `compact_instance` of the finished workflow."""
+    full = dump_instance(workflow)
+    return json.dumps(compact_instance(json.loads(full), len(full.encode())), ensure_ascii=False)

@@ -2,20 +2,26 @@
 village and township gets a digest of its overdue, due-soon and paused cases, stored and viewable.
 
 The digest is computed from the projections (case and task rows), one indexed query per kind, and
-stored once per unit and date (running it twice changes nothing).
+stored once per unit and date (running it twice changes nothing). Each unit's digest is built in its own
+transaction: one that fails becomes an incident of that unit (no case) and the others are still made; the
+incident is retried with backoff (by the scheduler's sweep and by every run) until its digest is stored.
 """
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import clock
-from .db import transaction
+from . import clock, incidents
+from .db import read, transaction
 from .models import Case, OrgUnit, ServiceDayDigest, TaskRow
 from .workdays import WorkCalendar, default_calendar
+
+log = logging.getLogger(__name__)
 
 DAY_OF_MONTH = 10
 DUE_SOON_WORKDAYS = 3
@@ -64,22 +70,98 @@ def build_digest(session: Session, unit: OrgUnit, now: datetime, cal: WorkCalend
 
 
 def run(engine: Engine, day: date | None = None, now: datetime | None = None, force: bool = False) -> dict[str, Any]:
-    """Produce the digests of `day` (default today) if it is the service day (or `force`)."""
+    """Produce the digests of `day` (default today) if it is the service day (or `force`), one unit per
+    transaction; first retry the failed units whose retry is due. A unit with an open incident waits for
+    its retry (`held`: how many); `failed` lists the units that failed now. Both keys appear only when
+    there is something to say, so the result of a clean run is what it always was."""
     now = now or clock.now()
     day = day or clock.local(now).date()
+    failed = retry_due(engine, now)
     if not force and not is_service_day(day):
-        return {"date": day.isoformat(), "service_day": False, "digests": 0}
-    made = 0
-    with transaction(engine) as session:
+        return _result(day, False, 0, failed, 0)
+    with read(engine) as session:
         done = set(session.scalars(select(ServiceDayDigest.unit_id).where(ServiceDayDigest.service_date == day)))
-        for unit in session.scalars(select(OrgUnit).where(OrgUnit.level.in_(("village", "township")))
-                                    .order_by(OrgUnit.id)):
-            if unit.id in done:
-                continue
-            session.add(ServiceDayDigest(unit_id=unit.id, service_date=day, generated_at=now,
-                                         content=build_digest(session, unit, now)))
-            made += 1
-    return {"date": day.isoformat(), "service_day": True, "digests": made}
+        held = incidents.units_with_open_incident(session, "service_day") - done
+        units = [u for u in session.scalars(select(OrgUnit.id).where(OrgUnit.level.in_(("village", "township")))
+                                            .order_by(OrgUnit.id)) if u not in done and u not in held]
+    made = 0
+    for unit_id in units:
+        try:
+            with transaction(engine) as session:
+                made += _store_digest(session, unit_id, day, now)
+        except Exception as exc:
+            failed.append(_failed(engine, unit_id, day, exc, now))
+    return _result(day, True, made, failed, len(held))
+
+
+def _result(day: date, is_day: bool, made: int, failed: list[dict[str, Any]], held: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"date": day.isoformat(), "service_day": is_day, "digests": made}
+    if failed:
+        out["failed"] = failed
+    if held:
+        out["held"] = held
+    return out
+
+
+def _store_digest(session: Session, unit_id: int, day: date, now: datetime, incident_id: int | None = None) -> int:
+    """Store one unit's digest unless another run did (then 0); the retry of an incident resolves it."""
+    made = 0
+    exists = select(ServiceDayDigest.id).where(ServiceDayDigest.unit_id == unit_id,
+                                               ServiceDayDigest.service_date == day)
+    if session.scalar(exists) is None:
+        unit = session.get(OrgUnit, unit_id)
+        content = build_digest(session, unit, now)
+        try:
+            with session.begin_nested():
+                session.add(ServiceDayDigest(unit_id=unit_id, service_date=day, generated_at=now, content=content))
+            made = 1
+        except IntegrityError:  # a run on another node stored it first
+            if session.scalar(exists) is None:
+                raise
+    if incident_id is not None:
+        incidents.resolve_automatically(session, incident_id, None, now, f"the digest of {day.isoformat()} was stored")
+    return made
+
+
+def _failed(engine: Engine, unit_id: int, day: date, exc: Exception, now: datetime) -> dict[str, Any]:
+    etype, message = incidents.describe(exc)
+    entry: dict[str, Any] = {"unit_id": unit_id, "date": day.isoformat(), "error": f"{etype}: {message}",
+                             "incident_id": None}
+    try:
+        entry["incident_id"] = incidents.record(engine, kind="service_day", exc=exc, now=now, unit_id=unit_id,
+                                                element=f"digest:{day.isoformat()}")
+    except Exception:
+        log.exception("the service-day failure of unit %s could not be recorded as an incident", unit_id)
+    return entry
+
+
+def retry_due(engine: Engine, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Retry each unit whose service-day incident is due (its digest of the date it failed for, as of
+    now); returns the ones that failed again."""
+    now = now or clock.now()
+    failed: list[dict[str, Any]] = []
+    skip: set[int] = set()
+    while True:
+        incident = None
+        try:
+            with transaction(engine) as session:
+                incident = incidents.next_due(session, "service_day", now, skip)
+                if incident is None:
+                    return failed
+                skip.add(incident["id"])
+                _store_digest(session, incident["unit_id"], _incident_day(incident, now), now, incident["id"])
+        except Exception as exc:
+            if incident is None:
+                raise
+            failed.append(_failed(engine, incident["unit_id"], _incident_day(incident, now), exc, now))
+
+
+def _incident_day(incident: Any, now: datetime) -> date:
+    """The service date an incident was recorded for (its element, digest:<date>); today if unreadable."""
+    try:
+        return date.fromisoformat((incident["element"] or "").removeprefix("digest:"))
+    except ValueError:
+        return clock.local(now).date()
 
 
 def get_digest(session: Session, unit_code: str, day: date | None = None) -> dict[str, Any]:

@@ -7,26 +7,33 @@ workflow and save it with the version check (the shared steps live in `cases`); 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Mapping
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from . import clock, deadlines, runtime
+from . import clock, deadlines, forms, runtime, settings
 from .cases import (PAUSE_KINDS, T_CASE, StepResult, _audit, _case_by_number, _conn, _iso_or_none, _open_pause,
                     _restore, _retime, _save_instance, _sla_row, _start_clock, _stop_clock, _works_on_case)
 from .errors import Conflict, Forbidden, InvalidInput
-from .models import User
+from .models import Pause, User
 from .workdays import default_calendar
 
 
 def pause_case(session: Session, case_number: str, actor: User | None, reason: str, kind: str = "supplement",
                at: datetime | None = None, now: datetime | None = None) -> StepResult:
-    """Stop the case's clock (补正 / 特别程序 / 公示): every deadline keeps the working days it had left."""
+    """Stop the case's clock (补正 / 特别程序 / 公示): every deadline keeps the working days it had left.
+
+    A pause moves every due date, so it is bounded: it may start no earlier than the acceptance, the end
+    of the last pause (pauses never overlap) and a short grace window before now (a pause noted on paper
+    and entered late; `YICUN_PAUSE_GRACE_WORKDAYS`). Without these bounds a back-dated pause followed by
+    a resume handed the case all its "remaining" days again — a due date moved by months with no
+    extension. 特别程序 and 公示 stop the legal clock on the authority's side, so only an officer of the
+    approving level may start them; 补正 (waiting for the applicant) is for whoever works on the case.
+    """
     now = now or clock.now()
     at = at or now
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("a reason is required to pause a case")
+    reason = forms.clean_text(reason, "the reason for the pause", 500)
     if kind not in PAUSE_KINDS:
         raise InvalidInput(f"pause kind must be one of {', '.join(PAUSE_KINDS)}")
     if at > now:
@@ -40,11 +47,60 @@ def pause_case(session: Session, case_number: str, actor: User | None, reason: s
     if not _works_on_case(session, actor, case):
         raise Forbidden(f"{actor.username if actor else 'operator'} may not pause case {case_number}")
     loaded = _restore(session, case)
+    if kind != "supplement" and actor is not None:
+        ok, who = _is_approver(actor, case, loaded.spec)
+        if not ok:
+            raise Forbidden(f"a {PAUSE_KINDS[kind]} pause stops the legal clock: only {who} "
+                            "(the approving level) may start it")
+    earliest, why = _earliest_pause(session, case, sla, now)
+    if at < earliest:
+        raise InvalidInput(f"this pause may start no earlier than {clock.local(earliest):%Y-%m-%d %H:%M} ({why})",
+                           earliest=earliest.isoformat())
     row = _stop_clock(session, loaded.workflow, case, sla, at=at, now=now, kind=kind, reason=reason,
                       actor_id=actor and actor.id)
+    if at < now:
+        row["details"].update(backdated=True, recorded_at=now.isoformat())
+        row["action"] = "case.paused_backdated"
     _save_instance(session, loaded, now)
     _audit(session, [row])
     return StepResult(case["number"], case["status"])
+
+
+def _earliest_pause(session: Session, case: Mapping[str, Any], sla: Mapping[str, Any],
+                    now: datetime) -> tuple[datetime, str]:
+    """The earliest instant a pause recorded `now` may name, and what sets it. A pause (公示) still running
+    into the future is a Conflict: the clock already stands still."""
+    last_end = _conn(session).execute(select(func.max(Pause.ended_at)).where(Pause.case_id == case["id"])).scalar()
+    if last_end is not None and last_end > now:
+        raise Conflict(f"case {case['number']}'s clock already stands still until "
+                       f"{clock.local(last_end):%Y-%m-%d %H:%M} (公示)")
+    grace = settings.get().pause_grace_workdays
+    bounds = [(default_calendar().workdays_before(now, grace), f"at most {grace} working day(s) back")]
+    if sla["accepted_at"] is not None:
+        bounds.append((sla["accepted_at"], "the acceptance of the case"))
+    if last_end is not None:
+        bounds.append((last_end, "the end of its last pause; pauses never overlap"))
+    return max(bounds, key=lambda b: b[0])
+
+
+def _approver(case: Mapping[str, Any], spec: Any) -> tuple[str, int, str, frozenset[str]]:
+    """(role, unit id, level, departments) of the officers who decide for this case: the process's
+    approving level and, where its steps there name candidate groups (县民政局…), those departments."""
+    level = spec.properties.get("approveLevel") or max(
+        (m.get("level") for m in spec.task_meta.values() if m.get("level")),
+        key=("village", "township", "county").index, default="county")
+    role, unit = {"county": ("county_officer", case["county_id"]),
+                  "township": ("township_officer", case["township_id"]),
+                  "village": ("clerk", case["village_id"])}[level]
+    groups = frozenset(g for m in spec.task_meta.values() if m.get("level") == level
+                       for g in m.get("candidate_groups") or ())
+    return role, unit, level, groups
+
+
+def _is_approver(actor: User, case: Mapping[str, Any], spec: Any) -> tuple[bool, str]:
+    role, unit, level, groups = _approver(case, spec)
+    ok = actor.role == role and actor.unit_id == unit and (not groups or actor.department in groups)
+    return ok, f"a {role} of the case's {level}" + (f" ({'/'.join(sorted(groups))})" if groups else "")
 
 
 def resume_case(session: Session, case_number: str, actor: User | None, at: datetime | None = None,
@@ -61,8 +117,14 @@ def resume_case(session: Session, case_number: str, actor: User | None, at: date
     if not _works_on_case(session, actor, case):
         raise Forbidden(f"{actor.username if actor else 'operator'} may not resume case {case_number}")
     loaded = _restore(session, case)
-    row = _start_clock(session, loaded.workflow, case, sla, _open_pause(session, case["id"]), at=at, now=now,
-                       actor_id=actor and actor.id)
+    pause = _open_pause(session, case["id"])
+    if pause is not None and pause["kind"] != "supplement" and actor is not None:
+        ok, who = _is_approver(actor, case, loaded.spec)
+        if not ok:  # the officer who ordered the 特别程序 ends it
+            raise Forbidden(f"a {PAUSE_KINDS[pause['kind']]} pause is ended by {who}")
+    row = _start_clock(session, loaded.workflow, case, sla, pause, at=at, now=now, actor_id=actor and actor.id)
+    if at < now:  # recorded late: it shortens the pause (never lengthens it), and says so
+        row["details"].update(backdated=True, recorded_at=now.isoformat())
     _save_instance(session, loaded, now)
     deadlines.evaluate_case(session, case["id"], now)
     _audit(session, [row])
@@ -74,9 +136,7 @@ def extend_case(session: Session, case_number: str, actor: User, workdays: int, 
     """延期: once per case, at most the item's cap, asked before the legal due, approved by an officer of
     the approving level. Every deadline (legal, promised, armed timers, steps) moves by `workdays`."""
     now = now or clock.now()
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("an extension needs a reason (it is told to the applicant)")
+    reason = forms.clean_text(reason, "the reason for the extension (it is told to the applicant)", 500)
     case = _case_by_number(session, case_number)
     sla = _sla_row(session, case["id"])
     if case["status"] != "open":
@@ -97,14 +157,9 @@ def extend_case(session: Session, case_number: str, actor: User, workdays: int, 
     if now >= due:
         raise Conflict(f"the due date has passed ({clock.local(due):%Y-%m-%d %H:%M}); an extension must be "
                        "requested before it — the case is overdue")
-    level = props.get("approveLevel") or max(
-        (m.get("level") for m in loaded.spec.task_meta.values() if m.get("level")),
-        key=("village", "township", "county").index, default="county")
-    approver_role, approver_unit = {"county": ("county_officer", case["county_id"]),
-                                    "township": ("township_officer", case["township_id"]),
-                                    "village": ("clerk", case["village_id"])}[level]
-    if actor.role != approver_role or actor.unit_id != approver_unit:
-        raise Forbidden(f"an extension of this item is approved by a {approver_role} of the case's {level}")
+    ok, who = _is_approver(actor, case, loaded.spec)
+    if not ok:
+        raise Forbidden(f"an extension of this item is approved by {who}")
     cal = default_calendar()
     moves = {tid: deadlines.shift_workdays(info.due, workdays, info.workdays is not None, cal)
              for tid, info in runtime.armed_timers(loaded.workflow).items() if not info.paused}

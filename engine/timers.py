@@ -5,6 +5,11 @@ fires the timers of that one case in one transaction, then asks again. On Postgr
 the case row ``FOR UPDATE SKIP LOCKED``, so several sweepers (and the web, which locks the case row
 first too) never fire the same timer twice and never wait on each other; on SQLite ``BEGIN IMMEDIATE``
 serialises them.
+
+One failure stays one failure (DESIGN.md invariant 8): whatever a case raises (short of an interrupt),
+its transaction rolls back, `engine.incidents` records it in a transaction of its own and parks the
+case's timers out of the due index, and the sweep goes on with the next case. Retries that are due run
+first, each in its own transaction too; the warning sweep works the same way.
 """
 from __future__ import annotations
 
@@ -13,13 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, literal_column, select
 
-from . import clock, deadlines
+from . import clock, deadlines, incidents
 from .cases import T_CASE, T_TIMER, fire_timers
 from .db import is_sqlite, transaction
-from .errors import WorkflowError
-from .models import AuditEvent
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +41,8 @@ class SweepReport:
 def _next_due_case(session: Any, now: datetime, skip: set[int]) -> int | None:
     stmt = (select(T_TIMER.c.case_id)
             .join(T_CASE, T_CASE.c.id == T_TIMER.c.case_id)
-            .where(T_TIMER.c.state == "armed", T_TIMER.c.due_at <= now)
-            .order_by(T_TIMER.c.due_at)  # exactly the (state, due_at) index: no sort, stops at the first row
+            .where(T_TIMER.c.state == literal_column("'armed'"), T_TIMER.c.due_at <= now)  # literal: partial index
+            .order_by(T_TIMER.c.due_at)  # exactly the armed-timers index: no sort, stops at the first row
             .limit(1))
     if skip:
         stmt = stmt.where(T_TIMER.c.case_id.not_in(skip))
@@ -49,54 +52,125 @@ def _next_due_case(session: Any, now: datetime, skip: set[int]) -> int | None:
 
 
 def sweep(engine: Engine, now: datetime | None = None, max_cases: int | None = None) -> SweepReport:
-    """Fire every timer due at `now` (default: the clock), one case per transaction."""
+    """Fire every timer due at `now` (default: the clock), one case per transaction; then the warnings."""
     now = now or clock.now()
-    report, skip = SweepReport(), set()
+    report = SweepReport()
+    _retry(engine, "timer", now, report, _retry_timers, max_cases)
+    skip: set[int] = set()
     while max_cases is None or report.cases < max_cases:
-        failed_case = None
-        try:
-            with transaction(engine) as session:
-                case_id = _next_due_case(session, now, skip)
-                if case_id is None:
-                    break
-                failed_case = case_id
-                fired = fire_timers(session, case_id, now)
-                report.fired += fired
-                report.cases += 1
-        except WorkflowError as exc:
-            log.error("timer of case %s failed: %s", failed_case, exc)
-            _mark_failed(engine, failed_case, now, str(exc))
-            report.failed.append({"case_id": failed_case, "error": str(exc)})
-            skip.add(failed_case)
+        if not _fire_next(engine, now, skip, report):
+            break
     _sweep_warnings(engine, now, report)
     return report
 
 
+def _fire_next(engine: Engine, now: datetime, skip: set[int], report: SweepReport) -> bool:
+    """Fire the next due case in its own transaction; False when none is due. Any Exception of the case
+    (RecursionError, MemoryError, OverflowError, a bug of ours…) becomes its incident; an interrupt
+    (BaseException) still stops the sweep. A failure to *find* the next case is the database's, not a
+    case's: it ends the sweep."""
+    case_id = None
+    try:
+        with transaction(engine) as session:
+            case_id = _next_due_case(session, now, skip)
+            if case_id is None:
+                return False
+            fired = fire_timers(session, case_id, now)
+            if not fired:
+                incidents.require_timer_progress(session, case_id, now)
+    except Exception as exc:
+        if case_id is None:
+            raise
+        _failed(engine, "timer", case_id, exc, now, report, skip)
+        return True
+    report.fired += fired
+    report.cases += 1
+    return True
+
+
+def _retry_timers(session: Any, incident: Any, now: datetime) -> int:
+    """A due retry: put the parked timers back as the workflow has them, fire what is due, and resolve
+    the incident — all in this one transaction, so a failure leaves everything parked as it was."""
+    incidents.rearm_timers(session, incident["case_id"])
+    fired = fire_timers(session, incident["case_id"], now)
+    if not fired:
+        incidents.require_timer_progress(session, incident["case_id"], now)
+    incidents.resolve_automatically(session, incident["id"], incident["case_id"], now)
+    return fired
+
+
+def _retry_warnings(session: Any, incident: Any, now: datetime) -> int:
+    cards = deadlines.evaluate_case(session, incident["case_id"], now)
+    incidents.require_warning_progress(session, incident["case_id"], now)
+    incidents.resolve_automatically(session, incident["id"], incident["case_id"], now)
+    return cards
+
+
+def _retry(engine: Engine, kind: str, now: datetime, report: SweepReport, attempt: Any,
+           max_cases: int | None = None) -> None:
+    """Run every retry of `kind` that is due, each in its own transaction (found by the partial index
+    over open incidents; on PostgreSQL incident and case rows taken SKIP LOCKED)."""
+    skip: set[int] = set()
+    while max_cases is None or report.cases < max_cases:
+        incident = None
+        try:
+            with transaction(engine) as session:
+                incident = incidents.next_due(session, kind, now, skip)
+                if incident is None:
+                    return
+                done = attempt(session, incident, now)
+        except Exception as exc:
+            if incident is None:
+                raise
+            skip.add(incident["id"])
+            _failed(engine, kind, incident["case_id"], exc, now, report, set())
+            continue
+        if kind == "timer":
+            report.fired += done
+            report.cases += 1
+        else:
+            report.cards += done
+
+
+def _failed(engine: Engine, kind: str, case_id: int, exc: Exception, now: datetime, report: SweepReport,
+            skip: set[int]) -> None:
+    """Record the incident (its own transaction) and leave the case out of the rest of this sweep, even
+    if the recording itself fails (then the next sweep tries the case again)."""
+    skip.add(case_id)
+    etype, message = incidents.describe(exc)
+    entry: dict[str, Any] = {"case_id": case_id, "kind": kind, "error": f"{etype}: {message}", "incident_id": None}
+    try:
+        entry["incident_id"] = incidents.record(engine, kind=kind, exc=exc, now=now, case_id=case_id)
+    except Exception:
+        log.exception("the %s failure of case %s could not be recorded as an incident", kind, case_id)
+    report.failed.append(entry)
+
+
 def _sweep_warnings(engine: Engine, now: datetime, report: SweepReport) -> None:
-    """Yellow/red levels and cards, one case per transaction, found through the warning_check_at indexes."""
+    """Yellow/red levels and cards, one case per transaction, found through the warning_check_at indexes;
+    a case that fails (or whose check does not move past `now`) becomes an incident like a timer."""
+    _retry(engine, "warning", now, report, _retry_warnings)
     skip: set[int] = set()
     last = None
     while True:
-        with transaction(engine) as session:
-            case_id = deadlines.next_case_to_check(session, now, skip)
+        case_id = None
+        try:
+            with transaction(engine) as session:
+                case_id = deadlines.next_case_to_check(session, now, skip)
+                if case_id is None:
+                    return
+                if case_id == last:  # evaluating it did not move its next check past `now`: do not spin
+                    raise incidents.NoProgress(f"the warning check of case {case_id} does not move past "
+                                               f"{now.isoformat()}")
+                cards = deadlines.evaluate_case(session, case_id, now)
+        except Exception as exc:
             if case_id is None:
-                return
-            if case_id == last:  # evaluating it did not move its next check past `now`: do not spin
-                log.error("warning check of case %s does not advance; skipped", case_id)
-                skip.add(case_id)
-                continue
-            report.cards += deadlines.evaluate_case(session, case_id, now)
-            last = case_id
-
-
-def _mark_failed(engine: Engine, case_id: int, now: datetime, message: str) -> None:
-    """Park the due timers of a case whose process fails, so one bad case cannot stall the sweep."""
-    with transaction(engine) as session:
-        session.execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.state == "armed",
-                                              T_TIMER.c.due_at <= now).values(state="failed", error=message))
-        session.execute(insert(AuditEvent).values(case_id=case_id, actor_id=None, at=now, action="timer.failed",
-                                                  details={"error": message}, old_value="armed",
-                                                  new_value="failed"))
+                raise
+            _failed(engine, "warning", case_id, exc, now, report, skip)
+            last = None
+            continue
+        report.cards += cards
+        last = case_id
 
 
 def start_scheduler(engine: Engine, interval_seconds: int = 30, blocking: bool = False) -> Any:
@@ -124,6 +198,8 @@ def _logged_service_day(engine: Engine) -> None:
 
 
 def _logged_sweep(engine: Engine) -> None:
+    from . import service_day
     report = sweep(engine)
+    service_day.retry_due(engine)  # a unit's digest that failed is retried on the sweep's rhythm
     if report.fired or report.failed or report.cards:
         log.info("timer sweep: %s", report.to_dict())

@@ -119,6 +119,18 @@ class WorkCalendar:
             day += timedelta(days=1)
         raise ValueError("no working day found")
 
+    def workdays_before(self, instant: datetime, n: int) -> datetime:
+        """The same wall time (Asia/Shanghai) `n` working days before `instant`: the earliest moment a
+        late entry may name when `n` working days of grace are allowed (a Monday's one day → Friday)."""
+        local = instant.astimezone(SHANGHAI)
+        day, found = local.date(), 0
+        for _ in range(_MAX_SPAN):
+            if found == n:
+                return datetime.combine(day, local.timetz()).astimezone(instant.tzinfo)
+            day -= timedelta(days=1)
+            found += self.is_workday(day)[0]
+        raise ValueError(f"{n} working days before {instant} is beyond the calendar's range")
+
     def due(self, accepted_at: datetime, workdays: int) -> DueDate:
         """Due date of a limit of `workdays` for something accepted at the instant `accepted_at`."""
         return self.add_workdays(accepted_at.astimezone(SHANGHAI).date(), workdays)

@@ -85,6 +85,8 @@ def test_oversized_file_is_refused():
                   ".__init__.__globals__['system']('touch {m}') == 0", "f5"),
     ("timer", '"PT3X"', "TD"),
     ("timer", "P3X", "TD"),
+    ("timer", "P99999999999999D", "TD"),
+    ("timer", "'P' + str(len('a' * 10000 * 10000)) + 'D'", "TD"),
 ])
 def test_code_in_expressions_is_refused_with_element_and_line(tmp_path, field, payload, element):
     marker = tmp_path / "pwned"

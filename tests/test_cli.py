@@ -41,7 +41,7 @@ def test_full_lifecycle_from_the_shell(yicun):
     now = ["--now", "2026-11-02T09:00:00"]
     started = yicun(*now, "case", "start", "--service", "FX-PENSION", "--village", "430902102201",
                     "--applicant", "符建英", "--as", "clerk-430902102201-1",
-                    "--data", json.dumps({"applicant_id_number": "430902195901010021"}))
+                    "--data", json.dumps({"applicant_id_number": "430902195901010025"}))
     number = started["case_number"]
     assert number.startswith("YY-2026-") and number not in {c["number"] for c in yicun("case", "list")[1:]}
     decisions = {"village": {}, "township": {"township_decision": "approve"}, "county": {"county_decision": "approve"}}
@@ -53,7 +53,10 @@ def test_full_lifecycle_from_the_shell(yicun):
         yicun(*now, "task", "claim", str(task["id"]), "--as", who)
         form = yicun("task", "show", str(task["id"]))["fields"]
         filled = {"boolean": True, "long": 1, "date": "2026-11-02", "string": "已核实"}
-        data = {f["id"]: f["options"][0][0] if f["options"] else filled[f["type"]] for f in form if f["required"]}
+        data = {f["id"]: f["options"][0][0] if f["options"] else filled[f["type"]] for f in form
+                if f["required"] and not f.get("readonly")}
+        if "applicant_id_number" in data:
+            data["applicant_id_number"] = "430902195901010025"
         data.update(decisions[task["level"]])
         yicun(*now, "task", "complete", str(task["id"]), "--as", who, "--data", json.dumps(data))
     shown = yicun("case", "show", number)
@@ -69,7 +72,7 @@ def test_errors_go_to_stderr_with_exit_codes(yicun, tmp_path):
                 "--as", "clerk-430921102201-1", code=5)
     assert err["error"] == "forbidden"
     err = yicun("case", "start", "--service", "FX-DIBAO", "--village", "430902102201", "--applicant", "x",
-                "--as", "clerk-430902102201-1", "--data", "[1,2]", code=1)
+                "--as", "clerk-430902102201-1", "--data", "[1,2]", code=3)
     assert "JSON object" in err["message"]
     evil = tmp_path / "evil.bpmn"
     evil.write_text('<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n<x>&e;</x>')
@@ -109,7 +112,7 @@ def test_calendar_due(yicun):
         "from": "2026-09-28", "workdays": 5, "due_date": "2026-10-10", "ends_at": "2026-10-11T00:00:00+08:00",
         "estimated": False}
     assert yicun("calendar", "due", "--from", "2026-12-25", "--workdays", "10")["estimated"] is True
-    yicun("calendar", "due", "--from", "2026-13-01", "--workdays", "1", code=1)
+    yicun("calendar", "due", "--from", "2026-13-01", "--workdays", "1", code=3)
 
 
 def test_sla_commands(yicun):

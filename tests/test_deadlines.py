@@ -99,10 +99,11 @@ def test_pause_of_three_working_days_across_national_day(seeded, manual_clock):
     assert c.legal_due_at == sh(2026, 11, 3)  # 25th working day after 09-21: Mon 11-02
     (task,) = ready_tasks(seeded, r.case_number)
     step_due = task.due_at
-    manual_clock.set(sh(2026, 10, 12, 10, 0))
-    with db.transaction(seeded) as s:  # 补正 asked on 09-29; entered now
+    manual_clock.set(sh(2026, 9, 30, 9, 0))
+    with db.transaction(seeded) as s:  # 补正 asked on 09-29; entered the next morning (within the grace)
         sla.pause_case(s, r.case_number, user(seeded, CLERK), "缺少户口簿复印件", "supplement",
                          at=sh(2026, 9, 29, 10, 0))
+    manual_clock.set(sh(2026, 10, 12, 10, 0))
     with db.read(seeded) as s:
         assert {t.state for t in s.scalars(select(TimerRow))} == {"paused"}
     assert timers.sweep(seeded, sh(2026, 12, 31)).fired == 0  # a stopped clock fires nothing

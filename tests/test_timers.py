@@ -109,7 +109,7 @@ def test_scheduler_fires_missed_timers_on_start(seeded):
     real_now = datetime.now(timezone.utc)
     with db.transaction(seeded) as s:
         r = cases.start_case(s, service_code="FX-DIBAO", village_code="430902102201", applicant_name="符建英",
-                             actor=user(seeded, CLERK), now=real_now, accepted_at=real_now - timedelta(days=20))
+                             actor=user(seeded, CLERK), now=real_now - timedelta(days=20))  # then the server went down
     scheduler = timers.start_scheduler(seeded, interval_seconds=3600)
     try:
         for _ in range(100):

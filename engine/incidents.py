@@ -1,0 +1,446 @@
+"""Incidents: one failure stays one failure (DESIGN.md invariant 8).
+
+When the sweep cannot fire a case's timers or check its warnings, or the service-day job cannot build a
+unit's digest, the failed transaction is rolled back and the failure is recorded here in a transaction of
+its own: what failed (the case, or the unit of a job; the kind; the element), the error, when first and
+last, how many retries failed and when the next one is due (exponential backoff with a cap).
+
+Meanwhile the failing work is *parked* so the sweep never meets it again before its retry is due, at no
+cost to the sweep's hot query: a case's armed timers leave the armed-timer index (state ``failed`` for the
+ones that were due, ``held`` for the later ones); a case's warning checks are cleared from their indexes.
+A retry that is due runs the work again in one transaction (re-arming from the workflow's own state,
+which is the truth) and, if it succeeds, resolves the incident in that same transaction. A person may
+retry at once (the backoff is cleared) or resolve with a note (the parked work goes back to the sweep).
+Every change is audited.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, Mapping
+
+from sqlalchemy import Engine, and_, insert, literal_column, or_, select, true, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from . import clock
+from .db import is_sqlite, transaction
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .inbox import case_scope
+from .models import AuditEvent, Case, Incident, OrgUnit, TaskRow, TimerRow, User
+
+log = logging.getLogger(__name__)
+
+T_INC, T_CASE, T_TIMER, T_TASK, T_AUDIT = (Incident.__table__, Case.__table__, TimerRow.__table__,
+                                           TaskRow.__table__, AuditEvent.__table__)
+KINDS = ("timer", "warning", "service_day")
+STATUSES = ("open", "resolved")
+MESSAGE_MAX, TYPE_MAX, ELEMENT_MAX, NOTE_MAX = 1000, 100, 100, 500
+DEFAULT_RETRY_SECONDS, DEFAULT_RETRY_MAX_SECONDS = 60, 6 * 3600
+PARKED = ("failed", "held")  # timer states of a case with an open timer incident
+
+
+class NoProgress(RuntimeError):
+    """The work ran without error but left the case where the sweep would pick it again at once (e.g. a
+    timer row armed and due that the workflow does not fire): left alone, the sweep would spin on it."""
+
+
+# ------------------------------------------------------------------------------------------- backoff
+@dataclass(frozen=True)
+class Backoff:
+    first_seconds: int
+    max_seconds: int
+
+    def delay(self, retry_count: int) -> timedelta:
+        """first × 2^retries, capped: 1 min, 2, 4, … 6 h by default."""
+        return timedelta(seconds=min(self.max_seconds, self.first_seconds * 2 ** min(retry_count, 40)))
+
+
+def _env_seconds(name: str, default: int, low: int, high: int) -> int:
+    """A bad setting must not stop the very code that records failures: it is logged and the default used."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        log.error("%s must be a whole number of seconds between %s and %s, not %r; using %s",
+                  name, low, high, raw, default)
+        return default
+    return value
+
+
+def backoff() -> Backoff:
+    """$YICUN_INCIDENT_RETRY_SECONDS (first retry, default 60) and $YICUN_INCIDENT_RETRY_MAX_SECONDS (cap,
+    default 21600 = 6 h), read at each failure so an operator can change them without a restart."""
+    first = _env_seconds("YICUN_INCIDENT_RETRY_SECONDS", DEFAULT_RETRY_SECONDS, 1, 30 * 86_400)
+    cap = _env_seconds("YICUN_INCIDENT_RETRY_MAX_SECONDS", DEFAULT_RETRY_MAX_SECONDS, 1, 30 * 86_400)
+    return Backoff(first, max(first, cap))
+
+
+# ------------------------------------------------------------------------------------------- describing
+def _clean(text: str, limit: int) -> str:
+    """Bounded and storable: PostgreSQL refuses NUL, and control characters garble a terminal."""
+    text = "".join(ch if ch in "\n\t" or ch >= " " else " " for ch in text.replace("\x00", ""))
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """(error type, bounded message) of an exception; never raises, whatever the exception holds."""
+    etype = type(exc).__name__
+    try:
+        message = str(exc)
+    except Exception:  # a broken __str__ must not stop the recording of the failure
+        message = ""
+    return _clean(etype, TYPE_MAX), _clean(message or etype, MESSAGE_MAX)
+
+
+def element_of(exc: BaseException) -> str | None:
+    """The BPMN id of the element SpiffWorkflow blamed, found along the exception's causes."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        spec = getattr(current, "task_spec", None) or getattr(getattr(current, "task", None), "task_spec", None)
+        bpmn_id = getattr(spec, "bpmn_id", None)
+        if isinstance(bpmn_id, str) and bpmn_id:
+            return _clean(bpmn_id, ELEMENT_MAX)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+# ------------------------------------------------------------------------------------------- recording
+def record(engine: Engine, *, kind: str, exc: BaseException, now: datetime, case_id: int | None = None,
+           unit_id: int | None = None, element: str | None = None) -> int:
+    """Record a failure in a transaction of its own (the failed one has rolled back) and park the work.
+
+    The first failure opens an incident whose retry is due after the first backoff step. A failure of a
+    retry that was due counts one more retry and doubles the wait; a failure met before the retry was due
+    (another sweeper, a new timer of the same case) updates the error but not the schedule.
+    Returns the incident id.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown incident kind {kind!r}")
+    etype, message = describe(exc)
+    element = element_of(exc) or element
+    for attempt in (1, 2):
+        try:
+            with transaction(engine) as session:
+                return _record(session, kind, etype, message, now, case_id, unit_id, element)
+        except IntegrityError:  # two sweepers opened it at once (PostgreSQL): the loser updates it
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _record(session: Session, kind: str, etype: str, message: str, now: datetime, case_id: int | None,
+            unit_id: int | None, element: str | None) -> int:
+    if case_id is not None:
+        unit_id = session.execute(_lock(session, select(T_CASE.c.village_id).where(T_CASE.c.id == case_id),
+                                        of=T_CASE)).scalar_one()
+        parked = _PARK[kind](session, case_id, now, f"{etype}: {message}")
+        element = element or parked
+        match = T_INC.c.case_id == case_id
+    else:
+        match = and_(T_INC.c.case_id.is_(None),
+                     T_INC.c.unit_id.is_(None) if unit_id is None else T_INC.c.unit_id == unit_id)
+    found = session.execute(_lock(session, select(T_INC).where(match, T_INC.c.kind == kind,
+                                                               T_INC.c.status == "open"), of=T_INC)
+                            ).mappings().first()
+    policy = backoff()
+    if found is None:
+        incident_id = session.execute(insert(T_INC).returning(T_INC.c.id).values(
+            case_id=case_id, unit_id=unit_id, kind=kind, element=element, error_type=etype, error_message=message,
+            first_at=now, last_at=now, retry_count=0, next_retry_at=now + policy.delay(0), status="open",
+            resolved_by_id=None, resolved_at=None, resolved_note=None)).scalar_one()
+        _audit(session, incident_id, case_id, None, now, "incident.opened", None, "open",
+               kind=kind, element=element, error=f"{etype}: {message}")
+        log.error("incident %s opened: %s of %s failed: %s: %s", incident_id, kind,
+                  f"case {case_id}" if case_id else f"unit {unit_id}", etype, message)
+        return incident_id
+    due = found["next_retry_at"] is None or found["next_retry_at"] <= now
+    retries = found["retry_count"] + (1 if due else 0)
+    next_at = now + policy.delay(retries) if due else found["next_retry_at"]
+    session.execute(update(T_INC).where(T_INC.c.id == found["id"]).values(
+        last_at=now, error_type=etype, error_message=message, element=element or found["element"],
+        retry_count=retries, next_retry_at=next_at))
+    _audit(session, found["id"], case_id, None, now, "incident.failed", str(found["retry_count"]), str(retries),
+           kind=kind, error=f"{etype}: {message}", next_retry_at=next_at.isoformat())
+    log.error("incident %s: %s failed again (%s retries failed; next at %s): %s: %s", found["id"], kind,
+              retries, next_at.isoformat(), etype, message)
+    return found["id"]
+
+
+def _lock(session: Session, stmt: Any, of: Any) -> Any:
+    """Wait for the row lock on PostgreSQL (a failure is recorded after whoever holds the case is done);
+    SQLite's write transaction already serialises."""
+    return stmt if is_sqlite(session) else stmt.with_for_update(of=of)
+
+
+def _audit(session: Session, incident_id: int, case_id: int | None, actor_id: int | None, now: datetime,
+           action: str, old: str | None, new: str | None, **details: Any) -> None:
+    session.execute(insert(T_AUDIT).values(case_id=case_id, actor_id=actor_id, at=now, action=action,
+                                           details={"incident_id": incident_id, **details},
+                                           old_value=_clean(old, 200) if old else None,
+                                           new_value=_clean(new, 200) if new else None))
+
+
+# ------------------------------------------------------------------------------------------- parking
+def _park_timers(session: Session, case_id: int, now: datetime, message: str) -> str | None:
+    """Take the case's armed timers out of the sweep: the due ones become `failed` (with the error), the
+    later ones `held`. Returns the BPMN id of the first due one, the element that failed."""
+    first = session.scalar(select(T_TIMER.c.bpmn_id).where(T_TIMER.c.case_id == case_id, T_TIMER.c.state == "armed",
+                                                           T_TIMER.c.due_at <= now)
+                           .order_by(T_TIMER.c.due_at, T_TIMER.c.id).limit(1))
+    session.execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.state == "armed",
+                                          T_TIMER.c.due_at <= now)
+                    .values(state="failed", error=_clean(message, MESSAGE_MAX)))
+    session.execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.state == "armed")
+                    .values(state="held"))
+    return first
+
+
+def _park_warnings(session: Session, case_id: int, now: datetime, message: str) -> str | None:
+    """Take the case and its open steps out of the warning sweep (their next-check instants)."""
+    step = session.scalar(select(T_TASK.c.bpmn_id).where(T_TASK.c.case_id == case_id, T_TASK.c.state == "ready",
+                                                         T_TASK.c.warning_check_at <= now)
+                          .order_by(T_TASK.c.warning_check_at).limit(1))
+    session.execute(update(T_CASE).where(T_CASE.c.id == case_id).values(warning_check_at=None))
+    session.execute(update(T_TASK).where(T_TASK.c.case_id == case_id, T_TASK.c.state == "ready")
+                    .values(warning_check_at=None))
+    return step
+
+
+def _park_nothing(_session: Session, _case_id: int, _now: datetime, _message: str) -> str | None:
+    return None
+
+
+_PARK: dict[str, Callable[[Session, int, datetime, str], str | None]] = {
+    "timer": _park_timers, "warning": _park_warnings, "service_day": _park_nothing}
+
+
+def rearm_timers(session: Session, case_id: int, strict: bool = True) -> None:
+    """Put a case's parked timers back in the sweep, as the workflow has them now: still waiting → armed
+    (or paused, with the workflow's due); gone meanwhile → fired or cancelled; case closed → cancelled.
+
+    The workflow is the truth because users went on working on the case while its timers were parked
+    (a step completed cancels its deadline timer; a pause moves them). `strict` (a retry) lets a case that
+    cannot be restored fail the retry; otherwise (a person resolving) the timers go back as they were, and
+    the sweep will find out.
+    """
+    from . import cases, runtime  # cases imports the sweep's neighbours; import when needed
+
+    parked = session.execute(select(T_TIMER.c.id, T_TIMER.c.spiff_task_id).where(
+        T_TIMER.c.case_id == case_id, T_TIMER.c.state.in_(PARKED))).all()
+    if not parked:
+        return
+    case = cases._lock_case(session, case_id)
+    ids = [row.id for row in parked]
+    if case["status"] != "open":
+        session.execute(update(T_TIMER).where(T_TIMER.c.id.in_(ids)).values(state="cancelled"))
+        return
+    try:
+        workflow = cases._restore(session, case).workflow
+    except Exception:
+        if strict:
+            raise
+        session.execute(update(T_TIMER).where(T_TIMER.c.id.in_(ids)).values(state="armed", error=None))
+        return
+    armed = runtime.armed_timers(workflow)
+    for row in parked:
+        info = armed.get(row.spiff_task_id)
+        if info is None:
+            state = "fired" if runtime.timer_fired(workflow, row.spiff_task_id) else "cancelled"
+            session.execute(update(T_TIMER).where(T_TIMER.c.id == row.id).values(state=state))
+        elif info.paused:  # a pause keeps the row's due for the resume to move
+            session.execute(update(T_TIMER).where(T_TIMER.c.id == row.id).values(state="paused", error=None))
+        else:
+            session.execute(update(T_TIMER).where(T_TIMER.c.id == row.id)
+                            .values(state="armed", due_at=info.due, error=None))
+
+
+def require_timer_progress(session: Session, case_id: int, now: datetime) -> None:
+    """After a firing that fired nothing: a timer row still armed and due would bring the sweep straight
+    back to this case, forever. That is a failure of the case, not a reason to spin."""
+    stuck = session.scalar(select(T_TIMER.c.bpmn_id).where(T_TIMER.c.case_id == case_id, T_TIMER.c.state == "armed",
+                                                           T_TIMER.c.due_at <= now).limit(1))
+    if stuck is not None:
+        raise NoProgress(f"timer {stuck} is due but its workflow does not fire it")
+
+
+def recheck_warnings(session: Session, case_id: int, now: datetime) -> None:
+    """Put a case's warning checks back in the sweep: it re-derives every level and next check at `now`."""
+    session.execute(update(T_CASE).where(T_CASE.c.id == case_id, T_CASE.c.status == "open",
+                                         or_(T_CASE.c.promised_due_at.is_not(None),
+                                             T_CASE.c.legal_due_at.is_not(None)))
+                    .values(warning_check_at=now))
+    session.execute(update(T_TASK).where(T_TASK.c.case_id == case_id, T_TASK.c.state == "ready",
+                                         T_TASK.c.due_at.is_not(None)).values(warning_check_at=now))
+
+
+def require_warning_progress(session: Session, case_id: int, now: datetime) -> None:
+    """After a warning check: the case must not still be due for one (the sweep would spin on it)."""
+    case_due = session.scalar(select(T_CASE.c.id).where(T_CASE.c.id == case_id, T_CASE.c.status == "open",
+                                                        T_CASE.c.paused_at.is_(None),
+                                                        T_CASE.c.warning_check_at <= now))
+    step_due = session.scalar(select(T_TASK.c.bpmn_id).where(T_TASK.c.case_id == case_id, T_TASK.c.state == "ready",
+                                                             T_TASK.c.warning_check_at <= now).limit(1))
+    if case_due is not None or step_due is not None:
+        raise NoProgress(f"the warning check of case {case_id} does not move past {now.isoformat()}"
+                         + (f" (step {step_due})" if step_due else ""))
+
+
+# ------------------------------------------------------------------------------------------- retries
+def next_due(session: Session, kind: str, now: datetime, skip: set[int]) -> Mapping[str, Any] | None:
+    """The open incident of `kind` whose retry is due first, locked (with its case) SKIP LOCKED on
+    PostgreSQL so sweepers share the retries. A range scan of the partial index over open incidents: it
+    does not grow with resolved incidents, nor with open ones that are not due."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown incident kind {kind!r}")
+    stmt = (select(T_INC).where(T_INC.c.status == literal_column("'open'"), T_INC.c.kind == literal_column(f"'{kind}'"),
+                                T_INC.c.next_retry_at <= now)
+            .order_by(T_INC.c.next_retry_at).limit(1))
+    if skip:
+        stmt = stmt.where(T_INC.c.id.not_in(skip))
+    if not is_sqlite(session):
+        if kind == "service_day":
+            stmt = stmt.with_for_update(of=T_INC, skip_locked=True)
+        else:
+            stmt = stmt.join(T_CASE, T_CASE.c.id == T_INC.c.case_id).with_for_update(of=(T_INC, T_CASE),
+                                                                                    skip_locked=True)
+    return session.execute(stmt).mappings().first()
+
+
+def resolve_automatically(session: Session, incident_id: int, case_id: int | None, now: datetime,
+                          why: str = "the retry succeeded") -> None:
+    """The retry worked: close the incident in the retry's own transaction."""
+    session.execute(update(T_INC).where(T_INC.c.id == incident_id, T_INC.c.status == "open").values(
+        status="resolved", resolved_at=now, resolved_by_id=None, resolved_note=why, next_retry_at=None))
+    _audit(session, incident_id, case_id, None, now, "incident.resolved", "open", "resolved", note=why,
+           automatic=True)
+    log.info("incident %s resolved: %s", incident_id, why)
+
+
+def units_with_open_incident(session: Session, kind: str) -> set[int]:
+    """Units whose job incident of `kind` is open (they wait for its retry)."""
+    return set(session.scalars(select(T_INC.c.unit_id).where(T_INC.c.status == literal_column("'open'"),
+                                                             T_INC.c.kind == kind, T_INC.c.case_id.is_(None),
+                                                             T_INC.c.unit_id.is_not(None))))
+
+
+# ------------------------------------------------------------------------------------------- people
+def _scope(user: User | None) -> Any:
+    """Incidents a user may see: the operator (None) and admins all; a supervisor those of the cases (and
+    of the job units) in their subtree, as `inbox.case_scope` draws it; nobody else any."""
+    if user is None or user.role == "admin":
+        return true()
+    if user.role != "supervisor":
+        raise Forbidden(f"{user.username} may not see incidents (supervisors and admins may)")
+    unit = aliased(OrgUnit)
+    in_subtree = select(unit.id).where(unit.id == Incident.unit_id, unit.path.startswith(user.unit.path)).exists()
+    return or_(and_(Incident.case_id.is_not(None), case_scope(user)),
+               and_(Incident.case_id.is_(None), in_subtree))
+
+
+def _rows(session: Session, user: User | None, *where: Any, limit: int | None = None) -> list[dict[str, Any]]:
+    unit, resolver = aliased(OrgUnit), aliased(User)
+    stmt = (select(Incident, Case.number, unit.code, unit.name, resolver.username)
+            .outerjoin(Case, Case.id == Incident.case_id)
+            .outerjoin(unit, unit.id == Incident.unit_id)
+            .outerjoin(resolver, resolver.id == Incident.resolved_by_id)
+            .where(_scope(user), *where).order_by(Incident.id.desc())
+            .execution_options(populate_existing=True))  # after a Core update in the same session
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [_dict(i, number, code, name, by) for i, number, code, name, by in session.execute(stmt)]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return clock.local(value).isoformat(timespec="seconds") if value is not None else None
+
+
+def _dict(i: Incident, number: str | None, unit_code: str | None, unit_name: str | None,
+          resolved_by: str | None) -> dict[str, Any]:
+    return {"id": i.id, "status": i.status, "kind": i.kind, "case_number": number, "unit_code": unit_code,
+            "unit": unit_name, "element": i.element, "error_type": i.error_type, "error_message": i.error_message,
+            "first_at": _iso(i.first_at), "last_at": _iso(i.last_at), "retry_count": i.retry_count,
+            "next_retry_at": _iso(i.next_retry_at), "resolved_by": resolved_by if i.resolved_at else None,
+            "resolved_at": _iso(i.resolved_at), "resolved_note": i.resolved_note}
+
+
+def list_incidents(session: Session, user: User | None = None, status: str | None = "open",
+                   limit: int = 200) -> list[dict[str, Any]]:
+    """The incidents `user` may see, newest first; `status` None (or "all") for every one."""
+    if status == "all":
+        status = None
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)} or all, not {status!r}")
+    if not 1 <= limit <= 10_000:
+        raise InvalidInput(f"limit must be between 1 and 10000, not {limit}")
+    return _rows(session, user, *([Incident.status == status] if status else []), limit=limit)
+
+
+def show(session: Session, incident_id: int, user: User | None = None) -> dict[str, Any]:
+    """One incident, with the case's timers parked behind it; one outside the user's subtree is not found."""
+    rows = _rows(session, user, Incident.id == incident_id)
+    if not rows:
+        raise NotFound(f"no incident {incident_id}")
+    out = rows[0]
+    case_id = session.scalar(select(Incident.case_id).where(Incident.id == incident_id))
+    out["parked_timers"] = [
+        {"bpmn_id": t.bpmn_id, "state": t.state, "due_at": _iso(t.due_at), "error": t.error}
+        for t in session.scalars(select(TimerRow).where(TimerRow.case_id == case_id, TimerRow.state.in_(PARKED))
+                                 .order_by(TimerRow.due_at, TimerRow.id))] if case_id else []
+    return out
+
+
+def _locked_for_action(session: Session, incident_id: int, user: User | None) -> Incident:
+    visible = show(session, incident_id, user)  # scope first: a hidden incident is simply not found
+    if visible["status"] != "open":
+        raise Conflict(f"incident {incident_id} is already resolved")
+    stmt = select(Incident).where(Incident.id == incident_id).execution_options(populate_existing=True)
+    incident = session.scalar(stmt if is_sqlite(session) else stmt.with_for_update())
+    if incident is None or incident.status != "open":
+        raise Conflict(f"incident {incident_id} was resolved meanwhile")
+    return incident
+
+
+def retry(session: Session, incident_id: int, user: User | None = None,
+          now: datetime | None = None) -> dict[str, Any]:
+    """Clear the backoff: the next sweep (or service-day run) tries the work again."""
+    now = now or clock.now()
+    incident = _locked_for_action(session, incident_id, user)
+    before = incident.next_retry_at
+    session.execute(update(T_INC).where(T_INC.c.id == incident_id).values(next_retry_at=now))
+    _audit(session, incident_id, incident.case_id, user.id if user else None, now, "incident.retry",
+           _iso(before), _iso(now), kind=incident.kind)
+    return show(session, incident_id, user)
+
+
+def resolve(session: Session, incident_id: int, user: User | None, note: str,
+            now: datetime | None = None) -> dict[str, Any]:
+    """A person closes the incident with a note (what was done). The parked work goes back to the sweep:
+    if it still fails, a new incident opens — nothing is left silently stopped."""
+    now = now or clock.now()
+    note = (note or "").strip()
+    if not note:
+        raise InvalidInput("a note is required to resolve an incident (what was done about it)")
+    if len(note) > NOTE_MAX:
+        raise InvalidInput(f"the note is longer than {NOTE_MAX} characters")
+    if any(ch < " " and ch not in "\n\t" for ch in note):
+        raise InvalidInput("the note contains control characters")
+    incident = _locked_for_action(session, incident_id, user)
+    if incident.case_id is not None and incident.kind == "timer":
+        rearm_timers(session, incident.case_id, strict=False)
+    elif incident.case_id is not None and incident.kind == "warning":
+        recheck_warnings(session, incident.case_id, now)
+    session.execute(update(T_INC).where(T_INC.c.id == incident_id).values(
+        status="resolved", resolved_at=now, resolved_by_id=user.id if user else None, resolved_note=note,
+        next_retry_at=None))
+    _audit(session, incident_id, incident.case_id, user.id if user else None, now, "incident.resolved", "open",
+           "resolved", kind=incident.kind, note=note)
+    return show(session, incident_id, user)
