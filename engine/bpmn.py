@@ -29,7 +29,6 @@ from .expressions import (MAX_INSTANCES, ExpressionLimitExceeded, ExpressionReje
                           compile_script, evaluate, is_iso_literal, time_budget)
 from .patterns import PatternRejected, check_pattern
 from .runtime import WORKDAYS_MARKER, TimerValueError, YicunParser, _parse_cycle, timer_delta, timer_instant
-from .workdays import default_calendar
 
 MAX_BPMN_BYTES = 2 * 1024 * 1024
 #: Checked on the safely parsed tree before the XSD and SpiffWorkflow's parser see it (both cost far more
@@ -439,8 +438,10 @@ def _check_timer(kind: str, text: str) -> None:
 
 @functools.lru_cache(maxsize=4)
 def _max_workdays_ahead(today: date) -> int:
-    """How many working days the calendar counts in the ten years from `today` (once a day, ≈ 60 ms)."""
-    return default_calendar().count_workdays(today, today + timedelta(days=3650))[0]
+    """Monday–Friday days in the ten years from `today`: the bound for workdays(N). Counted without the
+    holiday calendar on purpose — it is a sanity bound, and asking the calendar about years nobody has
+    published yet would log a "calendar unknown" warning for each of them on every deploy."""
+    return sum(1 for i in range(1, 3651) if (today + timedelta(days=i)).weekday() < 5)
 
 
 def lint_tree(tree: etree._ElementTree, filename: str) -> list[Finding]:

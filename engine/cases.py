@@ -9,6 +9,7 @@ The write path uses set-based Core statements: it is the hot path measured by
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping
@@ -17,11 +18,13 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from . import clock, db, deadlines, forms, runtime, settings
-from .errors import Conflict, Forbidden, InvalidInput, NotFound, WorkflowError
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, ProcessCrashed, WorkflowError
 from .expressions import ExpressionRejected, time_budget
 from .models import AuditEvent, Case, CaseSequence, OrgUnit, Pause, ProcessVersion, TaskRow, TimerRow, User
 from .processes import LoadedSpec, latest_version, load_spec
 from .workdays import default_calendar
+
+log = logging.getLogger(__name__)
 
 T_CASE, T_TASK, T_TIMER, T_AUDIT = Case.__table__, TaskRow.__table__, TimerRow.__table__, AuditEvent.__table__
 T_PV = ProcessVersion.__table__
@@ -137,15 +140,23 @@ def _run_engine(wf: Any, action: Any) -> None:
             runtime.run_until_waiting(wf)
     except (ExpressionRejected, PermissionError) as exc:
         raise WorkflowError(f"refused by the restricted evaluator: {exc}") from exc
+    except runtime.EndlessLoop as exc:
+        raise WorkflowError(str(exc)) from exc
     except Exception as exc:
-        if type(exc).__module__.startswith("SpiffWorkflow") or isinstance(exc, (NameError, TypeError, ValueError,
-                                                                                 KeyError, ZeroDivisionError)):
-            kind = getattr(exc, "error_type", type(exc).__name__)
-            if kind == ExpressionRejected.__name__:
-                raise WorkflowError(f"refused by the restricted evaluator: {exc}") from exc
-            notes = " ".join(getattr(exc, "__notes__", []))
-            raise WorkflowError(f"the process failed ({kind}): {exc} {notes}".strip()) from exc
-        raise
+        # Whatever the process's run raised — SpiffWorkflow's errors, a bad condition, a resource limit,
+        # RecursionError/MemoryError/OverflowError, or a bug in SpiffWorkflow or in our glue — this step
+        # is refused and nothing is written; the user sees why, the log keeps the traceback.
+        expected = type(exc).__module__.startswith("SpiffWorkflow") or isinstance(
+            exc, (NameError, TypeError, ValueError, KeyError, ZeroDivisionError))
+        kind = getattr(exc, "error_type", type(exc).__name__)
+        if kind == ExpressionRejected.__name__:
+            raise WorkflowError(f"refused by the restricted evaluator: {exc}") from exc
+        notes = " ".join(getattr(exc, "__notes__", []))
+        message = f"the process failed ({kind}): {str(exc)[:500]} {notes[:500]}".strip()
+        if not expected:
+            log.exception("the process failed with an unexpected %s", type(exc).__name__)
+            raise ProcessCrashed(message, cause_type=type(exc).__name__) from exc
+        raise WorkflowError(message) from exc
 
 
 class _Snapshot:

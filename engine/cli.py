@@ -391,7 +391,9 @@ def cmd_timers_sweep(ctx: Context) -> None:
     now = clock.to_utc(ctx.args.now) if ctx.args.now else None
     report = timers.sweep(ctx.engine, now)
     ctx.emit(report.to_dict(), lambda r: f"fired {r['fired']} timer(s) in {r['cases']} case(s); {r['cards']} card(s) issued"
-             + "".join(f"\n  case {f['case_id']} failed: {f['error']}" for f in r["failed"]))
+             + "".join(f"\n  case {f['case_id']} failed ({f['kind']}): {f['error']}"
+                       + (f" — incident {f['incident_id']} (yicun incidents show {f['incident_id']})"
+                          if f.get("incident_id") else "") for f in r["failed"]))
 
 
 def cmd_units_list(ctx: Context) -> None:

@@ -74,3 +74,13 @@ class BpmnRejected(YicunError):
 class WorkflowError(YicunError):
     """The process itself failed while running (e.g. a condition referring to a missing field)."""
     code, http_status = "workflow_error", 422
+
+
+class ProcessCrashed(WorkflowError):
+    """The process's run raised something no process should (RecursionError, MemoryError, a bug in
+    SpiffWorkflow or in our glue). The step is refused like any WorkflowError; `cause_type` names the
+    original exception for the incident list and the log."""
+
+    def __init__(self, message: str, cause_type: str) -> None:
+        super().__init__(message, cause_type=cause_type)
+        self.cause_type = cause_type

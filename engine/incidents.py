@@ -91,7 +91,9 @@ def _clean(text: str, limit: int) -> str:
 
 def describe(exc: BaseException) -> tuple[str, str]:
     """(error type, bounded message) of an exception; never raises, whatever the exception holds."""
-    etype = type(exc).__name__
+    etype = getattr(exc, "cause_type", None) or type(exc).__name__  # ProcessCrashed: what really broke
+    if not isinstance(etype, str):
+        etype = type(exc).__name__
     try:
         message = str(exc)
     except Exception:  # a broken __str__ must not stop the recording of the failure

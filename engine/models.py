@@ -214,7 +214,8 @@ class TimerRow(Base):
     spiff_task_id: Mapped[str] = mapped_column(String(36))
     bpmn_id: Mapped[str] = mapped_column(String(100))
     due_at: Mapped[datetime]
-    state: Mapped[str] = mapped_column(String(12))  # armed | paused | fired | cancelled | failed
+    # armed | paused | fired | cancelled; failed (due when its case failed) | held (later, parked with it)
+    state: Mapped[str] = mapped_column(String(12))
     fired_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
     workdays: Mapped[int | None]  # the N of a workdays(N) timer: pauses and extensions count in it

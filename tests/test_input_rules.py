@@ -365,3 +365,21 @@ def test_deploy_refuses_form_fields_named_like_the_language(bad):
     with pytest.raises(BpmnRejected) as info:
         compile_bpmn(data, "dibao.bpmn")
     assert any(bad in f.message and f.line for f in info.value.findings)
+
+
+@pytest.mark.parametrize("boom", [RecursionError("deep"), MemoryError(), OverflowError("big"), AttributeError("x")])
+def test_a_crashing_process_refuses_the_step_and_writes_nothing(seeded, monkeypatch, boom):
+    """Whatever the run raises, the user gets a WorkflowError (exit 7 / HTTP 422), not a traceback."""
+    from engine import runtime
+    from engine.errors import WorkflowError
+
+    r, task, data = intake(seeded)
+    before = snapshot(seeded)
+
+    def crash(_wf, **_kw):
+        raise boom
+    monkeypatch.setattr(runtime, "run_until_waiting", crash)
+    with pytest.raises(WorkflowError) as info:
+        complete(seeded, task.id, CLERK, data)
+    assert type(boom).__name__ in str(info.value)
+    assert snapshot(seeded) == before

@@ -156,7 +156,7 @@ def _compact_closed_cases() -> None:
             small = {key: dct[key] for key in ("data", "success", "typename", "serializer_version") if key in dct}
             small.update(correlations={}, last_task=None, completed=True, tasks={root_id: root}, root=root_id,
                          subprocesses={}, bpmn_events=[],
-                         compacted={"tasks": len(dct["tasks"]), "bytes": len(row.instance_json)})
+                         compacted={"tasks": len(dct["tasks"]), "bytes": len(row.instance_json.encode())})
             changed.append({"b_id": row.id, "b_json": json.dumps(small, ensure_ascii=False)})
         if changed:
             conn.execute(update, changed)
