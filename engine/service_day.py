@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from . import clock, incidents
 from .db import read, transaction
@@ -42,19 +42,25 @@ def _case_entry(case: Case, village: str, reason: str, due: datetime | None) -> 
             "warning_level": case.warning_level}
 
 
+#: what a digest shows of a case: never its stored workflow (kilobytes a row, read for every open case)
+_DIGEST_COLUMNS = load_only(Case.id, Case.number, Case.service_code, Case.applicant_name, Case.promised_due_at,
+                            Case.paused_at, Case.warning_level, raiseload=True)
+
+
 def build_digest(session: Session, unit: OrgUnit, now: datetime, cal: WorkCalendar | None = None) -> dict[str, Any]:
     """Overdue, due-soon and paused open cases of a village (its cases) or a township (its villages' cases)."""
     cal = cal or default_calendar()
     soon = cal.add_workdays(clock.local(now).date(), DUE_SOON_WORKDAYS).end_instant
     column = Case.village_id if unit.level == "village" else Case.township_id
     village = OrgUnit.__table__.alias("village")
-    base = (select(Case, village.c.name).join(village, village.c.id == Case.village_id)
+    base = (select(Case, village.c.name).options(_DIGEST_COLUMNS).join(village, village.c.id == Case.village_id)
             .where(column == unit.id, Case.status == "open"))
     due = Case.promised_due_at
     overdue = [_case_entry(c, v, "超期", c.promised_due_at) for c, v in session.execute(
         base.where(Case.paused_at.is_(None), due <= now).order_by(due))]
     step_over = session.execute(
-        select(Case, village.c.name, TaskRow.name, TaskRow.due_at).join(village, village.c.id == Case.village_id)
+        select(Case, village.c.name, TaskRow.name, TaskRow.due_at).options(_DIGEST_COLUMNS)
+        .join(village, village.c.id == Case.village_id)
         .join(TaskRow, and_(TaskRow.case_id == Case.id, TaskRow.state == "ready"))
         .where(column == unit.id, Case.status == "open", Case.paused_at.is_(None), TaskRow.due_at <= now,
                or_(due.is_(None), due > now))
