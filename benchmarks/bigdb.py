@@ -34,7 +34,6 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Callable
 
 from common import ROOT, FIXTURES

@@ -1,13 +1,18 @@
 """What the benchmarks share: a one-village slice of the Yiyang tree and a fresh engine set up on it."""
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine import clock, db, orgs, processes  # noqa: E402
+from engine import clock, db, orgs, processes, timers  # noqa: E402
 
 TREE = [
     orgs.SeedUnit("4309", "益阳市", "city", None, 0, 0),
@@ -28,3 +33,27 @@ def prepare_database(url: str, fixture: str, at: str) -> None:
         orgs.seed_staff(s, TREE)
         processes.deploy(s, (FIXTURES / fixture).read_bytes(), fixture)
     engine.dispose()
+
+
+def _sweeper(url: str, now: datetime, barrier: Any, out: Any) -> None:
+    engine = db.make_engine(url)
+    barrier.wait()
+    t0 = time.perf_counter()
+    report = timers.sweep(engine, now)
+    out.put((os.getpid(), report.fired, report.cases, len(report.failed), time.perf_counter() - t0))
+    engine.dispose()
+
+
+def run_sweepers(url: str, now: datetime, count: int = 2) -> tuple[list[tuple[int, int, int, int, float]], float]:
+    """`count` sweeper processes started together on the database at `url`, all sweeping at `now`: each
+    one's (pid, fired, cases, failed, seconds), and the wall time of the whole run."""
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(count), ctx.Queue()
+    procs = [ctx.Process(target=_sweeper, args=(url, now, barrier, out)) for _ in range(count)]
+    t0 = time.perf_counter()
+    for p in procs:
+        p.start()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return results, time.perf_counter() - t0

@@ -23,7 +23,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from common import CLERK, FIXTURES, prepare_database
+from common import CLERK, prepare_database
 
 from sqlalchemy import select
 

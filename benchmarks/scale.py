@@ -19,20 +19,19 @@ and template cases, no history), then measures both at the same instant and prin
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import statistics
-import sys
 import time
 from typing import Any, Callable
 
 import bigdb
 from bigdb import BUSY_COUNTY, BUSY_TOWNSHIP, BUSY_VILLAGE, NOW
+from common import run_sweepers
 
 from sqlalchemy import event, func, select, text
 
-from engine import cases, clock, db, deadlines, demo, inbox, orgs, timers
-from engine.models import AuditEvent, Case, TaskRow, TimerRow
+from engine import cases, clock, db, deadlines, inbox, orgs, timers
+from engine.models import AuditEvent, TaskRow, TimerRow
 
 INBOX_USERS = {  # label → username
     "township agent (busy)": f"agent-{BUSY_TOWNSHIP}-1",
@@ -137,14 +136,6 @@ def home_times(urls: dict[str, str], username: str, n: int) -> dict[str, tuple[l
     return {k: (times[k], *counts[k]) for k in urls}
 
 
-def _sweeper(url: str, barrier: Any, out: Any) -> None:
-    engine = db.make_engine(url)
-    barrier.wait()
-    t0 = time.perf_counter()
-    report = timers.sweep(engine, NOW)
-    out.put((os.getpid(), report.fired, report.cases, len(report.failed), time.perf_counter() - t0))
-    engine.dispose()
-
 
 def sweep_run(url: str, n: int) -> dict[str, Any]:
     engine = db.make_engine(url)
@@ -156,16 +147,7 @@ def sweep_run(url: str, n: int) -> dict[str, Any]:
         with db.read(engine) as s:
             armed = s.scalar(select(func.count()).select_from(TimerRow).where(
                 TimerRow.state == "armed", TimerRow.due_at <= NOW))
-        ctx = mp.get_context("spawn")
-        barrier, out = ctx.Barrier(2), ctx.Queue()
-        procs = [ctx.Process(target=_sweeper, args=(url, barrier, out)) for _ in range(2)]
-        t0 = time.perf_counter()
-        for p in procs:
-            p.start()
-        results = [out.get() for _ in procs]
-        for p in procs:
-            p.join()
-        wall = time.perf_counter() - t0
+        results, wall = run_sweepers(url, NOW)
         with db.read(engine) as s:
             per_case = s.execute(select(AuditEvent.case_id, func.count()).where(
                 AuditEvent.action == "timer.fired", AuditEvent.case_id.between(first, last))

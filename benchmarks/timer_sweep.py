@@ -10,30 +10,21 @@ fired more than once (must be 0: the case row is taken FOR UPDATE SKIP LOCKED).
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import sys
 import time
 import uuid
 
-from common import CLERK, prepare_database
+from common import CLERK, prepare_database, run_sweepers
 
 from sqlalchemy import func, select, text
 
-from engine import cases, clock, db, orgs, timers
+from engine import cases, clock, db, orgs
 from engine.models import AuditEvent, TaskRow, TimerRow
 
 START = "2026-11-02T09:00:00+08:00"
 DUE = "2026-11-06T09:00:00+08:00"  # every PT72H review timer is due by then
 
-
-def _sweeper(url: str, barrier: mp.Barrier, out: mp.Queue) -> None:
-    engine = db.make_engine(url)
-    barrier.wait()
-    t0 = time.perf_counter()
-    report = timers.sweep(engine, clock.to_utc(DUE))
-    out.put((os.getpid(), report.fired, report.cases, len(report.failed), time.perf_counter() - t0))
-    engine.dispose()
 
 
 def prepare(url: str, n: int) -> None:
@@ -69,16 +60,7 @@ def main() -> None:
         engine = db.make_engine(url)
         with db.read(engine) as s:
             armed = s.scalar(select(func.count()).select_from(TimerRow).where(TimerRow.state == "armed"))
-        ctx = mp.get_context("spawn")
-        barrier, out = ctx.Barrier(2), ctx.Queue()
-        procs = [ctx.Process(target=_sweeper, args=(url, barrier, out)) for _ in range(2)]
-        t0 = time.perf_counter()
-        for p in procs:
-            p.start()
-        results = [out.get() for _ in procs]
-        for p in procs:
-            p.join()
-        wall = time.perf_counter() - t0
+        results, wall = run_sweepers(url, clock.to_utc(DUE))
         with db.read(engine) as s:
             fired_rows = s.scalar(select(func.count()).select_from(TimerRow).where(TimerRow.state == "fired"))
             per_case = s.execute(select(AuditEvent.case_id, func.count()).where(AuditEvent.action == "timer.fired")

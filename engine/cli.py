@@ -618,15 +618,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--limit", type=int, default=200)
     sp.add_argument("--as", dest="as_user")
     sp.set_defaults(func=cmd_incidents_list)
-    for name, func, helptext in (("show", cmd_incidents_show, "one incident, with the timers parked behind it"),
-                                 ("retry", cmd_incidents_retry, "clear the backoff: the next sweep tries again"),
-                                 ("resolve", cmd_incidents_resolve, "close it with a note; parked work resumes")):
+    for name, command, helptext in (("show", cmd_incidents_show, "one incident, with the timers parked behind it"),
+                                    ("retry", cmd_incidents_retry, "clear the backoff: the next sweep tries again"),
+                                    ("resolve", cmd_incidents_resolve, "close it with a note; parked work resumes")):
         sp = inc.add_parser(name, help=helptext)
         sp.add_argument("id", type=int)
         sp.add_argument("--as", dest="as_user")
         if name == "resolve":
             sp.add_argument("--note", required=True, help="what was done about it")
-        sp.set_defaults(func=func)
+        sp.set_defaults(func=command)
     for sp in inc.choices.values():  # `yicun incidents list --json` as well as `yicun --json incidents list`
         sp.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
 

@@ -3,27 +3,17 @@ case fields read-only, bounded pauses and 补录, clean text (issue 7, classes 2
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 import pytest
 from sqlalchemy import select
 
 from engine import cases, db, forms, processes, sla
-from engine.clock import SHANGHAI
-from engine.errors import Conflict, Forbidden, InvalidInput
+from engine.errors import Forbidden, InvalidInput
 from engine.models import AuditEvent, Case
 
 from .conftest import (AGENT, CLERK, COUNTY_MZ, COUNTY_RS, FIXTURES, TOWNSHIP, VILLAGE, complete, form_for,
                        ready_tasks, snapshot, start, user, worker_for)
-
-
-def sh(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SHANGHAI)
-
-
-def case_row(engine, number):
-    with db.read(engine) as s:
-        return s.scalar(select(Case).where(Case.number == number))
+from .test_deadlines import case_row, sh
 
 
 def audit_actions(engine, number):
