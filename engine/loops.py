@@ -18,7 +18,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from .errors import Finding
-from .expressions import is_iso_literal
+from .expressions import evaluate, is_iso_literal
 
 _BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 _NS = {"bpmn": _BPMN}
@@ -123,13 +123,14 @@ class _Analysis:
 def _timer_waits(timer: etree._Element) -> bool:
     """A timer waits unless its literal value makes it fire at once in every round after the first: a
     zero duration or interval, or a fixed date (it waits once, then every later round passes straight on).
-    A timer computed by an expression depends on case data and is taken to wait."""
+    An expression that reads no case data (`"PT" + "0S"`) is judged by its value, as it will run; one
+    computed from case data is taken to wait."""
     for kind in ("timeDuration", "timeCycle", "timeDate"):
         element = timer.find(f"bpmn:{kind}", _NS)
         if element is None:
             continue
-        text = (element.text or "").strip().strip("\"'")
-        if not is_iso_literal(text):
+        text = _constant_value((element.text or "").strip())
+        if text is None or not is_iso_literal(text):
             return True
         if kind == "timeDate":
             return False
@@ -140,6 +141,18 @@ def _timer_waits(timer: etree._Element) -> bool:
             return True
         return any(float(v) > 0 for v in parsed.values())
     return True
+
+
+def _constant_value(text: str) -> str | None:
+    """The text a timer will see: the literal itself, or the value of an expression that reads no case
+    data; None when it depends on the case (or does not evaluate: the timer lint reports that)."""
+    if is_iso_literal(text):
+        return text
+    try:
+        value = evaluate(text, {})
+    except Exception:  # NameError: it reads case data; anything else is the timer lint's to report
+        return None
+    return value.strip() if isinstance(value, str) else None
 
 
 def _cycles(graph: _Graph, free: set[str]) -> Iterator[list[str]]:
@@ -220,15 +233,26 @@ def loop_findings(root: etree._Element, filename: str) -> list[Finding]:
     return findings
 
 
+#: the most rounds a standard loop (loop marker) may make: SpiffWorkflow keeps every round of one under the
+#: looping activity and merges their data, so its size grows with each round — a rework loop belongs in
+#: the flow (a gateway back), which the engine keeps compact however long it runs
+MAX_STANDARD_LOOP = 100
+
+
 def _standard_loops(graph: _Graph, analysis: _Analysis, filename: str) -> list[Finding]:
-    """An activity marked as a loop (standardLoopCharacteristics) that does not wait repeats itself in one
-    step; without loopMaximum nothing bounds it."""
+    """An activity marked as a loop (standardLoopCharacteristics) needs a loopMaximum of at most
+    MAX_STANDARD_LOOP: without one, one that does not wait repeats itself in one step without end, and one
+    that waits grows the case with every round."""
     out = []
     for node_id, node in graph.nodes.items():
         loop = node.find("bpmn:standardLoopCharacteristics", _NS)
-        if loop is None or analysis.waits(node) or loop.get("loopMaximum"):
+        if loop is None:
             continue
-        out.append(Finding("error", "this activity repeats itself (standard loop) without waiting and without a "
-                           "loopMaximum: it could run without end; set loopMaximum or make it wait",
-                           node_id, node.sourceline, filename))
+        maximum = (loop.get("loopMaximum") or "").strip()
+        if maximum.isdigit() and int(maximum) <= MAX_STANDARD_LOOP:
+            continue
+        what = "without waiting" if not analysis.waits(node) else "and keeps every round in the case"
+        out.append(Finding("error", f"this activity repeats itself (standard loop) {what}: give it a loopMaximum "
+                           f"of at most {MAX_STANDARD_LOOP} (not {maximum[:20] or 'none'}), or loop through a "
+                           "gateway back to it", node_id, node.sourceline, filename))
     return out

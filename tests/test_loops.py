@@ -263,6 +263,72 @@ def test_a_fixed_date_timer_waits_only_once():
     assert {f.element_id for f in info.value.findings} == {"Timer_Zero", "Timer_Date"}
 
 
+@pytest.mark.parametrize("timer, refused", [
+    ('<bpmn:timeDuration>"PT" + "0S"</bpmn:timeDuration>', True),       # constant expressions run as they read
+    ('<bpmn:timeDuration>"PT0S" if 1 > 0 else "P1D"</bpmn:timeDuration>', True),
+    ('<bpmn:timeDuration>"PT" + str(0) + "S"</bpmn:timeDuration>', True),
+    ('<bpmn:timeDuration>"P0D"</bpmn:timeDuration>', True),
+    ('<bpmn:timeDate>"2020-01-01T00:00:00" + "Z"</bpmn:timeDate>', True),
+    ('<bpmn:timeDuration>"PT" + str(count) + "S"</bpmn:timeDuration>', False),  # reads case data: may wait
+    ('<bpmn:timeDuration>"PT" + "1H"</bpmn:timeDuration>', False),
+])
+def test_timer_expressions_are_judged_by_their_value(timer, refused):
+    data = (LOOPS / "refuse_zero_timer.bpmn").read_text(encoding="utf-8").replace(
+        "<bpmn:timeDuration>PT0S</bpmn:timeDuration>", timer).replace(
+        "<bpmn:timeDate>2027-01-01T09:00:00+08:00</bpmn:timeDate>", "<bpmn:timeDuration>PT1H</bpmn:timeDuration>")
+    try:
+        bpmn.compile_bpmn(data.encode(), "z.bpmn")
+        found = set()
+    except BpmnRejected as exc:
+        found = {f.element_id for f in exc.findings if "never waits" in f.message}
+    assert ("Timer_Zero" in found) is refused
+
+
+@pytest.mark.parametrize("marker, refused", [
+    ("", True), ('loopMaximum="100000000"', True), ('loopMaximum="101"', True), ('loopMaximum="x"', True),
+    ('loopMaximum="100"', False), ('loopMaximum="3"', False)])
+@pytest.mark.parametrize("task", ["scriptTask", "userTask"])
+def test_standard_loops_need_a_small_maximum_whether_they_wait_or_not(task, marker, refused):
+    data = (LOOPS / "refuse_standard_loop.bpmn").read_text(encoding="utf-8").replace(
+        "<bpmn:standardLoopCharacteristics>", f"<bpmn:standardLoopCharacteristics {marker}>")
+    if task == "userTask":
+        data = data.replace('<bpmn:scriptTask id="Script_Loop">', '<bpmn:userTask id="Script_Loop" name="循环办理">')
+        data = data.replace("<bpmn:script>count = count + 1</bpmn:script></bpmn:scriptTask>", "</bpmn:userTask>")
+    try:
+        bpmn.compile_bpmn(data.encode(), "s.bpmn")
+        found = set()
+    except BpmnRejected as exc:
+        found = {f.element_id for f in exc.findings if "standard loop" in f.message}
+    assert ("Script_Loop" in found) is refused
+
+
+def test_a_cycle_timer_that_fell_behind_fires_once_and_goes_on():
+    """A week with no sweep (server down, or the case parked by an incident): the next sweep fires the
+    hourly reminder once and the case keeps its rhythm. It used to try all 168 missed rounds in that one
+    step — past the step's time budget for a long backlog, so the case could never move again."""
+    spec, subs = _compiled("cycle.bpmn")
+    wf = runtime.new_workflow(spec, subs)
+
+    def at(instant: datetime, action: Any) -> None:
+        with clock.using(clock.ManualClock(instant)):
+            action()
+            runtime.run_until_waiting(wf)
+
+    def reminders() -> int:
+        return sum(1 for t in wf.tasks.values()
+                   if t.task_spec.bpmn_id == "Script_Remind" and t.state == runtime.TaskState.COMPLETED)
+
+    at(T0, lambda: None)
+    (timer,) = runtime.armed_timers(wf).values()
+    assert timer.due == T0 + timedelta(hours=1)
+    at(T0 + timedelta(days=7, minutes=30), wf.refresh_timers)
+    assert reminders() == 1
+    (timer,) = runtime.armed_timers(wf).values()
+    assert timer.due == T0 + timedelta(days=7, hours=1)  # the old rhythm, the first round after now
+    at(T0 + timedelta(days=7, hours=1), wf.refresh_timers)
+    assert reminders() == 2
+
+
 @pytest.mark.parametrize("name", ["rework.bpmn", "remind.bpmn", "tick.bpmn", "cycle.bpmn", "parallel.bpmn",
                                   "subprocess.bpmn", "after_wait.bpmn", "accept_waiting_sub.bpmn"])
 def test_loops_that_wait_deploy(name):
