@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session
 
 DEFAULT_URL = "sqlite:///instance/yicun.db"
@@ -91,6 +91,11 @@ def transaction(engine: Engine, write: bool = True) -> Iterator[Session]:
     try:
         yield session
         session.commit()
+    except DataError as exc:
+        session.rollback()  # a value the database cannot hold (an id past its integer range, bad text)
+        from .errors import InvalidInput
+        raise InvalidInput(f"a value is out of range for the database: {str(exc.orig).splitlines()[0][:200]}") \
+            from exc
     except OperationalError as exc:
         session.rollback()
         if _busy(exc):  # another writer held the database past the busy timeout: a retryable conflict

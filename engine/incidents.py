@@ -102,16 +102,22 @@ def describe(exc: BaseException) -> tuple[str, str]:
 
 
 def element_of(exc: BaseException) -> str | None:
-    """The BPMN id of the element SpiffWorkflow blamed, found along the exception's causes."""
-    seen: set[int] = set()
+    """The BPMN id of the element to blame, found along the exception's causes: one our own errors name
+    outright (a timer whose value cannot be armed) wins over the task SpiffWorkflow was running then."""
+    chain: list[BaseException] = []
     current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        spec = getattr(current, "task_spec", None) or getattr(getattr(current, "task", None), "task_spec", None)
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for item in chain:
+        named = getattr(item, "element_id", None)
+        if isinstance(named, str) and named:
+            return _clean(named, ELEMENT_MAX)
+    for item in chain:
+        spec = getattr(item, "task_spec", None) or getattr(getattr(item, "task", None), "task_spec", None)
         bpmn_id = getattr(spec, "bpmn_id", None)
         if isinstance(bpmn_id, str) and bpmn_id:
             return _clean(bpmn_id, ELEMENT_MAX)
-        current = current.__cause__ or current.__context__
     return None
 
 
@@ -137,6 +143,17 @@ def record(engine: Engine, *, kind: str, exc: BaseException, now: datetime, case
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def record_in(session: Session, *, kind: str, exc: BaseException, now: datetime, case_id: int,
+              element: str | None = None) -> int:
+    """Record a case's failure inside the caller's transaction, which still holds the case row lock (the
+    failed work was rolled back to a savepoint): no other sweeper can pick the case up and fail on it
+    again between the rollback and the parking of its timers."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown incident kind {kind!r}")
+    etype, message = describe(exc)
+    return _record(session, kind, etype, message, now, case_id, None, element_of(exc) or element)
 
 
 def _record(session: Session, kind: str, etype: str, message: str, now: datetime, case_id: int | None,

@@ -74,20 +74,37 @@ def _fire_next(engine: Engine, now: datetime, skip: set[int], report: SweepRepor
     """Fire the next due case in its own transaction; False when none is due. Any Exception of the case
     (RecursionError, MemoryError, OverflowError, a bug of ours…) becomes its incident; an interrupt
     (BaseException) still stops the sweep. A failure to *find* the next case is the database's, not a
-    case's: it ends the sweep."""
-    case_id = None
+    case's: it ends the sweep.
+
+    The firing runs in a savepoint, so on failure its work is undone while the case row stays locked and
+    the incident is recorded (timers parked) in the same transaction: a second sweeper never picks the
+    case up between the rollback and the parking and fails on it again. Should that recording fail too,
+    the incident is recorded in a transaction of its own, after everything rolled back.
+    """
+    case_id, failure = None, None
     try:
         with transaction(engine) as session:
             case_id = _next_due_case(session, now, skip)
             if case_id is None:
                 return False
-            fired = fire_timers(session, case_id, now)
-            if not fired:
-                incidents.require_timer_progress(session, case_id, now)
+            try:
+                with session.begin_nested():
+                    fired = fire_timers(session, case_id, now)
+                    if not fired:
+                        incidents.require_timer_progress(session, case_id, now)
+            except Exception as exc:
+                failure = exc
+                incident_id = incidents.record_in(session, kind="timer", exc=exc, now=now, case_id=case_id)
     except Exception as exc:
         if case_id is None:
             raise
-        _failed(engine, "timer", case_id, exc, now, report, skip)
+        _failed(engine, "timer", case_id, failure or exc, now, report, skip)
+        return True
+    if failure is not None:
+        skip.add(case_id)
+        etype, message = incidents.describe(failure)  # the recording logged it
+        report.failed.append({"case_id": case_id, "kind": "timer", "error": f"{etype}: {message}",
+                              "incident_id": incident_id})
         return True
     report.fired += fired
     report.cases += 1

@@ -208,7 +208,8 @@ def test_a_poisoned_case_first_in_due_order_does_not_stop_the_others(seeded, man
     assert audit_actions(seeded, bad, "timer.") == []
     (inc,) = incidents_of(seeded, case_id=bad)
     assert (inc.kind, inc.status, inc.error_type, inc.retry_count) == ("timer", "open", EXPECTED_TYPE[variant], 0)
-    assert inc.element == "Timer_Review"  # the due timer whose firing failed
+    # the timer whose value could not be armed when it names itself; else the due timer whose firing failed
+    assert inc.element == ("Timer_HeadReview" if variant == "timer_literal" else "Timer_Review")
     assert (inc.first_at, inc.last_at, inc.next_retry_at) == (DUE, DUE, DUE + FIRST)
     assert inc.error_message and len(inc.error_message) <= incidents.MESSAGE_MAX and "\x00" not in inc.error_message
     assert inc.unit_id == case_row(seeded, bad).village_id
@@ -296,6 +297,23 @@ def test_sweepers_in_parallel_record_one_incident_and_fire_the_rest_once(seeded,
     assert per_case == {cid: 1 for cid in good}
     (inc,) = incidents_of(seeded, case_id=bad)
     assert (inc.status, inc.retry_count) == ("open", 0)  # met by several sweepers, still one failure
+
+
+@pytest.mark.parametrize("variant", ["plain_bug", "recursion", "db_error"])
+def test_a_failing_case_is_run_once_however_many_sweepers_meet_it(seeded, manual_clock, poison, variant):
+    """The failed firing rolls back to a savepoint while the case row stays locked, and its incident is
+    recorded in that same transaction: no other sweeper can fail on the case again in between (an
+    expensive failure — the 2 s budget — would cost twice, and the audit would say it failed again)."""
+    bad, good, state = poisoned_world(seeded, manual_clock, poison, variant, others=6)
+    reports: list[timers.SweepReport] = []
+    threads = [threading.Thread(target=lambda: reports.append(timers.sweep(seeded, DUE))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert state.calls == 1
+    assert sum(len(r.failed) for r in reports) == 1
+    assert audit_actions(seeded, bad, "incident.") == [("incident.opened", None)]
 
 
 # ------------------------------------------------------------------------------------------- people
