@@ -39,6 +39,7 @@ MAX_FLOW_ELEMENTS = 500  # tasks, events, gateways, sequence flows … of all pr
 MAX_PROCESSES = 20
 MAX_XML_DEPTH = 40
 MAX_TEXT_LENGTH = 64 * 1024  # one element's text (a script is at most 16,000 characters, see expressions)
+MAX_ATTRIBUTES = 64  # on one element (bpmn-js writes at most about a dozen)
 MAX_ATTRIBUTE_LENGTH = 4000
 #: Wall-clock budget shared by every expression a deploy evaluates (constant timers, the smoke run).
 DEPLOY_TIME_BUDGET_SECONDS = 2.0
@@ -251,6 +252,8 @@ def _size_problem(root: etree._Element) -> tuple[str, etree._Element] | None:
             return f"elements are nested more than {MAX_XML_DEPTH} deep", element
         if element.text is not None and len(element.text) > MAX_TEXT_LENGTH:
             return f"a text of {len(element.text):,} characters; the limit is {MAX_TEXT_LENGTH:,}", element
+        if len(element.attrib) > MAX_ATTRIBUTES:  # counted first: reading 100k attributes by name is quadratic
+            return f"an element has {len(element.attrib):,} attributes; the limit is {MAX_ATTRIBUTES}", element
         for name, value in element.attrib.items():
             if len(value) > MAX_ATTRIBUTE_LENGTH:
                 return (f"attribute {etree.QName(name).localname} has {len(value):,} characters; "

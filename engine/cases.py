@@ -746,6 +746,10 @@ def _open_pause(session: Session, case_id: int) -> Mapping[str, Any] | None:
                                   .order_by(Pause.id.desc()).limit(1)).mappings().first()
 
 
+#: a pause shorter than this moves no working-day due (see _start_clock)
+MIN_EFFECTIVE_PAUSE = timedelta(hours=24)
+
+
 def _start_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping[str, Any],
                  pause: Mapping[str, Any], *, at: datetime, now: datetime, actor_id: int | None) -> dict[str, Any]:
     """Restart the clock in place: each deadline becomes what it had left, counted from `at`. Returns the
@@ -754,15 +758,21 @@ def _start_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mappin
     moves: dict[str, datetime | None] = {}
     estimated = sla["due_estimated"]
     live = runtime.armed_timers(wf)
+    # Working days are whole days: what was left counts from the day after the pause began, and again from
+    # the day after it ends, so any pause that crosses midnight gives a day back. A pause shorter than a
+    # day therefore moves no working-day due (the dues count on from where they stood), or a clerk's
+    # one-minute pause across midnight, repeated daily, would push the legal due on for ever.
+    short = at - pause["started_at"] < MIN_EFFECTIVE_PAUSE
+    restart = pause["started_at"] if short else at
     for tid, rest in pause["left"].get("timers", {}).items():
         if tid not in live:
             continue  # its step closed meanwhile
         if "workdays" in rest:
-            due = cal.due(at, rest["workdays"])
+            due = cal.due(restart, rest["workdays"])
             moves[tid], estimated = due.end_instant, estimated or due.estimated
-        else:
+        else:  # calendar time is credited exactly
             moves[tid] = at + timedelta(seconds=rest["seconds"])
-    new_dues, dues_estimated = _dues_after(cal, at, pause["left"])
+    new_dues, dues_estimated = _dues_after(cal, restart, pause["left"])
     estimated = estimated or dues_estimated
     _retime(session, wf, case["id"], moves, now)
     _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(
@@ -771,7 +781,8 @@ def _start_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mappin
                            .values(ended_at=at, ended_by_id=actor_id))
     return dict(case_id=case["id"], actor_id=actor_id, at=now, action="case.resumed",
                 details={"at": at.isoformat(), "paused_at": sla["paused_at"].isoformat(),
-                         "automatic": "task" in pause["left"], **{k: v.isoformat() for k, v in new_dues.items()}},
+                         "automatic": "task" in pause["left"], "shorter_than_a_day": short,
+                         **{k: v.isoformat() for k, v in new_dues.items()}},
                 old_value=_iso_or_none(sla["legal_due_at"]), new_value=_iso_or_none(new_dues.get("legal_due_at")))
 
 

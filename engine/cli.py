@@ -635,10 +635,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _require_manual_clock() -> None:
+    """`--now` runs a command at another instant: every date the engine records and every back-dating
+    bound (pauses, 补录) follows it, and a sweep "in the future" fires timers early. It is for tests and
+    demos, so it needs YICUN_MANUAL_CLOCK=1 in the environment; a production server never sets it."""
+    if os.environ.get("YICUN_MANUAL_CLOCK") != "1":
+        raise InvalidInput("--now (a manual clock) is for tests and demos: set YICUN_MANUAL_CLOCK=1 to use it; "
+                           "to record something that happened earlier use --at (pause/resume) or --accepted-at")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     ctx = Context(args)
     try:
+        if args.clock_now or getattr(args, "now", None):
+            _require_manual_clock()
         if args.clock_now:
             clock.set_clock(clock.ManualClock(args.clock_now))
         return args.func(ctx) or 0

@@ -15,6 +15,7 @@ from engine import cases, clock, db, orgs, processes
 from engine.models import TaskRow, User
 
 ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("YICUN_MANUAL_CLOCK", "1")  # the tests drive the CLI on a manual clock (`--now`)
 FIXTURES = Path(__file__).parent / "fixtures"
 START = "2026-11-02T09:00:00+08:00"  # a Monday
 # Focused tests run on fixed copies of three early catalogue processes (FX-*), so editing the

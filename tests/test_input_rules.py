@@ -3,11 +3,13 @@ case fields read-only, bounded pauses and 补录, clean text (issue 7, classes 2
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from engine import cases, db, forms, processes, sla
+from engine.clock import SHANGHAI
 from engine.errors import Forbidden, InvalidInput
 from engine.models import AuditEvent, Case
 
@@ -373,3 +375,34 @@ def test_a_crashing_process_refuses_the_step_and_writes_nothing(seeded, monkeypa
         complete(seeded, task.id, CLERK, data)
     assert type(boom).__name__ in str(info.value)
     assert snapshot(seeded) == before
+
+
+@pytest.mark.parametrize("start, end, moved", [
+    ((2026, 12, 2, 23, 59), (2026, 12, 3, 0, 0), 0),     # one minute across midnight: nothing
+    ((2026, 12, 2, 9, 0), (2026, 12, 3, 8, 59), 0),      # 23 h 59 min
+    ((2026, 12, 2, 9, 0), (2026, 12, 3, 9, 0), 1),       # a full day
+    ((2026, 12, 2, 16, 0), (2026, 12, 4, 10, 0), 2),
+])
+def test_a_pause_shorter_than_a_day_moves_no_due(seeded, manual_clock, start, end, moved):
+    """Whole working days: a pause crossing midnight used to give a day back however short it was — a
+    one-minute pause, repeated daily, kept the legal due from ever arriving."""
+    from engine.workdays import default_calendar
+    manual_clock.set(sh(2026, 12, 1, 9))
+    r = start(seeded, service="FX-DIBAO", now=manual_clock.now())
+    due = case_row(seeded, r.case_number).legal_due_at
+    manual_clock.set(sh(*start))
+    pause(seeded, r.case_number)
+    manual_clock.set(sh(*end))
+    resume(seeded, r.case_number)
+    after = case_row(seeded, r.case_number).legal_due_at
+    cal = default_calendar()
+    due_date = (due.astimezone(SHANGHAI) - timedelta(microseconds=1)).date()  # 24:00 is the end of that day
+    assert after == (due if not moved else cal.add_workdays(due_date, moved).end_instant)
+
+
+def test_the_manual_clock_needs_the_test_switch(db_url, monkeypatch, capsys):
+    from engine.cli import main
+    monkeypatch.delenv("YICUN_MANUAL_CLOCK")
+    for argv in (["--now", "2026-11-02T09:00", "case", "list"], ["timers", "sweep", "--now", "2027-01-01T00:00"]):
+        assert main(["--db", db_url, *argv]) == 3
+        assert "YICUN_MANUAL_CLOCK" in capsys.readouterr().err
