@@ -318,7 +318,7 @@ def _sync(session: Session, loaded: _Loaded, before: _Snapshot, now: datetime, a
         runtime.keep_bounded(wf)  # loops: keep the task tree shallow enough for SpiffWorkflow to walk
     res = _conn(session).execute(_UPD_CASE, {
         "b_id": case_id, "b_version": case["version"], "b_now": now,
-        "b_json": runtime.dump_closed_instance(wf) if closed else runtime.dump_instance(wf),
+        "b_json": runtime.dump_closed_instance(wf) if closed else _dump(wf, case["number"]),
         "b_status": status, "b_closed": now if closed else None, "b_outcome": outcome})
     if res.rowcount != 1:
         raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
@@ -677,11 +677,25 @@ def _retime(session: Session, wf: Any, case_id: int, moves: dict[str, datetime |
                                    .values(due_at=deadline.due, warning_check_at=now))
 
 
+#: the most a case's stored workflow may take. An ordinary case is 6–30 kB however long it runs (loops are
+#: compacted); the bound stops a process whose scripts copy large values into many fields (each value
+#: within the expression limits, together megabytes) from filling the database case by case.
+MAX_INSTANCE_BYTES = 2 * 1024 * 1024
+
+
+def _dump(wf: Any, number: str) -> str:
+    text = runtime.dump_instance(wf)
+    if len(text) > MAX_INSTANCE_BYTES:
+        raise WorkflowError(f"case {number}'s data grew to {len(text):,} characters, more than the "
+                            f"{MAX_INSTANCE_BYTES:,} a case may hold: its process copies too much data")
+    return text
+
+
 def _save_instance(session: Session, loaded: _Loaded, now: datetime) -> None:
     case = loaded.case
     runtime.keep_bounded(loaded.workflow)
     res = _conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"], T_CASE.c.version == case["version"])
-                                 .values(instance_json=runtime.dump_instance(loaded.workflow),
+                                 .values(instance_json=_dump(loaded.workflow, case["number"]),
                                          version=case["version"] + 1, updated_at=now))
     if res.rowcount != 1:
         raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")

@@ -61,6 +61,8 @@ MAX_ROUND_DIGITS = 1000
 MAX_BUILT_PER_EVALUATION = 1_000_000
 #: Most instances a multi-instance activity may create (its loopCardinality).
 MAX_INSTANCES = 100
+#: the case data a script may leave behind, measured like a built value (aliases counted each time)
+MAX_DATA_SIZE = 1_000_000
 #: Wall-clock budget of one evaluation (configurable: YICUN_EXPRESSION_SECONDS).
 TIME_BUDGET_SECONDS = float(os.environ.get("YICUN_EXPRESSION_SECONDS", "0.5"))
 
@@ -801,8 +803,17 @@ def evaluate(source: str, data: Mapping[str, Any], external_context: Mapping[str
 
 
 def execute(source: str, data: dict[str, Any], external_context: Mapping[str, Any] | None = None) -> None:
-    """Run a restricted script; assignments land directly in `data`."""
+    """Run a restricted script; assignments land directly in `data`.
+
+    Assigning a value that already exists builds nothing, so the meter does not see it; but each name is
+    stored (and saved) in full. The data the script leaves is therefore measured as a whole — a value
+    held under 3,000 names counts 3,000 times."""
     _run(_compile_script(source), "exec", data, external_context)
+    try:
+        _size(data, MAX_DATA_SIZE)
+    except _Over:
+        raise ExpressionLimitExceeded(f"the script leaves more than {MAX_DATA_SIZE:,} characters/elements of "
+                                      "case data (a value copied into many fields counts each time)") from None
 
 
 # ISO 8601 literals as modelers write them in timer definitions (Camunda: <timeDuration>P3D</timeDuration>).

@@ -9,7 +9,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session, load_only
@@ -26,17 +26,21 @@ class LoadedSpec:
     subprocess_specs: dict[str, Any]
     task_meta: dict[str, dict[str, Any]]
     properties: dict[str, Any]
-    #: names the process's gateway conditions read: only the step that declares one may set it
+    #: names the process's logic reads (conditions, scripts, timers): only the step that declares one sets it
     decision_fields: frozenset[str] = frozenset()
+    #: the user tasks that take the application: their fields are what a case may be started with
+    first_steps: frozenset[str] = frozenset()
 
     def fields_of(self, bpmn_id: str) -> list[dict[str, Any]]:
         return self.task_meta.get(bpmn_id, {}).get("fields") or []
 
     def intake_fields(self) -> list[dict[str, Any]]:
-        """What an application may carry when it is accepted: every field some step declares, except the
-        decisions (those are set by their step) — all optional here, each step checks its own."""
+        """What an application may carry when it is accepted: the fields of the steps that take it, except
+        the decisions (those are set by their step) — all optional here, each step checks its own."""
         seen: dict[str, dict[str, Any]] = {}
-        for meta in self.task_meta.values():
+        for bpmn_id, meta in self.task_meta.items():
+            if bpmn_id not in self.first_steps:
+                continue
             for f in meta.get("fields") or []:
                 if f["id"] not in self.decision_fields:
                     seen.setdefault(f["id"], dict(f, required=False))
@@ -163,7 +167,8 @@ def load_spec(session: Session, version_id: int, key: tuple[str, str] | None = N
         raise Conflict(f"process version {version_id} is a model only and cannot run")
     spec, subs = runtime.spec_from_json(row.spec_json)
     meta = row.task_meta if isinstance(row.task_meta, dict) else json.loads(row.task_meta)
-    loaded = LoadedSpec(spec, subs, meta, dict(row.properties or {}), _condition_names(spec, subs))
+    loaded = LoadedSpec(spec, subs, meta, dict(row.properties or {}), _decision_names(spec, subs),
+                        _first_steps(spec, meta))
     with _CACHE_LOCK:
         _CACHE[key] = loaded
         while len(_CACHE) > _CACHE_SIZE:
@@ -171,21 +176,50 @@ def load_spec(session: Session, version_id: int, key: tuple[str, str] | None = N
     return loaded
 
 
-def _condition_names(spec: Any, subprocess_specs: dict[str, Any]) -> frozenset[str]:
-    """Every name read by a gateway condition of the process (and of the processes it calls)."""
+def _decision_names(spec: Any, subprocess_specs: dict[str, Any]) -> frozenset[str]:
+    """Every name the process's own logic reads — gateway conditions, scripts, pre/post scripts, timer
+    and multi-instance expressions — in the process and the processes it calls. A field read there
+    steers the case (directly, or through a script computing what a gateway reads), so only the step that
+    declares it may set it."""
     names: set[str] = set()
+
+    def read(text: Any, mode: str) -> None:
+        if not isinstance(text, str) or not text.strip():
+            return
+        try:
+            tree = ast.parse(text.strip(), mode=mode)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return
+        names.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+
     for process in (spec, *subprocess_specs.values()):
         for task_spec in process.task_specs.values():
             for condition, _target in getattr(task_spec, "cond_task_specs", ()):
-                text = (getattr(condition, "args", None) or [None])[0]
-                if not isinstance(text, str):
-                    continue
-                try:
-                    tree = ast.parse(text.strip(), mode="eval")
-                except (SyntaxError, ValueError, RecursionError, MemoryError):
-                    continue
-                names.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+                read((getattr(condition, "args", None) or [None])[0], "eval")
+            for attr in ("script", "prescript", "postscript"):
+                read(getattr(task_spec, attr, None), "exec")
+            for attr in ("cardinality", "condition"):
+                read(getattr(task_spec, attr, None), "eval")
+            read(getattr(getattr(task_spec, "event_definition", None), "expression", None), "eval")
     return frozenset(names)
+
+
+def _first_steps(spec: Any, user_tasks: Iterable[str]) -> frozenset[str]:
+    """The user tasks a new case can reach without passing another one: the steps that take the
+    application (受理). Walked on the spec's outputs from its start."""
+    tasks, found, seen = set(user_tasks), set(), set()
+    stack = [spec.start]
+    while stack:
+        task_spec = stack.pop()
+        if task_spec.name in seen:
+            continue
+        seen.add(task_spec.name)
+        bpmn_id = getattr(task_spec, "bpmn_id", None)
+        if bpmn_id in tasks:
+            found.add(bpmn_id)
+            continue
+        stack.extend(task_spec.outputs)
+    return frozenset(found)
 
 
 #: What a list of processes shows: never the BPMN text, the serialized spec or the task metadata (≈ 60 kB a

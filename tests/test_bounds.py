@@ -438,11 +438,18 @@ def test_a_catastrophic_pattern_cannot_hang_a_completion(seeded):
 
 @pytest.mark.parametrize("days", [99_999_999_999_999, 5000])
 def test_an_out_of_range_timer_from_intake_data_refuses_the_start(seeded, days):
-    deploy_file(seeded, field_file('<camunda:formField id="days" label="天数" type="long"/>', timer='f"P{days}D"'))
+    """A field a timer reads steers the case, so it is set by its step, never by start data; and when
+    a timer's value from case data is out of range, arming it refuses the step with the timer named."""
+    from engine.errors import InvalidInput
     from .conftest import start
-    with pytest.raises(WorkflowError) as exc:
+    deploy_file(seeded, field_file('<camunda:formField id="days" label="天数" type="long"/>', timer='f"P{days}D"'))
+    with pytest.raises(InvalidInput) as refused:
         start(seeded, service="EVIL", data={"days": days})
-    assert "timer B" in str(exc.value) and "3653 days" in str(exc.value)
+    assert "days" in refused.value.details["fields"]
+    with pytest.raises(BpmnRejected) as exc:  # a constant one is refused at deploy, with its element
+        deploy_file(seeded, field_file('<camunda:formField id="note" label="备注" type="string"/>',
+                                       timer=f'"P" + str({days}) + "D"'))
+    assert "3653 days" in str(exc.value)
 
 
 def multi_instance(cardinality: str, data_input: bool = False) -> bytes:
@@ -474,3 +481,16 @@ def test_multi_instance_cardinality_from_case_data_is_bounded_when_it_runs(m):
             cases._run_engine(wf, lambda: None)
     assert "instances" in str(exc.value)
     assert len(wf.tasks) < 50
+
+
+@pytest.mark.parametrize("copies", [11, 40, 1500])
+def test_a_value_copied_into_many_fields_counts_each_time(copies):
+    """Assigning an existing value builds nothing, but each field is stored and saved in full: 3,000
+    aliases of a 100 kB text made each case 315 MB. The data a script leaves is measured as a whole."""
+    script = "a = 'x' * 99999\n" + "".join(f"b{i} = a\n" for i in range(copies))
+    findings = findings_of(script_first(script))
+    assert any(f.element_id == "SC" and "case data" in f.message for f in findings), findings
+
+
+def test_a_few_copies_are_fine():
+    bpmn.compile_bpmn(script_first("a = 'x' * 99999\n" + "".join(f"b{i} = a\n" for i in range(5))), "ok.bpmn")

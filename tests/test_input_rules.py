@@ -377,22 +377,22 @@ def test_a_crashing_process_refuses_the_step_and_writes_nothing(seeded, monkeypa
     assert snapshot(seeded) == before
 
 
-@pytest.mark.parametrize("start, end, moved", [
+@pytest.mark.parametrize("began, ended, moved", [
     ((2026, 12, 2, 23, 59), (2026, 12, 3, 0, 0), 0),     # one minute across midnight: nothing
     ((2026, 12, 2, 9, 0), (2026, 12, 3, 8, 59), 0),      # 23 h 59 min
     ((2026, 12, 2, 9, 0), (2026, 12, 3, 9, 0), 1),       # a full day
     ((2026, 12, 2, 16, 0), (2026, 12, 4, 10, 0), 2),
 ])
-def test_a_pause_shorter_than_a_day_moves_no_due(seeded, manual_clock, start, end, moved):
+def test_a_pause_shorter_than_a_day_moves_no_due(seeded, manual_clock, began, ended, moved):
     """Whole working days: a pause crossing midnight used to give a day back however short it was — a
     one-minute pause, repeated daily, kept the legal due from ever arriving."""
     from engine.workdays import default_calendar
     manual_clock.set(sh(2026, 12, 1, 9))
     r = start(seeded, service="FX-DIBAO", now=manual_clock.now())
     due = case_row(seeded, r.case_number).legal_due_at
-    manual_clock.set(sh(*start))
+    manual_clock.set(sh(*began))
     pause(seeded, r.case_number)
-    manual_clock.set(sh(*end))
+    manual_clock.set(sh(*ended))
     resume(seeded, r.case_number)
     after = case_row(seeded, r.case_number).legal_due_at
     cal = default_calendar()
@@ -406,3 +406,26 @@ def test_the_manual_clock_needs_the_test_switch(db_url, monkeypatch, capsys):
     for argv in (["--now", "2026-11-02T09:00", "case", "list"], ["timers", "sweep", "--now", "2027-01-01T00:00"]):
         assert main(["--db", db_url, *argv]) == 3
         assert "YICUN_MANUAL_CLOCK" in capsys.readouterr().err
+
+
+def test_start_data_carries_only_the_intake_steps_fields(seeded):
+    """A later step's field (even one no gateway reads) cannot ride in with the application: the reported
+    variant put the township's decision in the start data and a script turned it into the approval."""
+    with db.read(seeded) as s:
+        spec = processes.load_spec(s, processes.latest_version(s, "FX-DIBAO").id)
+    assert spec.first_steps == {"Task_VillageIntake"}
+    for later in ({"township_opinion": "同意"}, {"county_opinion": "同意"}, {"monthly_allowance": 900}):
+        with pytest.raises(InvalidInput):
+            start(seeded, service="FX-DIBAO", data=later)
+
+
+def test_names_read_by_scripts_are_decisions_too():
+    """A script can turn a field into what a gateway reads (approved = township_decision == "approve"):
+    every name the process's logic reads is a decision, not only those of gateway conditions."""
+    from engine.bpmn import compile_bpmn
+    from engine.processes import _decision_names
+    tick = compile_bpmn((FIXTURES / "loops" / "tick.bpmn").read_bytes(), "tick.bpmn").processes[0]
+    names = _decision_names(tick.spec, tick.subprocess_specs)
+    assert "reminders" in names  # read by the script `reminders = reminders + 1`
+    dibao = compile_bpmn((FIXTURES / "dibao.bpmn").read_bytes(), "dibao.bpmn").processes[0]
+    assert {"township_decision", "county_decision"} <= _decision_names(dibao.spec, dibao.subprocess_specs)
