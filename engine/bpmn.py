@@ -435,7 +435,7 @@ def _check_timer(kind: str, text: str) -> None:
             _parse_cycle(literal)
         else:
             timer_instant(literal, now)
-    except ValueError as exc:  # TimerValueError: not ISO 8601, or out of range
+    except (ValueError, OverflowError) as exc:  # TimerValueError: not ISO 8601, or out of range
         raise ExpressionRejected(str(exc)) from None
 
 

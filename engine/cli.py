@@ -463,6 +463,19 @@ def cmd_incidents_resolve(ctx: Context) -> None:
 
 
 # ------------------------------------------------------------------------------------------- parser
+def _bounded(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high` (ids fit the database's integer columns), or a
+    usage error (exit 2) naming the range — never a driver error from a number the database cannot hold."""
+    def parse(text: str) -> int:
+        if not text.strip().lstrip("+-").isdigit() or not text.strip().isascii() or len(text) > 20:
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number, not {text[:30]!r}")
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be from {low} to {high:,}, not {value}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="yicun", description="Yicun (益村) case engine")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -503,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_case_show)
     sp = case.add_parser("list")
     sp.add_argument("--status", default="open", choices=("open", "completed", "rejected", "withdrawn", "all"))
-    sp.add_argument("--limit", type=int, default=100)
+    sp.add_argument("--limit", type=_bounded(1, 10_000, "--limit"), default=100)
     sp.add_argument("--as", dest="as_user")
     sp.set_defaults(func=cmd_case_list)
     sp = case.add_parser("pause", help="stop the clock (补正, 特别程序, 公示)")
@@ -520,7 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_case_resume)
     sp = case.add_parser("extend", help="延期: once, capped, before the due date, by an officer of the approving level")
     sp.add_argument("number")
-    sp.add_argument("--workdays", type=int, required=True)
+    sp.add_argument("--workdays", type=_bounded(0, 3650, "--workdays"), required=True)
     sp.add_argument("--reason", required=True)
     sp.add_argument("--as", dest="as_user", required=True)
     sp.set_defaults(func=cmd_case_extend)
@@ -537,12 +550,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true", help="include completed and cancelled tasks")
     sp.set_defaults(func=cmd_task_list)
     sp = task.add_parser("show", help="a task with its form fields")
-    sp.add_argument("id", type=int)
+    sp.add_argument("id", type=_bounded(1, 2**31 - 1, "an id"))
     sp.add_argument("--as", dest="as_user")
     sp.set_defaults(func=cmd_task_show)
     for name in ("claim", "unclaim", "complete", "reassign"):
         sp = task.add_parser(name)
-        sp.add_argument("id", type=int)
+        sp.add_argument("id", type=_bounded(1, 2**31 - 1, "an id"))
         sp.add_argument("--as", dest="as_user", required=True)
         if name == "complete":
             sp.add_argument("--data", help="form data as a JSON object")
@@ -575,7 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal = sub.add_parser("calendar", help="the working-day calendar").add_subparsers(dest="cal_cmd", required=True)
     sp = cal.add_parser("due", help="the due date of a limit in working days")
     sp.add_argument("--from", dest="from_date", required=True, metavar="DATE", help="acceptance date YYYY-MM-DD")
-    sp.add_argument("--workdays", type=int, required=True)
+    sp.add_argument("--workdays", type=_bounded(0, 3650, "--workdays"), required=True)
     sp.set_defaults(func=cmd_calendar_due)
 
     sd = sub.add_parser("service-day", help="便民集中服务日 digests").add_subparsers(dest="sd_cmd", required=True)
@@ -595,7 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_notifications)
 
     sp = sub.add_parser("scheduler", help="run the timer sweep and the service-day job without the web")
-    sp.add_argument("--sweep-seconds", type=int, default=30)
+    sp.add_argument("--sweep-seconds", type=_bounded(1, 86_400, "--sweep-seconds"), default=30)
     sp.set_defaults(func=cmd_scheduler)
 
     un = sub.add_parser("units", help="org units").add_subparsers(dest="unit_cmd", required=True)
@@ -608,21 +621,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp = us.add_parser("list")
     sp.add_argument("--role", choices=orgs.ROLES)
     sp.add_argument("--unit", help="unit code")
-    sp.add_argument("--limit", type=int)
+    sp.add_argument("--limit", type=_bounded(1, 10_000, "--limit"))
     sp.set_defaults(func=cmd_users_list)
 
     inc = sub.add_parser("incidents", help="failures of the sweep and jobs: one failure stays one failure") \
         .add_subparsers(dest="incident_cmd", required=True)
     sp = inc.add_parser("list", help="incidents (a supervisor sees those of their subtree)")
     sp.add_argument("--status", default="open", choices=("open", "resolved", "all"))
-    sp.add_argument("--limit", type=int, default=200)
+    sp.add_argument("--limit", type=_bounded(1, 10_000, "--limit"), default=200)
     sp.add_argument("--as", dest="as_user")
     sp.set_defaults(func=cmd_incidents_list)
     for name, command, helptext in (("show", cmd_incidents_show, "one incident, with the timers parked behind it"),
                                     ("retry", cmd_incidents_retry, "clear the backoff: the next sweep tries again"),
                                     ("resolve", cmd_incidents_resolve, "close it with a note; parked work resumes")):
         sp = inc.add_parser(name, help=helptext)
-        sp.add_argument("id", type=int)
+        sp.add_argument("id", type=_bounded(1, 2**31 - 1, "an id"))
         sp.add_argument("--as", dest="as_user")
         if name == "resolve":
             sp.add_argument("--note", required=True, help="what was done about it")

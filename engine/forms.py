@@ -23,9 +23,12 @@ _FUNCTION_NAMES = frozenset({"workdays", "len", "str", "int", "float", "bool", "
                              "any", "all", "sorted", "True", "False", "None"})
 RESERVED_FIELDS = CASE_FIELDS | _FUNCTION_NAMES
 
-# C0/C1 control characters other than tab and newline, and the Unicode line/paragraph separators and
-# bidirectional overrides, which make text look other than what it is (a name that reads backwards).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# C0/C1 control characters other than tab and newline; the Unicode line/paragraph separators; the
+# bidirectional marks and overrides and the invisible characters (zero-width spaces and joiners, soft
+# hyphen, BOM, Arabic letter mark), which make a name look other than what it is or two names look
+# alike; and lone surrogates (bytes the terminal could not decode), which no database stores faithfully.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u200b-\u200f\u2028-\u202e"
+                      "\u2060-\u2069\ufeff\ud800-\udfff]")
 
 
 def form_field_name_problem(field_id: str) -> str | None:

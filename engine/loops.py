@@ -137,9 +137,9 @@ def _timer_waits(timer: etree._Element) -> bool:
         period = text.rsplit("/", 1)[-1] if kind == "timeCycle" else text
         try:
             parsed = TimerEventDefinition.parse_iso_duration(period)
-        except Exception:  # SpiffWorkflow raises a bare Exception; the timer lint reports it
+            return any(float(v) > 0 for v in parsed.values())
+        except Exception:  # a bare Exception from SpiffWorkflow, an OverflowError: the timer lint reports it
             return True
-        return any(float(v) > 0 for v in parsed.values())
     return True
 
 

@@ -80,8 +80,9 @@ def deploy(session: Session, data: bytes, filename: str, actor: User | None = No
         raise ValueError("the compiled file is not the file being deployed")
     findings = [f.to_dict() for f in compiled.findings]
     results = []
+    for process_id in sorted({proc.process_id for proc in compiled.processes}):
+        _lock_process_id(session, process_id)  # all at once, in one order: two files never deadlock
     for proc in compiled.processes:
-        _lock_process_id(session, proc.process_id)
         latest = session.execute(
             select(ProcessVersion.id, ProcessVersion.version, ProcessVersion.sha256)
             .where(ProcessVersion.process_id == proc.process_id)

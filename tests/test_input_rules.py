@@ -160,7 +160,8 @@ def test_deep_or_huge_form_data_is_refused_without_a_traceback():
         forms.validate({"v": "字" * 70_000}, [{"id": "v", "label": "v", "constraints": {"maxlength": "100000"}}])
 
 
-@pytest.mark.parametrize("name", ["符\x00建英", "符建英\x1b[31m", "符\u2028建英", "  ", "x" * 101])
+@pytest.mark.parametrize("name", ["符\x00建英", "符建英\x1b[31m", "符\u2028建英", "  ", "x" * 101, "符\u200b建英",
+                                  "符\u00ad建英", "\ufeff符建英", "符建英\u200f", "符\u061c建英", "ab\udced"])
 def test_names_and_reasons_are_clean_text(seeded, name):
     with pytest.raises(InvalidInput):
         with db.transaction(seeded) as s:
@@ -429,3 +430,56 @@ def test_names_read_by_scripts_are_decisions_too():
     assert "reminders" in names  # read by the script `reminders = reminders + 1`
     dibao = compile_bpmn((FIXTURES / "dibao.bpmn").read_bytes(), "dibao.bpmn").processes[0]
     assert {"township_decision", "county_decision"} <= _decision_names(dibao.spec, dibao.subprocess_specs)
+
+
+def test_numbers_the_database_cannot_hold_are_usage_errors(db_url, capsys):
+    from engine.cli import main
+    for argv in (["task", "show", "9223372036854775808"], ["incidents", "show", "2147483648"],
+                 ["users", "list", "--limit", "-1"], ["task", "claim", "0", "--as", CLERK],
+                 ["case", "list", "--limit", "99999999999999999999"]):
+        with pytest.raises(SystemExit) as info:
+            main(["--db", db_url, *argv])
+        assert info.value.code == 2 and "must be" in capsys.readouterr().err
+
+
+def test_a_timer_value_too_big_for_a_float_is_refused_with_its_element():
+    import re as regex
+    from engine.bpmn import compile_bpmn
+    from engine.errors import BpmnRejected
+    xml = (FIXTURES / "relay.bpmn").read_text(encoding="utf-8")
+    bad = regex.sub(r"<bpmn:timeDuration([^>]*)>[^<]*</bpmn:timeDuration>",
+                    r'<bpmn:timeDuration\1>"PT" + "1" * 999 + "S"</bpmn:timeDuration>', xml, count=1)
+    with pytest.raises(BpmnRejected) as info:
+        compile_bpmn(bad.encode(), "relay.bpmn")
+    (finding,) = info.value.findings
+    assert finding.element_id and finding.line
+
+
+def test_an_element_with_too_many_attributes_is_refused_at_once():
+    from engine.bpmn import compile_bpmn
+    from engine.errors import BpmnRejected
+    attrs = " ".join(f'a{i}=""' for i in range(100_000)).encode()
+    xml = (FIXTURES / "relay.bpmn").read_bytes().replace(b'<bpmn:startEvent id="', b'<bpmn:startEvent ' + attrs + b' id="', 1)
+    with pytest.raises(BpmnRejected, match="attributes"):
+        compile_bpmn(xml, "relay.bpmn")
+
+
+def _two_processes(first: str, second: str, mark: int) -> bytes:
+    def process(pid: str) -> str:
+        return (f'<bpmn:process id="{pid}" name="{pid}" isExecutable="true">'
+                f'<bpmn:startEvent id="{pid}_s"/><bpmn:sequenceFlow id="{pid}_f1" sourceRef="{pid}_s" '
+                f'targetRef="{pid}_t"/><bpmn:userTask id="{pid}_t" name="办理"/><bpmn:sequenceFlow id="{pid}_f2" '
+                f'sourceRef="{pid}_t" targetRef="{pid}_e"/><bpmn:endEvent id="{pid}_e"/></bpmn:process>')
+    return ('<?xml version="1.0" encoding="UTF-8"?><bpmn:definitions '
+            'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="http://x">'
+            f'{process(first)}{process(second)}<!-- {mark} --></bpmn:definitions>').encode()
+
+
+def test_deploys_of_files_sharing_processes_in_any_order_do_not_deadlock(db_engine):
+    """Files holding processes A and B in opposite orders, deployed at once: each deploy locks its
+    process ids in one order (PostgreSQL reported a deadlock otherwise)."""
+    for round_ in range(3):
+        files = [_two_processes(*(("TEST-A", "TEST-B") if n % 2 else ("TEST-B", "TEST-A")), 10 * round_ + n)
+                 for n in range(4)]
+        results = _deploy_at_once(db_engine, files)
+        assert len(results) == 8 and all(r.created for r in results)
