@@ -774,7 +774,11 @@ def _compile_tree(data: bytes, tree: etree._ElementTree, filename: str) -> Compi
         if end_status:
             props["endStatus"] = end_status
         errors += _smoke_run(spec, subs, process, filename)
-        processes.append(CompiledProcess(pid, name, True, spec, subs, user_task_meta(process), props))
+        meta = user_task_meta(process)
+        for called in root.findall("bpmn:process", NS):  # the steps of the processes it calls, in this file
+            if called.get("id") in subs:
+                meta = {**user_task_meta(called), **meta}
+        processes.append(CompiledProcess(pid, name, True, spec, subs, meta, props))
     if errors:
         raise BpmnRejected(f"{filename} could not be parsed", errors)
     if not processes:

@@ -444,3 +444,12 @@ def test_a_case_that_did_not_reach_an_end_is_never_closed(loops_engine, db_url, 
     assert error is not None and "without reaching an end event" in str(error)
     _, armed, case = _rows(loops_engine, case_id)
     assert case.status == "open" and case.outcome is None and len(armed) == 1
+
+
+def test_the_steps_of_a_called_process_carry_their_metadata():
+    """A user task inside a called process is routed and validated like any other: its name and form
+    come with the caller's deployment (they were missing, so every field was refused)."""
+    compiled = bpmn.compile_bpmn((LOOPS / "accept_waiting_sub.bpmn").read_bytes(), "a.bpmn")
+    (caller,) = [p for p in compiled.processes if p.process_id == "TEST-ACCEPT-WAITING-SUB"]
+    assert {"Sub_Task", "C_Task"} <= set(caller.user_tasks)
+    assert caller.user_tasks["C_Task"].name == "办理"
