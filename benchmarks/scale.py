@@ -30,7 +30,7 @@ from common import run_sweepers
 
 from sqlalchemy import event, func, select, text
 
-from engine import cases, clock, db, deadlines, inbox, orgs, timers
+from engine import cases, clock, db, deadlines, inbox, orgs
 from engine.models import AuditEvent, TaskRow, TimerRow
 
 INBOX_USERS = {  # label → username
@@ -182,7 +182,7 @@ def explain(url: str) -> None:
     event.listen(engine, "before_cursor_execute", capture)
     with db.transaction(engine) as s:
         deadlines.next_case_to_check(s, NOW, set())
-        timers._next_due_case(s, NOW, set())
+        cases.next_due_case(s, NOW, set())
         s.rollback()
     event.remove(engine, "before_cursor_execute", capture)
     with engine.connect() as conn:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from . import clock, db, deadlines, forms, runtime, settings
@@ -611,13 +611,37 @@ def withdraw_case(session: Session, case_number: str, actor: User, reason: str,
     return result
 
 
-def fire_timers(session: Session, case_id: int, now: datetime) -> int:
+_SEL_DUE_CASE = (select(*_CASE_COLUMNS).select_from(T_TIMER)
+                 .join(T_CASE, T_CASE.c.id == T_TIMER.c.case_id)
+                 .join(T_PV, T_PV.c.id == T_CASE.c.process_version_id)
+                 .where(T_TIMER.c.state == literal_column("'armed'"),  # a literal, or the partial index is unused
+                        T_TIMER.c.due_at <= bindparam("now"))
+                 .order_by(T_TIMER.c.due_at)  # exactly the armed-timers index: no sort, stops at the first row
+                 .limit(1))
+# Built once (a statement built per call costs more to compile than to run); on PostgreSQL the case row is
+# taken FOR UPDATE SKIP LOCKED, so sweepers on several nodes never wait for each other or fire twice.
+_DUE_CASE_STATEMENTS = {
+    (locking, skipping): (stmt.with_for_update(of=T_CASE, skip_locked=True) if locking else stmt)
+    for locking in (False, True)
+    for skipping, stmt in ((False, _SEL_DUE_CASE),
+                           (True, _SEL_DUE_CASE.where(T_TIMER.c.case_id.not_in(bindparam("skip", expanding=True)))))}
+
+
+def next_due_case(session: Session, now: datetime, skip: set[int]) -> Mapping[str, Any] | None:
+    """The case of the next armed timer due at `now` (not in `skip`), its row locked: what
+    :func:`fire_timers` needs, in the one query that finds it."""
+    stmt = _DUE_CASE_STATEMENTS[(not db.is_sqlite(session), bool(skip))]
+    params = {"now": now, **({"skip": list(skip)} if skip else {})}
+    return _conn(session).execute(stmt, params).mappings().first()
+
+
+def fire_timers(session: Session, case_id: int, now: datetime, case: Mapping[str, Any] | None = None) -> int:
     """Let one case's workflow see the time `now` and run the timers that are due; returns how many fired.
 
-    Called by the sweep with the case row already locked; the timer rows are updated in this same
-    transaction, which is what makes a timer fire exactly once.
+    Called by the sweep with the case row already locked (and read, as `case`, by `next_due_case`); the
+    timer rows are updated in this same transaction, which is what makes a timer fire exactly once.
     """
-    case = _lock_case(session, case_id)
+    case = case if case is not None else _lock_case(session, case_id)
     if case["status"] != "open":
         _conn(session).execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.state == "armed")
                         .values(state="cancelled"))

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, literal_column, select
+from sqlalchemy import Engine
 
 from . import clock, deadlines, incidents
-from .cases import T_CASE, T_TIMER, fire_timers
-from .db import is_sqlite, transaction
+from .cases import fire_timers, next_due_case
+from .db import transaction
 
 log = logging.getLogger(__name__)
 
@@ -36,25 +36,6 @@ class SweepReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"fired": self.fired, "cases": self.cases, "cards": self.cards, "failed": self.failed}
-
-
-_NEXT_DUE = (select(T_TIMER.c.case_id)
-             .join(T_CASE, T_CASE.c.id == T_TIMER.c.case_id)
-             .where(T_TIMER.c.state == literal_column("'armed'"),  # a literal, or the partial index is not used
-                    T_TIMER.c.due_at <= bindparam("now"))
-             .order_by(T_TIMER.c.due_at)  # exactly the armed-timers index: no sort, stops at the first row
-             .limit(1))
-_NEXT_DUE_SKIPPING = _NEXT_DUE.where(T_TIMER.c.case_id.not_in(bindparam("skip", expanding=True)))
-# Built once: a statement built per call costs more to compile than the query costs to run (the sweep
-# asks this once per case). On PostgreSQL the case row is taken FOR UPDATE SKIP LOCKED.
-_NEXT_DUE_STATEMENTS = {(locking, skipping): (stmt.with_for_update(of=T_CASE, skip_locked=True) if locking else stmt)
-                        for locking in (False, True) for skipping, stmt in ((False, _NEXT_DUE),
-                                                                            (True, _NEXT_DUE_SKIPPING))}
-
-
-def _next_due_case(session: Any, now: datetime, skip: set[int]) -> int | None:
-    stmt = _NEXT_DUE_STATEMENTS[(not is_sqlite(session), bool(skip))]
-    return session.connection().execute(stmt, {"now": now, **({"skip": list(skip)} if skip else {})}).scalar()
 
 
 def sweep(engine: Engine, now: datetime | None = None, max_cases: int | None = None) -> SweepReport:
@@ -84,12 +65,13 @@ def _fire_next(engine: Engine, now: datetime, skip: set[int], report: SweepRepor
     case_id, failure = None, None
     try:
         with transaction(engine) as session:
-            case_id = _next_due_case(session, now, skip)
-            if case_id is None:
+            case = next_due_case(session, now, skip)
+            if case is None:
                 return False
+            case_id = case["id"]
             try:
                 with session.begin_nested():
-                    fired = fire_timers(session, case_id, now)
+                    fired = fire_timers(session, case_id, now, case)
                     if not fired:
                         incidents.require_timer_progress(session, case_id, now)
             except Exception as exc:

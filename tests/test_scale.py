@@ -117,7 +117,7 @@ def test_sweep_and_warning_lookups_skip_finished_rows(seeded, manual_clock):
         cases.withdraw_case(s, number, user(seeded, CLERK), "申请人撤回")
     with db.transaction(seeded) as s:
         assert deadlines.next_case_to_check(s, later, set()) is None
-        assert timers._next_due_case(s, later, set()) is None
+        assert cases.next_due_case(s, later, set()) is None
 
 
 # ------------------------------------------------------------------------------------------ the migration
@@ -399,7 +399,7 @@ def test_sqlite_plans_use_the_partial_indexes(seeded, db_kind):
             inbox.count_open_cases(s, orgs.user_by_name(s, CLERK))
         with db.transaction(seeded) as s:
             deadlines.next_case_to_check(s, _case(seeded, number).created_at, set())
-            timers._next_due_case(s, _case(seeded, number).created_at, set())
+            cases.next_due_case(s, _case(seeded, number).created_at, set())
     finally:
         event.remove(seeded, "before_cursor_execute", explain)
     joined = "\n".join(plans)
