@@ -51,6 +51,13 @@ def sweep(engine: Engine, now: datetime | None = None, max_cases: int | None = N
     return report
 
 
+# A savepoint set by hand rather than Session.begin_nested(): the firing is all Core statements on the
+# session's connection (no ORM state to rewind), and COMMIT releases the savepoint by itself, so a
+# successful firing — nearly every one — pays one statement for it instead of two.
+_SAVEPOINT = "SAVEPOINT yicun_fire"
+_ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO SAVEPOINT yicun_fire"
+
+
 def _fire_next(engine: Engine, now: datetime, skip: set[int], report: SweepReport) -> bool:
     """Fire the next due case in its own transaction; False when none is due. Any Exception of the case
     (RecursionError, MemoryError, OverflowError, a bug of ours…) becomes its incident; an interrupt
@@ -69,13 +76,15 @@ def _fire_next(engine: Engine, now: datetime, skip: set[int], report: SweepRepor
             if case is None:
                 return False
             case_id = case["id"]
+            connection = session.connection()
+            connection.exec_driver_sql(_SAVEPOINT)
             try:
-                with session.begin_nested():
-                    fired = fire_timers(session, case_id, now, case)
-                    if not fired:
-                        incidents.require_timer_progress(session, case_id, now)
+                fired = fire_timers(session, case_id, now, case)
+                if not fired:
+                    incidents.require_timer_progress(session, case_id, now)
             except Exception as exc:
                 failure = exc
+                connection.exec_driver_sql(_ROLLBACK_TO_SAVEPOINT)
                 incident_id = incidents.record_in(session, kind="timer", exc=exc, now=now, case_id=case_id)
     except Exception as exc:
         if case_id is None:
