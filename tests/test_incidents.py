@@ -282,14 +282,20 @@ def test_an_interrupt_is_not_swallowed(seeded, manual_clock, monkeypatch):
     assert incidents_of(seeded) == [] and timer_states(seeded, bad) == {"Timer_Review": "armed"}
 
 
-def test_sweepers_in_parallel_record_one_incident_and_fire_the_rest_once(seeded, manual_clock, poison):
-    bad, good, _state = poisoned_world(seeded, manual_clock, poison, "plain_bug", others=8)
+def sweep_in_parallel(engine, count: int) -> list[timers.SweepReport]:
+    """`count` sweeps at DUE started together in threads; their reports."""
     reports: list[timers.SweepReport] = []
-    threads = [threading.Thread(target=lambda: reports.append(timers.sweep(seeded, DUE))) for _ in range(3)]
+    threads = [threading.Thread(target=lambda: reports.append(timers.sweep(engine, DUE))) for _ in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(120)
+    return reports
+
+
+def test_sweepers_in_parallel_record_one_incident_and_fire_the_rest_once(seeded, manual_clock, poison):
+    bad, good, _state = poisoned_world(seeded, manual_clock, poison, "plain_bug", others=8)
+    reports = sweep_in_parallel(seeded, 3)
     assert sum(r.fired for r in reports) == len(good)
     with db.read(seeded) as s:
         per_case = dict(s.execute(select(AuditEvent.case_id, func.count()).where(AuditEvent.action == "timer.fired")
@@ -305,12 +311,7 @@ def test_a_failing_case_is_run_once_however_many_sweepers_meet_it(seeded, manual
     recorded in that same transaction: no other sweeper can fail on the case again in between (an
     expensive failure — the 2 s budget — would cost twice, and the audit would say it failed again)."""
     bad, good, state = poisoned_world(seeded, manual_clock, poison, variant, others=6)
-    reports: list[timers.SweepReport] = []
-    threads = [threading.Thread(target=lambda: reports.append(timers.sweep(seeded, DUE))) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    reports = sweep_in_parallel(seeded, 3)
     assert state.calls == 1
     assert sum(len(r.failed) for r in reports) == 1
     assert audit_actions(seeded, bad, "incident.") == [("incident.opened", None)]
