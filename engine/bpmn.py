@@ -527,6 +527,13 @@ def _multi_instance_findings(root: etree._Element, filename: str) -> list[Findin
         if not _executable(mi):
             continue
         owner = mi.getparent()
+        outer = next((a for a in owner.iterancestors()
+                      if a.find("bpmn:multiInstanceLoopCharacteristics", NS) is not None), None)
+        if outer is not None:  # instances multiply: 100 × 100 tasks at once, past every budget
+            out.append(Finding("error", f"a multi-instance activity inside the multi-instance {outer.get('id')!r}: "
+                               "their instances multiply; make only one of them multi-instance",
+                               owner.get("id"), mi.sourceline, filename))
+            continue
         if mi.find("bpmn:loopDataInputRef", NS) is not None:
             out.append(Finding("error", "a multi-instance activity over a data collection is not supported (its "
                                f"size has no bound); use loopCardinality (at most {MAX_INSTANCES})",

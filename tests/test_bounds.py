@@ -494,3 +494,22 @@ def test_a_value_copied_into_many_fields_counts_each_time(copies):
 
 def test_a_few_copies_are_fine():
     bpmn.compile_bpmn(script_first("a = 'x' * 99999\n" + "".join(f"b{i} = a\n" for i in range(5))), "ok.bpmn")
+
+
+def test_nested_multi_instance_is_refused_at_once():
+    """100 instances of a subprocess holding 100 instances each made 10,000 tasks in the deploy's smoke
+    run (5.5 s, past the 2 s budget): a multi-instance inside a multi-instance is refused by the lint."""
+    import time
+    inner = ('<bpmn:userTask id="Inner"><bpmn:multiInstanceLoopCharacteristics isSequential="false">'
+             '<bpmn:loopCardinality>100</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics>'
+             '</bpmn:userTask>')
+    nested = script_first("n = 3").replace(b'<bpmn:userTask id="T"/>', (
+        '<bpmn:subProcess id="T"><bpmn:multiInstanceLoopCharacteristics isSequential="false">'
+        '<bpmn:loopCardinality>100</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics>'
+        f'<bpmn:startEvent id="S2"/><bpmn:sequenceFlow id="g1" sourceRef="S2" targetRef="Inner"/>{inner}'
+        '<bpmn:sequenceFlow id="g2" sourceRef="Inner" targetRef="E2"/><bpmn:endEvent id="E2"/>'
+        '</bpmn:subProcess>').encode())
+    started = time.perf_counter()
+    findings = findings_of(nested)
+    assert time.perf_counter() - started < 30  # a hang guard only: it used to take 5.5 s
+    assert any(f.element_id == "Inner" and "inside the multi-instance 'T'" in f.message for f in findings), findings
