@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from . import clock, patterns
 from .errors import InvalidInput
+from .expressions import SAFE_FUNCTIONS
 
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_DEPTH = 4  # a form value is a scalar or a small list/object of scalars, never a deep structure
@@ -19,8 +20,7 @@ _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 #: Names the engine writes into every case when it is accepted: a form may show them, never change them.
 CASE_FIELDS = frozenset({"case_number", "service_code", "applicant_name", "village_code", "village_name"})
 #: Names a form may not use at all: they would shadow the functions of the expression language.
-_FUNCTION_NAMES = frozenset({"workdays", "len", "str", "int", "float", "bool", "abs", "min", "max", "round", "sum",
-                             "any", "all", "sorted", "True", "False", "None"})
+_FUNCTION_NAMES = frozenset(SAFE_FUNCTIONS) | {"True", "False", "None"}
 RESERVED_FIELDS = CASE_FIELDS | _FUNCTION_NAMES
 
 # C0/C1 control characters other than tab and newline; the Unicode line/paragraph separators; the
@@ -48,9 +48,9 @@ def control_characters(text: str) -> bool:
 
 def clean_text(value: Any, what: str, max_length: int, required: bool = True) -> str:
     """A name, reason or note typed by a user: stripped, bounded, free of control characters."""
-    text = value.strip() if isinstance(value, str) else ""
     if not isinstance(value, (str, type(None))):
         raise InvalidInput(f"{what} must be text")
+    text = (value or "").strip()
     if required and not text:
         raise InvalidInput(f"{what} is required")
     if len(text) > max_length:

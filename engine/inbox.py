@@ -143,7 +143,8 @@ def task_detail(session: Session, task_id: int, user: User | None = None) -> dic
     assignee = session.get(User, task.assignee_id) if task.assignee_id else None
     m = (meta or {}).get(task.bpmn_id, {})
     return {**task_dict(task, case, assignee.username if assignee else None, unit.name if unit else None),
-            "form_key": m.get("form_key"), "fields": [dict(f, readonly=f["id"] in CASE_FIELDS) for f in m.get("fields", [])], "documentation": m.get("documentation")}
+            "form_key": m.get("form_key"), "documentation": m.get("documentation"),
+            "fields": [dict(f, readonly=f["id"] in CASE_FIELDS) for f in m.get("fields", [])]}
 
 
 def visible_case(session: Session, user: User | None, number: str) -> Case:

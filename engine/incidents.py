@@ -25,7 +25,7 @@ from sqlalchemy import Engine, and_, insert, literal_column, or_, select, true, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from . import clock
+from . import clock, forms
 from .db import is_sqlite, transaction
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .inbox import case_scope
@@ -445,13 +445,7 @@ def resolve(session: Session, incident_id: int, user: User | None, note: str,
     """A person closes the incident with a note (what was done). The parked work goes back to the sweep:
     if it still fails, a new incident opens — nothing is left silently stopped."""
     now = now or clock.now()
-    note = (note or "").strip()
-    if not note:
-        raise InvalidInput("a note is required to resolve an incident (what was done about it)")
-    if len(note) > NOTE_MAX:
-        raise InvalidInput(f"the note is longer than {NOTE_MAX} characters")
-    if any(ch < " " and ch not in "\n\t" for ch in note):
-        raise InvalidInput("the note contains control characters")
+    note = forms.clean_text(note, "a note (what was done about it)", NOTE_MAX)
     incident = _locked_for_action(session, incident_id, user)
     if incident.case_id is not None and incident.kind == "timer":
         rearm_timers(session, incident.case_id, strict=False)

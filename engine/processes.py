@@ -2,14 +2,13 @@
 keep restored specs in memory (a spec is restored once per process, not once per request)."""
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session, load_only
@@ -168,59 +167,13 @@ def load_spec(session: Session, version_id: int, key: tuple[str, str] | None = N
         raise Conflict(f"process version {version_id} is a model only and cannot run")
     spec, subs = runtime.spec_from_json(row.spec_json)
     meta = row.task_meta if isinstance(row.task_meta, dict) else json.loads(row.task_meta)
-    loaded = LoadedSpec(spec, subs, meta, dict(row.properties or {}), _decision_names(spec, subs),
-                        _first_steps(spec, meta))
+    loaded = LoadedSpec(spec, subs, meta, dict(row.properties or {}), runtime.decision_names(spec, subs),
+                        runtime.first_steps(spec, meta))
     with _CACHE_LOCK:
         _CACHE[key] = loaded
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return loaded
-
-
-def _decision_names(spec: Any, subprocess_specs: dict[str, Any]) -> frozenset[str]:
-    """Every name the process's own logic reads — gateway conditions, scripts, pre/post scripts, timer
-    and multi-instance expressions — in the process and the processes it calls. A field read there
-    steers the case (directly, or through a script computing what a gateway reads), so only the step that
-    declares it may set it."""
-    names: set[str] = set()
-
-    def read(text: Any, mode: str) -> None:
-        if not isinstance(text, str) or not text.strip():
-            return
-        try:
-            tree = ast.parse(text.strip(), mode=mode)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return
-        names.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
-
-    for process in (spec, *subprocess_specs.values()):
-        for task_spec in process.task_specs.values():
-            for condition, _target in getattr(task_spec, "cond_task_specs", ()):
-                read((getattr(condition, "args", None) or [None])[0], "eval")
-            for attr in ("script", "prescript", "postscript"):
-                read(getattr(task_spec, attr, None), "exec")
-            for attr in ("cardinality", "condition"):
-                read(getattr(task_spec, attr, None), "eval")
-            read(getattr(getattr(task_spec, "event_definition", None), "expression", None), "eval")
-    return frozenset(names)
-
-
-def _first_steps(spec: Any, user_tasks: Iterable[str]) -> frozenset[str]:
-    """The user tasks a new case can reach without passing another one: the steps that take the
-    application (受理). Walked on the spec's outputs from its start."""
-    tasks, found, seen = set(user_tasks), set(), set()
-    stack = [spec.start]
-    while stack:
-        task_spec = stack.pop()
-        if task_spec.name in seen:
-            continue
-        seen.add(task_spec.name)
-        bpmn_id = getattr(task_spec, "bpmn_id", None)
-        if bpmn_id in tasks:
-            found.add(bpmn_id)
-            continue
-        stack.extend(task_spec.outputs)
-    return frozenset(found)
 
 
 #: What a list of processes shows: never the BPMN text, the serialized spec or the task metadata (≈ 60 kB a

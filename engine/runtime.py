@@ -10,12 +10,13 @@ rest of the engine deals in plain values. Three fixes of SPIFFWORKFLOW.md are ap
 """
 from __future__ import annotations
 
+import ast
 import json
 import re
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Iterable
 from uuid import UUID
 
 from SpiffWorkflow import TaskState
@@ -463,6 +464,53 @@ def timer_fired(workflow: Any, spiff_task_id: str) -> bool:
     """Did the timer event with this id fire (COMPLETED), as opposed to being cancelled or removed?"""
     task = find_task(workflow, spiff_task_id)
     return task is not None and task.state == TaskState.COMPLETED
+
+
+# --------------------------------------------------------------------------------------------- what a spec reads
+def decision_names(spec: Any, subprocess_specs: dict[str, Any]) -> frozenset[str]:
+    """Every name the process's own logic reads — gateway conditions, scripts, pre/post scripts, timer
+    and multi-instance expressions — in the process and the processes it calls. A field read there
+    steers the case (directly, or through a script computing what a gateway reads), so only the step that
+    declares it may set it."""
+    names: set[str] = set()
+
+    def read(text: Any, mode: str) -> None:
+        if not isinstance(text, str) or not text.strip():
+            return
+        try:
+            tree = ast.parse(text.strip(), mode=mode)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return
+        names.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+
+    for process in (spec, *subprocess_specs.values()):
+        for task_spec in process.task_specs.values():
+            for condition, _target in getattr(task_spec, "cond_task_specs", ()):
+                read((getattr(condition, "args", None) or [None])[0], "eval")
+            for attr in ("script", "prescript", "postscript"):
+                read(getattr(task_spec, attr, None), "exec")
+            for attr in ("cardinality", "condition"):
+                read(getattr(task_spec, attr, None), "eval")
+            read(getattr(getattr(task_spec, "event_definition", None), "expression", None), "eval")
+    return frozenset(names)
+
+
+def first_steps(spec: Any, user_tasks: Iterable[str]) -> frozenset[str]:
+    """The user tasks a new case can reach without passing another one: the steps that take the
+    application (受理). Walked on the spec's outputs from its start."""
+    tasks, found, seen = set(user_tasks), set(), set()
+    stack = [spec.start]
+    while stack:
+        task_spec = stack.pop()
+        if task_spec.name in seen:
+            continue
+        seen.add(task_spec.name)
+        bpmn_id = getattr(task_spec, "bpmn_id", None)
+        if bpmn_id in tasks:
+            found.add(bpmn_id)
+            continue
+        stack.extend(task_spec.outputs)
+    return frozenset(found)
 
 
 # --------------------------------------------------------------------------------------------- long-running loops

@@ -424,12 +424,12 @@ def test_names_read_by_scripts_are_decisions_too():
     """A script can turn a field into what a gateway reads (approved = township_decision == "approve"):
     every name the process's logic reads is a decision, not only those of gateway conditions."""
     from engine.bpmn import compile_bpmn
-    from engine.processes import _decision_names
+    from engine.runtime import decision_names
     tick = compile_bpmn((FIXTURES / "loops" / "tick.bpmn").read_bytes(), "tick.bpmn").processes[0]
-    names = _decision_names(tick.spec, tick.subprocess_specs)
+    names = decision_names(tick.spec, tick.subprocess_specs)
     assert "reminders" in names  # read by the script `reminders = reminders + 1`
     dibao = compile_bpmn((FIXTURES / "dibao.bpmn").read_bytes(), "dibao.bpmn").processes[0]
-    assert {"township_decision", "county_decision"} <= _decision_names(dibao.spec, dibao.subprocess_specs)
+    assert {"township_decision", "county_decision"} <= decision_names(dibao.spec, dibao.subprocess_specs)
 
 
 def test_numbers_the_database_cannot_hold_are_usage_errors(db_url, capsys):
