@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DB_URL ?= sqlite:///instance/yicun.db
+PORT   ?= 5000
 # PostgreSQL for the second test run (trust auth on the dev/CI machine).
 YICUN_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export YICUN_TEST_PG_URL
@@ -17,10 +18,11 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-## make run: create the venv, install, create + seed the SQLite database, deploy bpmn/, serve on :5000
+## make run [PORT=5000]: create the venv, install, create + seed the SQLite database, deploy bpmn/, serve the
+## demo on 127.0.0.1:$(PORT) (development server; creates instance/secret_key once, mode 0600)
 run: $(STAMP)
 	YICUN_DATABASE_URL=$(DB_URL) $(BIN)/yicun init --demo
-	YICUN_DATABASE_URL=$(DB_URL) $(BIN)/yicun serve --host 127.0.0.1 --port 5000
+	YICUN_DATABASE_URL=$(DB_URL) $(BIN)/yicun serve --demo --host 127.0.0.1 --port $(PORT)
 
 ## make test: the whole suite on SQLite, then the database tests again on PostgreSQL
 test: $(STAMP)

@@ -40,8 +40,9 @@ from common import ROOT, FIXTURES
 
 from sqlalchemy import Engine, select, text
 
-from engine import cases, clock, db, demo, orgs, processes, sla, timers
+from engine import cases, clock, db, demo, orgs, processes, timers
 from engine.errors import YicunError
+from engine.policy import Actor
 from engine.models import Case, ProcessVersion, TaskRow, User
 
 NOW = clock.to_utc("2026-11-02T09:00:00+08:00")  # a Monday; every measurement runs at this instant
@@ -197,7 +198,7 @@ def make_templates(engine: Engine, progress: Progress, seed: int = 7) -> dict[st
                 elif what == "pause":
                     case = s.scalar(select(Case).where(Case.number == numbers[i]))
                     if case.status == "open" and case.paused_at is None:
-                        sla.pause_case(s, numbers[i], None, "等待申请人补正材料", "supplement", now=when)
+                        cases.pause_case(s, numbers[i], Actor.operator(), "等待申请人补正材料", "supplement", now=when)
                 else:
                     task = s.scalar(select(TaskRow).join(Case).where(Case.number == numbers[i],
                                                                     TaskRow.state == "ready").order_by(TaskRow.id))

@@ -30,7 +30,7 @@ from common import run_sweepers
 
 from sqlalchemy import event, func, select, text
 
-from engine import cases, clock, db, deadlines, inbox, orgs
+from engine import cases, clock, db, inbox, orgs
 from engine.models import AuditEvent, TaskRow, TimerRow
 
 INBOX_USERS = {  # label → username
@@ -80,7 +80,7 @@ def step_costs(engines: dict[str, Any], rounds: int) -> dict[str, list[float]]:
 def warning_lookup(engine: Any, n: int) -> list[float]:
     def once() -> None:
         with db.transaction(engine) as s:
-            deadlines.next_case_to_check(s, NOW, set())
+            cases.next_case_to_check(s, NOW, set())
     return _timed(once, n)
 
 
@@ -181,7 +181,7 @@ def explain(url: str) -> None:
         captured.append((stmt, params))
     event.listen(engine, "before_cursor_execute", capture)
     with db.transaction(engine) as s:
-        deadlines.next_case_to_check(s, NOW, set())
+        cases.next_case_to_check(s, NOW, set())
         cases.next_due_case(s, NOW, set())
         s.rollback()
     event.remove(engine, "before_cursor_execute", capture)

@@ -1,6 +1,6 @@
 """`yicun`: the whole case lifecycle from a shell, so operations and tests can drive the engine without
 the web. Every command prints text, or JSON with ``--json``; errors go to stderr with a non-zero exit
-status (see EXIT_CODES). The database comes from ``--db`` or ``YICUN_DATABASE_URL``.
+status (each error class's `exit_code`, as the README lists them). The database comes from ``--db`` or ``YICUN_DATABASE_URL``.
 
 Other packages add commands through the ``yicun.commands`` entry-point group (the web adds ``serve``),
 so the engine never imports them.
@@ -17,13 +17,12 @@ from typing import Any, Callable, Sequence
 
 from sqlalchemy import Engine, func, select
 
-from . import cases, clock, db, demo, inbox, orgs, processes, service_day, sla, timers, workdays
+from . import accounts, cases, clock, db, demo, inbox, orgs, processes, service_day, timers, workdays
 from .bpmn import compile_bpmn
-from .errors import BpmnRejected, InvalidInput, YicunError
+from .errors import BpmnRejected, InvalidInput, UsageError, YicunError
+from .policy import Actor
 from .models import OrgUnit, User
 
-EXIT_CODES = {"invalid_input": 3, "bpmn_rejected": 3, "not_found": 4, "forbidden": 5, "conflict": 6, "busy": 6,
-              "workflow_error": 7}
 REPO_BPMN = Path(__file__).resolve().parent.parent / "bpmn"
 
 
@@ -34,17 +33,24 @@ class Context:
 
     @property
     def engine(self) -> Engine:
+        """The database: for every command but `init` one that exists at this code's schema, else the
+        command stops with `NoDatabase` (exit 8) before anything — not even an empty file — is created."""
         if self._engine is None:
-            self._engine = db.make_engine(self.args.db)
+            if getattr(self.args, "creates_database", False):
+                self._engine = db.make_engine(self.args.db)
+            else:
+                self._engine = db.open_existing(self.args.db)
         return self._engine
 
-    def actor(self, session: Any, required: bool = True) -> User | None:
+    def actor(self, session: Any, required: bool = True) -> Actor:
+        """`--as USER`, or — where a command may be run by the server's operator — `Actor.operator()`.
+        A command that needs a person (accepting, completing, approving) refuses without --as."""
         name = getattr(self.args, "as_user", None)
         if not name:
             if required:
-                raise YicunError("this command needs --as USER (who is acting)")
-            return None
-        return orgs.user_by_name(session, name)
+                raise UsageError("this command needs --as USER (who is acting)", reason="cli.as_required")
+            return Actor.operator()
+        return orgs.actor_by_name(session, name)
 
     def emit(self, value: Any, text: Callable[[Any], str] | str | None = None) -> None:
         if self.args.json:
@@ -119,7 +125,30 @@ def cmd_init(ctx: Context) -> None:
         out["demo_cases"] = demo.create_demo_cases(ctx.engine)
         out["demo_logins"] = {u: d for u, d in orgs.DEMO_LOGINS}
         out["demo_password"] = orgs.DEMO_PASSWORD
+    if ctx.args.admin:
+        out["admin"] = _init_admin(ctx)
+    elif not ctx.args.demo:
+        with db.read(ctx.engine) as s:
+            if not accounts.has_active_admin(s):
+                out["no_admin"] = ("no administrator yet: create the first with `yicun init --admin USERNAME` "
+                                   "(prints a temporary password; or --admin-password-stdin), "
+                                   "or `yicun users add USERNAME --role admin --unit CITY_CODE --name 姓名`")
     ctx.emit(out, _init_text)
+
+
+def _init_admin(ctx: Context) -> dict[str, Any]:
+    """The first administrator of a real installation, at the city unit (the org tree is loaded from
+    the seed first if the database has none), acting as the server's operator."""
+    password = _password_stdin() if ctx.args.admin_password_stdin else None
+    with db.transaction(ctx.engine) as s:
+        units = 0 if s.scalar(select(func.count()).select_from(OrgUnit)) else orgs.seed_org_tree(s)
+        city = accounts.city_unit(s)
+        if city is None:
+            raise InvalidInput("the org tree has no city unit to place the administrator in", reason="init.no_city")
+        user, temporary = accounts.create_user(s, Actor.operator(), username=ctx.args.admin,
+                                               display_name=ctx.args.admin_name, role="admin", unit_code=city.code,
+                                               password=password)
+        return {**_account_row(s, user), "temporary_password": temporary, "units_loaded": units}
 
 
 def _init_text(out: dict[str, Any]) -> str:
@@ -138,6 +167,12 @@ def _init_text(out: dict[str, Any]) -> str:
     if "demo_logins" in out:
         lines.append(f"demo logins (password {out['demo_password']}):")
         lines += [f"  {u:<24} {d}" for u, d in out["demo_logins"].items()]
+    if out.get("admin"):
+        if out["admin"]["units_loaded"]:
+            lines.append(f"loaded {out['admin']['units_loaded']} org units from the seed")
+        lines.append(_account_text(out["admin"]))
+    if out.get("no_admin"):
+        lines.append(out["no_admin"])
     return "\n".join(lines)
 
 
@@ -151,7 +186,7 @@ def _deploy_files(ctx: Context, files: Sequence[Path], actor_name: str | None) -
         # compile before the transaction: on SQLite its first statement takes the write lock
         compiled = compile_bpmn(data, Path(path).name)
         with db.transaction(ctx.engine) as s:
-            actor = orgs.user_by_name(s, actor_name) if actor_name else None
+            actor = orgs.actor_by_name(s, actor_name) if actor_name else Actor.operator()
             results += [r.__dict__ for r in processes.deploy(s, data, Path(path).name, actor, compiled=compiled)]
     return results
 
@@ -231,20 +266,20 @@ def _at(text: str | None) -> Any:
 
 def cmd_case_pause(ctx: Context) -> None:
     with db.transaction(ctx.engine) as s:
-        r = sla.pause_case(s, ctx.args.number, ctx.actor(s, required=False), ctx.args.reason, ctx.args.kind,
+        r = cases.pause_case(s, ctx.args.number, ctx.actor(s, required=False), ctx.args.reason, ctx.args.kind,
                              at=_at(ctx.args.at))
     ctx.emit(_step(r), lambda r: f"case {r['case_number']}: clock stopped")
 
 
 def cmd_case_resume(ctx: Context) -> None:
     with db.transaction(ctx.engine) as s:
-        r = sla.resume_case(s, ctx.args.number, ctx.actor(s, required=False), at=_at(ctx.args.at))
+        r = cases.resume_case(s, ctx.args.number, ctx.actor(s, required=False), at=_at(ctx.args.at))
     ctx.emit(_step(r), lambda r: f"case {r['case_number']}: clock running")
 
 
 def cmd_case_extend(ctx: Context) -> None:
     with db.transaction(ctx.engine) as s:
-        r = sla.extend_case(s, ctx.args.number, ctx.actor(s), ctx.args.workdays, ctx.args.reason)
+        r = cases.extend_case(s, ctx.args.number, ctx.actor(s), ctx.args.workdays, ctx.args.reason)
     ctx.emit(_step(r), lambda r: f"case {r['case_number']}: extended")
 
 
@@ -276,12 +311,11 @@ def cmd_service_day_show(ctx: Context) -> None:
 
 
 def cmd_notifications(ctx: Context) -> None:
-    from . import deadlines
     with db.transaction(ctx.engine, write=ctx.args.mark_read) as s:
         user = ctx.actor(s)
         rows = inbox.list_notifications(s, user, unread_only=ctx.args.unread)
         if ctx.args.mark_read:
-            deadlines.mark_read(s, user, clock.now())
+            cases.mark_read(s, user, clock.now())
     ctx.emit(rows, lambda rs: "\n".join(f"{r['created_at']} {'  ' if r['read'] else '* '}{r['message']}"
                                         for r in rs) or "no notifications")
 
@@ -411,6 +445,73 @@ def cmd_users_list(ctx: Context) -> None:
     ctx.emit(rows, lambda rs: "\n".join(f"{r['username']:<26} {r['role']:<16} {r['unit']:<10} {r['name']}" for r in rs))
 
 
+def _password_stdin() -> str:
+    """One line of standard input (`echo "$PW" | yicun users add … --password-stdin`): a password never
+    belongs on the command line, where `ps` and the shell history see it."""
+    line = sys.stdin.readline(accounts.PASSWORD_MAX + 2)
+    password = line.rstrip("\r\n")
+    if not password:
+        raise InvalidInput("标准输入中没有密码 / no password on standard input", reason="password.required")
+    return password
+
+
+def _account_row(session: Any, user: User) -> dict[str, Any]:
+    unit = session.get(OrgUnit, user.unit_id)
+    return {"username": user.username, "name": user.display_name, "role": user.role, "unit": unit.name,
+            "unit_code": unit.code, "department": user.department, "active": bool(user.active),
+            "must_change_password": bool(user.must_change_password),
+            "locked_until": clock.local(user.locked_until).isoformat() if user.locked_until else None}
+
+
+def _account_text(r: dict[str, Any]) -> str:
+    text = (f"{r['username']}: {r['name']}, {r['role']}{'/' + r['department'] if r['department'] else ''} "
+            f"at {r['unit']} ({r['unit_code']})" + ("" if r["active"] else " — disabled")
+            + (" — must change the password at next login" if r["must_change_password"] else ""))
+    if r.get("temporary_password"):
+        text += (f"\ntemporary password for {r['username']} (shown once; to be changed at first login): "
+                 f"{r['temporary_password']}")
+    return text
+
+
+def cmd_users_add(ctx: Context) -> None:
+    a = ctx.args
+    password = _password_stdin() if a.password_stdin else None
+    with db.transaction(ctx.engine) as s:
+        user, temporary = accounts.create_user(s, Actor.operator(), username=a.username, display_name=a.name,
+                                               role=a.role, unit_code=a.unit, department=a.department,
+                                               password=password)
+        out = {**_account_row(s, user), "temporary_password": temporary}
+    ctx.emit(out, _account_text)
+
+
+def cmd_users_edit(ctx: Context) -> None:
+    a = ctx.args
+    if a.name is None and a.role is None and a.unit is None and a.department is None:
+        raise UsageError("nothing to change: give --name, --role, --unit or --department", reason="cli.nothing_to_do")
+    with db.transaction(ctx.engine) as s:
+        user = accounts.update_user(s, Actor.operator(), a.username, display_name=a.name, role=a.role,
+                                    unit_code=a.unit, department=a.department)
+        out = _account_row(s, user)
+    ctx.emit(out, _account_text)
+
+
+def cmd_users_state(ctx: Context) -> None:
+    change = accounts.disable_user if ctx.args.user_cmd == "disable" else accounts.enable_user
+    with db.transaction(ctx.engine) as s:
+        out = _account_row(s, change(s, Actor.operator(), ctx.args.username))
+    ctx.emit(out, _account_text)
+
+
+def cmd_users_passwd(ctx: Context) -> None:
+    password = _password_stdin() if ctx.args.password_stdin else None
+    with db.transaction(ctx.engine) as s:
+        temporary = accounts.reset_password(s, Actor.operator(), ctx.args.username, password=password)
+        user = s.scalar(select(User).where(User.username == ctx.args.username))
+        out = {**_account_row(s, user), "temporary_password": temporary}
+    ctx.emit(out, lambda r: f"password of {r['username']} reset; to be changed at next login"
+             + (f"\ntemporary password (shown once): {r['temporary_password']}" if r["temporary_password"] else ""))
+
+
 def cmd_processes_list(ctx: Context) -> None:
     with db.read(ctx.engine) as s:
         rows = inbox.process_rows(processes.list_versions(s, latest_only=not ctx.args.all))
@@ -487,7 +588,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("init", help="create/upgrade the schema; --demo seeds Yiyang and deploys bpmn/")
     sp.add_argument("--demo", action="store_true")
     sp.add_argument("--bpmn-dir")
-    sp.set_defaults(func=cmd_init)
+    sp.add_argument("--admin", metavar="USERNAME", help="create the first administrator (at the city unit)")
+    sp.add_argument("--admin-name", default="系统管理员", help="the administrator's display name")
+    sp.add_argument("--admin-password-stdin", action="store_true",
+                    help="read the administrator's password from standard input (default: print a temporary one)")
+    sp.set_defaults(func=cmd_init, creates_database=True)
 
     sp = sub.add_parser("deploy", help="deploy BPMN files as new process versions")
     sp.add_argument("files", nargs="+", type=Path)
@@ -522,7 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = case.add_parser("pause", help="stop the clock (补正, 特别程序, 公示)")
     sp.add_argument("number")
     sp.add_argument("--reason", required=True)
-    sp.add_argument("--kind", default="supplement", choices=sorted(sla.PAUSE_KINDS))
+    sp.add_argument("--kind", default="supplement", choices=sorted(cases.PAUSE_KINDS))
     sp.add_argument("--at", metavar="ISO", help="when the pause began (default: now)")
     sp.add_argument("--as", dest="as_user")
     sp.set_defaults(func=cmd_case_pause)
@@ -623,6 +728,30 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--unit", help="unit code")
     sp.add_argument("--limit", type=_bounded(1, 10_000, "--limit"))
     sp.set_defaults(func=cmd_users_list)
+    sp = us.add_parser("add", help="create an account (prints a temporary password unless --password-stdin)")
+    sp.add_argument("username")
+    sp.add_argument("--name", required=True, help="display name (姓名)")
+    sp.add_argument("--role", required=True, choices=orgs.ROLES)
+    sp.add_argument("--unit", required=True, help="unit code")
+    sp.add_argument("--department", help="county officers: 民政, 人社, …")
+    sp.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    sp.set_defaults(func=cmd_users_add)
+    sp = us.add_parser("edit", help="change an account's name, role, unit or department")
+    sp.add_argument("username")
+    sp.add_argument("--name")
+    sp.add_argument("--role", choices=orgs.ROLES)
+    sp.add_argument("--unit", help="unit code")
+    sp.add_argument("--department")
+    sp.set_defaults(func=cmd_users_edit)
+    for name, helptext in (("disable", "stop an account from logging in"), ("enable", "let it log in again")):
+        sp = us.add_parser(name, help=helptext)
+        sp.add_argument("username")
+        sp.set_defaults(func=cmd_users_state)
+    sp = us.add_parser("passwd", help="reset a password (prints a temporary one unless --password-stdin); "
+                                      "the user must change it at next login")
+    sp.add_argument("username")
+    sp.add_argument("--password-stdin", action="store_true", help="read the new password from standard input")
+    sp.set_defaults(func=cmd_users_passwd)
 
     inc = sub.add_parser("incidents", help="failures of the sweep and jobs: one failure stays one failure") \
         .add_subparsers(dest="incident_cmd", required=True)
@@ -679,7 +808,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         print(f"  {item}", file=sys.stderr)
                 else:
                     print(f"  {key}: {value}", file=sys.stderr)
-        return EXIT_CODES.get(exc.code, 1)
+        return exc.exit_code
     except (ValueError, OverflowError) as exc:  # e.g. a malformed or out-of-range --now
         print(f"error: {exc}", file=sys.stderr)
         return 3

@@ -7,15 +7,18 @@ way a service runs inside :func:`transaction`, which commits once or rolls every
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy.exc import ArgumentError, DataError, OperationalError
 from sqlalchemy.orm import Session
 
 DEFAULT_URL = "sqlite:///instance/yicun.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def database_url() -> str:
@@ -37,6 +40,91 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     engine = create_engine(url, pool_pre_ping=True, **kwargs)
     event.listen(engine, "before_cursor_execute", _refuse_nul)
     return engine
+
+
+def open_existing(url: str | None = None, **kwargs: Any) -> Engine:
+    """An engine on a database that `yicun init` made and brought to this code's schema — what every
+    command but `init` works on. A SQLite URL naming a file that does not exist is refused *before*
+    connecting (connecting would create an empty file, and the command would then die on a missing
+    table); a database without the schema, at an older (or unknown) schema, or that cannot be reached is
+    refused too, each with `NoDatabase` saying what to run."""
+    url = url or database_url()
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        from .errors import NoDatabase
+        raise NoDatabase(f"no database at {path.absolute()}; run `yicun init` (or set YICUN_DATABASE_URL / --db)",
+                         reason="db.missing", path=str(path.absolute()))
+    engine = make_engine(url, **kwargs)
+    try:
+        check_schema(engine, shown=make_url(url).render_as_string(hide_password=True))
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (relative to the working directory, as SQLite opens it); None for
+    in-memory and URI-style SQLite databases and for every other kind of database."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    name = parsed.database or ""
+    if not name or name == ":memory:" or name.startswith("file:") or parsed.query.get("uri"):
+        return None
+    return Path(name)
+
+
+def check_schema(engine: Engine, shown: str | None = None) -> None:
+    """Refuse (`NoDatabase`) a database that is unreachable, has no Alembic version table (never
+    initialised), or whose revision is not this code's head (an older schema: `yicun init` upgrades it;
+    an unknown one: made by a newer Yicun). One connection and one small query."""
+    from .errors import NoDatabase
+    shown = shown or engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                raise NoDatabase(f"the database at {shown} has no Yicun schema; run `yicun init` "
+                                 "(or set YICUN_DATABASE_URL / --db)", reason="db.not_initialised", database=shown)
+            current = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    except OperationalError as exc:
+        first = str(exc.orig).strip().splitlines()[0][:300] if str(exc.orig).strip() else type(exc.orig).__name__
+        raise NoDatabase(f"cannot open the database at {shown}: {first}; check YICUN_DATABASE_URL / --db, "
+                         "then run `yicun init`", reason="db.unreachable", database=shown) from None
+    head, known = _revisions()
+    if current == [head]:
+        return
+    if len(current) == 1 and current[0] in known:
+        raise NoDatabase(f"the database at {shown} has schema {current[0]}, this Yicun needs {head}: "
+                         "run `yicun init` to upgrade it", reason="db.outdated", database=shown,
+                         schema=current[0], needed=head)
+    raise NoDatabase(f"the database at {shown} has schema {', '.join(current) or 'none'}, which this Yicun "
+                     f"does not know (it needs {head}); was it made by a newer version?",
+                     reason="db.unknown_schema", database=shown, schema=", ".join(current), needed=head)
+
+
+@functools.lru_cache(maxsize=1)
+def _revisions() -> tuple[str, frozenset[str]]:
+    """This code's newest Alembic revision and all it knows, read from the `revision =` and
+    `down_revision =` lines of the version files: importing Alembic to ask it takes half a second, on
+    every command (tests/test_accounts.py checks the answer against Alembic's)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        rev = re.search(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", source, re.M)
+        down = re.search(r"^down_revision\s*=\s*['\"]([^'\"]+)['\"]", source, re.M)
+        if rev:
+            revisions.add(rev.group(1))
+        if down:
+            parents.add(down.group(1))
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations have {len(heads)} heads ({', '.join(sorted(heads))}); expected one")
+    return heads.pop(), frozenset(revisions)
 
 
 def _refuse_nul(_conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any,
@@ -125,7 +213,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             # a batch migration copies and drops tables, which foreign keys would forbid; the pragma only

@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from . import cases, clock, db, orgs, patterns
+from . import cases, clock, db, orgs, patterns, policy
+from .policy import Actor
 from .forms import CASE_FIELDS
 from .models import Case, ProcessVersion, TaskRow, User
 
@@ -65,7 +66,7 @@ def eligible_worker(session: Any, task: TaskRow) -> User:
     if task.assignee_id:
         return session.get(User, task.assignee_id)
     for user in session.scalars(select(User).where(User.unit_id == task.unit_id).order_by(User.username)):
-        if cases.can_work_on(user, task.unit_id, task.candidate_group):
+        if policy.may_work_on(Actor.of(user), task.unit_id, task.candidate_group):
             return user
     raise LookupError(f"nobody can work on task {task.id}")
 

@@ -7,38 +7,54 @@ from typing import Any
 
 
 class YicunError(Exception):
+    """`code` names the class of error (and maps to the HTTP status and the CLI exit code on the class);
+    `reason` names this particular refusal (`task.claimed_by_other`, `policy.extend`…) so the web can
+    translate it and a client can act on it; `details` are its parameters."""
     code = "error"
     http_status = 400
+    exit_code = 1
 
-    def __init__(self, message: str, **details: Any) -> None:
+    def __init__(self, message: str, reason: str | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
+        self.reason = reason or self.code
         self.details = details
 
     def to_dict(self) -> dict[str, Any]:
-        return {"error": self.code, "message": self.message, **self.details}
+        return {"error": self.code, "reason": self.reason, "message": self.message, **self.details}
+
+
+class UsageError(YicunError):
+    """The command was called wrongly (a missing option): exit 2, as argparse's own usage errors."""
+    code, http_status, exit_code = "usage", 400, 2
 
 
 class NotFound(YicunError):
-    code, http_status = "not_found", 404
+    code, http_status, exit_code = "not_found", 404, 4
 
 
 class Forbidden(YicunError):
-    code, http_status = "forbidden", 403
+    code, http_status, exit_code = "forbidden", 403, 5
 
 
 class Conflict(YicunError):
     """Someone else changed the case first, or the task is no longer open."""
-    code, http_status = "conflict", 409
+    code, http_status, exit_code = "conflict", 409, 6
 
 
 class Busy(Conflict):
     """The database was held by another writer longer than the wait allows; nothing was changed."""
-    code, http_status = "busy", 503
+    code, http_status, exit_code = "busy", 503, 6
 
 
 class InvalidInput(YicunError):
-    code, http_status = "invalid_input", 422
+    code, http_status, exit_code = "invalid_input", 422, 3
+
+
+class NoDatabase(YicunError):
+    """There is no Yicun database where the command looked (no such SQLite file, a database without the
+    schema, or one at an older schema): `yicun init` makes or upgrades it. Nothing was created."""
+    code, http_status, exit_code = "no_database", 503, 8
 
 
 @dataclass(frozen=True)
@@ -61,7 +77,7 @@ class Finding:
 
 class BpmnRejected(YicunError):
     """The BPMN file may not be deployed; `findings` lists every reason."""
-    code, http_status = "bpmn_rejected", 422
+    code, http_status, exit_code = "bpmn_rejected", 422, 3
 
     def __init__(self, message: str, findings: list[Finding]) -> None:
         super().__init__(message, findings=[f.to_dict() for f in findings])
@@ -73,7 +89,7 @@ class BpmnRejected(YicunError):
 
 class WorkflowError(YicunError):
     """The process itself failed while running (e.g. a condition referring to a missing field)."""
-    code, http_status = "workflow_error", 422
+    code, http_status, exit_code = "workflow_error", 422, 7
 
 
 class ProcessCrashed(WorkflowError):

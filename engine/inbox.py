@@ -8,50 +8,60 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, literal_column, or_, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, false, func, literal_column, or_, select, true
 from sqlalchemy.orm import Session, aliased, defer, load_only
 
 from .clock import local
 from .errors import InvalidInput, NotFound
 from .forms import CASE_FIELDS
+from . import policy
 from .models import AuditEvent, Card, Case, Notification, OrgUnit, Pause, ProcessVersion, TaskRow, TimerRow, User
+from .policy import Actor, as_actor
+from .vocab import WORKER_ROLES, Level, Role
 
 
-def case_scope(user: User | None) -> ColumnElement[bool]:
-    """SQL condition: the cases `user` may see (None = the operator at the CLI, who sees all)."""
-    if user is None or user.role == "admin":
+Who = Actor | User | None  # None: the operator (kept for older callers; the CLI passes Actor.operator())
+
+
+def who(user: Who) -> Actor:
+    return Actor.operator() if user is None else as_actor(user)
+
+
+def case_scope(user: Who) -> ColumnElement[bool]:
+    """SQL condition: the cases `user` may see — `policy.may_see_case` drawn as SQL on the case's
+    village/township/county columns (the operator, admins and the city see all)."""
+    actor = who(user)
+    if policy.sees_all(actor):
         return true()
-    level = user.unit.level
-    if level == "village":
-        return Case.village_id == user.unit_id
-    if level == "township":
-        return Case.township_id == user.unit_id
-    if level == "county":
-        return Case.county_id == user.unit_id
-    return true()  # city
+    if not policy.is_staff(actor):
+        return false()
+    column = {Level.VILLAGE: Case.village_id, Level.TOWNSHIP: Case.township_id, Level.COUNTY: Case.county_id}
+    return column[Level(actor.level)] == actor.unit_id
 
 
 READY = literal_column("'ready'")  # literals, so both databases match the partial indexes over live rows
 OPEN = literal_column("'open'")
 
 
-def queue_filter(user: User) -> ColumnElement[bool] | None:
-    """Unclaimed ready tasks of the user's unit they may pick up (by department at county level);
-    None for roles without a unit queue. Served by the partial index `ix_tasks_ready_queue`."""
-    if user.role in ("supervisor", "designer", "admin"):
+def queue_filter(user: Actor | User) -> ColumnElement[bool] | None:
+    """Unclaimed ready tasks of the user's unit they may pick up (`policy.may_work_on` as SQL: by
+    department at county level); None for roles without a unit queue. Served by the partial index
+    `ix_tasks_ready_queue`."""
+    actor = as_actor(user)
+    if actor.role not in WORKER_ROLES or not policy.is_staff(actor):
         return None
-    queue = and_(TaskRow.state == READY, TaskRow.assignee_id.is_(None), TaskRow.unit_id == user.unit_id)
-    if user.role == "county_officer":
-        queue = and_(queue, or_(TaskRow.candidate_group.is_(None), TaskRow.candidate_group == user.department))
+    queue = and_(TaskRow.state == READY, TaskRow.assignee_id.is_(None), TaskRow.unit_id == actor.unit_id)
+    if actor.role == Role.COUNTY_OFFICER:
+        queue = and_(queue, or_(TaskRow.candidate_group.is_(None), TaskRow.candidate_group == actor.department))
     return queue
 
 
-def claimed_filter(user: User) -> ColumnElement[bool]:
+def claimed_filter(user: Actor | User) -> ColumnElement[bool]:
     """Ready tasks the user holds, wherever they sit. Served by the partial index `ix_tasks_ready_claimed`."""
-    return and_(TaskRow.state == READY, TaskRow.assignee_id == user.id)
+    return and_(TaskRow.state == READY, TaskRow.assignee_id == as_actor(user).id)
 
 
-def inbox_filter(user: User) -> ColumnElement[bool]:
+def inbox_filter(user: Actor | User) -> ColumnElement[bool]:
     """Everything in the user's inbox as one condition (the queue and the claimed tasks are disjoint)."""
     queue = queue_filter(user)
     return claimed_filter(user) if queue is None else or_(queue, claimed_filter(user))
@@ -104,7 +114,7 @@ def _due_order(row: Any) -> tuple[bool, Any, int]:
     return row.due_at is None, row.due_at, row.id
 
 
-def list_tasks(session: Session, user: User | None = None, case_number: str | None = None,
+def list_tasks(session: Session, user: Who = None, case_number: str | None = None,
                state: str | None = "ready", limit: int = 200) -> list[dict[str, Any]]:
     """A user's inbox (no case given), or the tasks of one case the user may see.
 
@@ -112,7 +122,7 @@ def list_tasks(session: Session, user: User | None = None, case_number: str | No
     its partial index over ready tasks in due order and stopping at `limit`, merged here; so its cost
     follows the open work, never the history of completed tasks.
     """
-    if case_number is None and user is not None:
+    if case_number is None and not who(user).is_operator:
         by_due = (TaskRow.due_at.asc().nulls_last(), TaskRow.id)  # the indexes' order (PostgreSQL's default)
         parts = [f for f in (queue_filter(user), claimed_filter(user)) if f is not None]
         rows = sorted((r for f in parts for r in session.execute(_task_rows(f, by_due, limit)).all()),
@@ -130,7 +140,7 @@ def list_tasks(session: Session, user: User | None = None, case_number: str | No
     return [task_dict(r, r, r.assignee_name, r.unit_name) for r in rows]
 
 
-def task_detail(session: Session, task_id: int, user: User | None = None) -> dict[str, Any]:
+def task_detail(session: Session, task_id: int, user: Who = None) -> dict[str, Any]:
     """One task with its form (fields, types, options) and documentation, for a client to render."""
     row = session.execute(select(TaskRow, Case, ProcessVersion.task_meta).join(Case, Case.id == TaskRow.case_id)
                           .join(ProcessVersion, ProcessVersion.id == Case.process_version_id)
@@ -147,7 +157,7 @@ def task_detail(session: Session, task_id: int, user: User | None = None) -> dic
             "fields": [dict(f, readonly=f["id"] in CASE_FIELDS) for f in m.get("fields", [])]}
 
 
-def visible_case(session: Session, user: User | None, number: str) -> Case:
+def visible_case(session: Session, user: Who, number: str) -> Case:
     # every column but the workflow state: the case page shows projections, never the instance JSON
     case = session.scalar(select(Case).options(defer(Case.instance_json, raiseload=True))
                           .where(Case.number == number, case_scope(user)))
@@ -159,7 +169,7 @@ def visible_case(session: Session, user: User | None, number: str) -> Case:
 CASE_STATUSES = ("open", "completed", "rejected", "withdrawn")
 
 
-def list_cases(session: Session, user: User | None = None, status: str | None = "open",
+def list_cases(session: Session, user: Who = None, status: str | None = "open",
                limit: int = 100) -> list[dict[str, Any]]:
     if status is not None and status not in CASE_STATUSES:  # a typo must not look like "no cases"
         raise InvalidInput(f"case status must be one of {', '.join(CASE_STATUSES)}, not {status!r}")
@@ -177,7 +187,7 @@ def list_cases(session: Session, user: User | None = None, status: str | None = 
             for c, vname, pname, pver in session.execute(stmt).all()]
 
 
-def case_detail(session: Session, number: str, user: User | None = None) -> dict[str, Any]:
+def case_detail(session: Session, number: str, user: Who = None) -> dict[str, Any]:
     case = visible_case(session, user, number)
     pv = session.execute(select(ProcessVersion.process_id, ProcessVersion.name, ProcessVersion.version)
                          .where(ProcessVersion.id == case.process_version_id)).first()
@@ -219,7 +229,7 @@ def case_detail(session: Session, number: str, user: User | None = None) -> dict
     }
 
 
-def count_open_cases(session: Session, user: User | None = None) -> int:
+def count_open_cases(session: Session, user: Who = None) -> int:
     return session.scalar(select(func.count()).select_from(Case).where(Case.status == OPEN, case_scope(user))) or 0
 
 
@@ -236,16 +246,16 @@ def card_dict(c: Card) -> dict[str, Any]:
             "responsible_clerk_id": c.responsible_clerk_id, "assignee_id": c.assignee_id}
 
 
-def list_notifications(session: Session, user: User, unread_only: bool = False, limit: int = 50) -> list[dict[str, Any]]:
+def list_notifications(session: Session, user: Actor | User, unread_only: bool = False, limit: int = 50) -> list[dict[str, Any]]:
     stmt = (select(Notification, Case.number).outerjoin(Case, Case.id == Notification.case_id)
-            .where(Notification.user_id == user.id).order_by(Notification.id.desc()).limit(limit))
+            .where(Notification.user_id == as_actor(user).id).order_by(Notification.id.desc()).limit(limit))
     if unread_only:
         stmt = stmt.where(Notification.read_at.is_(None))
     return [{"id": n.id, "case_number": number, "message": n.message, "created_at": _iso(n.created_at),
              "read": n.read_at is not None} for n, number in session.execute(stmt)]
 
 
-def estimated_open_cases(session: Session, user: User | None = None) -> int:
+def estimated_open_cases(session: Session, user: Who = None) -> int:
     """Open cases whose dues rest on a year the calendar does not know yet (shown as a warning)."""
     return session.scalar(select(func.count()).select_from(Case).where(
         Case.status == OPEN, Case.due_estimated.is_(True), case_scope(user))) or 0

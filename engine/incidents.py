@@ -25,10 +25,10 @@ from sqlalchemy import Engine, and_, insert, literal_column, or_, select, true, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from . import clock, forms
+from . import clock, forms, policy
 from .db import is_sqlite, transaction
-from .errors import Conflict, Forbidden, InvalidInput, NotFound
-from .inbox import case_scope
+from .errors import Conflict, InvalidInput, NotFound
+from .inbox import Who, case_scope, who
 from .models import AuditEvent, Case, Incident, OrgUnit, TaskRow, TimerRow, User
 
 log = logging.getLogger(__name__)
@@ -251,19 +251,20 @@ def rearm_timers(session: Session, case_id: int, strict: bool = True) -> None:
     cannot be restored fail the retry; otherwise (a person resolving) the timers go back as they were, and
     the sweep will find out.
     """
-    from . import cases, runtime  # cases imports the sweep's neighbours; import when needed
+    from . import runtime
+    from .cases import store  # cases imports the sweep's neighbours; import when needed
 
     parked = session.execute(select(T_TIMER.c.id, T_TIMER.c.spiff_task_id).where(
         T_TIMER.c.case_id == case_id, T_TIMER.c.state.in_(PARKED))).all()
     if not parked:
         return
-    case = cases._lock_case(session, case_id)
+    case = store.lock_case(session, case_id)
     ids = [row.id for row in parked]
     if case["status"] != "open":
         session.execute(update(T_TIMER).where(T_TIMER.c.id.in_(ids)).values(state="cancelled"))
         return
     try:
-        workflow = cases._restore(session, case).workflow
+        workflow = store.restore(session, case).workflow
     except Exception:
         if strict:
             raise
@@ -352,20 +353,21 @@ def units_with_open_incident(session: Session, kind: str) -> set[int]:
 
 
 # ------------------------------------------------------------------------------------------- people
-def _scope(user: User | None) -> Any:
-    """Incidents a user may see: the operator (None) and admins all; a supervisor those of the cases (and
-    of the job units) in their subtree, as `inbox.case_scope` draws it; nobody else any."""
-    if user is None or user.role == "admin":
+def _scope(user: Who) -> Any:
+    """Incidents a user may see (`policy.may_see_incidents`): the operator and admins all; a supervisor
+    those of the cases (and of the job units) in their subtree, as `inbox.case_scope` draws it."""
+    actor = who(user)
+    policy.require(policy.may_see_incidents(actor), "incident.see",
+                   f"{actor.username} may not see incidents (supervisors and admins may)")
+    if policy.sees_all(actor):
         return true()
-    if user.role != "supervisor":
-        raise Forbidden(f"{user.username} may not see incidents (supervisors and admins may)")
     unit = aliased(OrgUnit)
-    in_subtree = select(unit.id).where(unit.id == Incident.unit_id, unit.path.startswith(user.unit.path)).exists()
-    return or_(and_(Incident.case_id.is_not(None), case_scope(user)),
+    in_subtree = select(unit.id).where(unit.id == Incident.unit_id, unit.path.startswith(actor.unit_path)).exists()
+    return or_(and_(Incident.case_id.is_not(None), case_scope(actor)),
                and_(Incident.case_id.is_(None), in_subtree))
 
 
-def _rows(session: Session, user: User | None, *where: Any, limit: int | None = None) -> list[dict[str, Any]]:
+def _rows(session: Session, user: Who, *where: Any, limit: int | None = None) -> list[dict[str, Any]]:
     unit, resolver = aliased(OrgUnit), aliased(User)
     stmt = (select(Incident, Case.number, unit.code, unit.name, resolver.username)
             .outerjoin(Case, Case.id == Incident.case_id)
@@ -391,7 +393,7 @@ def _dict(i: Incident, number: str | None, unit_code: str | None, unit_name: str
             "resolved_at": _iso(i.resolved_at), "resolved_note": i.resolved_note}
 
 
-def list_incidents(session: Session, user: User | None = None, status: str | None = "open",
+def list_incidents(session: Session, user: Who = None, status: str | None = "open",
                    limit: int = 200) -> list[dict[str, Any]]:
     """The incidents `user` may see, newest first; `status` None (or "all") for every one."""
     if status == "all":
@@ -403,7 +405,7 @@ def list_incidents(session: Session, user: User | None = None, status: str | Non
     return _rows(session, user, *([Incident.status == status] if status else []), limit=limit)
 
 
-def show(session: Session, incident_id: int, user: User | None = None) -> dict[str, Any]:
+def show(session: Session, incident_id: int, user: Who = None) -> dict[str, Any]:
     """One incident, with the case's timers parked behind it; one outside the user's subtree is not found."""
     rows = _rows(session, user, Incident.id == incident_id)
     if not rows:
@@ -417,7 +419,7 @@ def show(session: Session, incident_id: int, user: User | None = None) -> dict[s
     return out
 
 
-def _locked_for_action(session: Session, incident_id: int, user: User | None) -> Incident:
+def _locked_for_action(session: Session, incident_id: int, user: Who) -> Incident:
     visible = show(session, incident_id, user)  # scope first: a hidden incident is simply not found
     if visible["status"] != "open":
         raise Conflict(f"incident {incident_id} is already resolved")
@@ -428,19 +430,20 @@ def _locked_for_action(session: Session, incident_id: int, user: User | None) ->
     return incident
 
 
-def retry(session: Session, incident_id: int, user: User | None = None,
+def retry(session: Session, incident_id: int, user: Who = None,
           now: datetime | None = None) -> dict[str, Any]:
     """Clear the backoff: the next sweep (or service-day run) tries the work again."""
     now = now or clock.now()
     incident = _locked_for_action(session, incident_id, user)
     before = incident.next_retry_at
     session.execute(update(T_INC).where(T_INC.c.id == incident_id).values(next_retry_at=now))
-    _audit(session, incident_id, incident.case_id, user.id if user else None, now, "incident.retry",
-           _iso(before), _iso(now), kind=incident.kind)
+    actor = who(user)
+    _audit(session, incident_id, incident.case_id, actor.id, now, "incident.retry",
+           _iso(before), _iso(now), kind=incident.kind, **actor.audit_details)
     return show(session, incident_id, user)
 
 
-def resolve(session: Session, incident_id: int, user: User | None, note: str,
+def resolve(session: Session, incident_id: int, user: Who, note: str,
             now: datetime | None = None) -> dict[str, Any]:
     """A person closes the incident with a note (what was done). The parked work goes back to the sweep:
     if it still fails, a new incident opens — nothing is left silently stopped."""
@@ -451,9 +454,9 @@ def resolve(session: Session, incident_id: int, user: User | None, note: str,
         rearm_timers(session, incident.case_id, strict=False)
     elif incident.case_id is not None and incident.kind == "warning":
         recheck_warnings(session, incident.case_id, now)
+    actor = who(user)
     session.execute(update(T_INC).where(T_INC.c.id == incident_id).values(
-        status="resolved", resolved_at=now, resolved_by_id=user.id if user else None, resolved_note=note,
-        next_retry_at=None))
-    _audit(session, incident_id, incident.case_id, user.id if user else None, now, "incident.resolved", "open",
-           "resolved", kind=incident.kind, note=note)
+        status="resolved", resolved_at=now, resolved_by_id=actor.id, resolved_note=note, next_retry_at=None))
+    _audit(session, incident_id, incident.case_id, actor.id, now, "incident.resolved", "open",
+           "resolved", kind=incident.kind, note=note, **actor.audit_details)
     return show(session, incident_id, user)

@@ -73,6 +73,9 @@ class OrgUnit(Base):
 
 
 class User(Base):
+    """A person who logs in. Only `engine.accounts` (and the seed) writes these rows; the login columns
+    (`failed_logins`, `locked_until`) are its throttling state, `must_change_password` sends the user to
+    the change-password page before anything else (temporary passwords, reset accounts)."""
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -82,8 +85,30 @@ class User(Base):
     department: Mapped[str | None] = mapped_column(String(32))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    password_changed_at: Mapped[datetime | None]
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))  # consecutive
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime | None]  # None for accounts older than migration 0004
+    last_login_at: Mapped[datetime | None]
 
     unit: Mapped[OrgUnit] = relationship()
+
+
+class LoginFailure(Base):
+    """One refused login (wrong password or unknown name), kept a day: what the per-address throttle
+    counts, and the throttle of names that have no account (so a lock does not tell which names exist).
+    An unknown name is stored only as `name_tag`, a 32-bit digest: people type their password into the
+    name field, and a short tag cannot confirm a guess of it."""
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_ip_at", "ip", "at"),
+        Index("ix_login_failures_name_tag_at", "name_tag", "at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    name_tag: Mapped[str | None] = mapped_column(String(16))
 
 
 class ProcessVersion(Base):

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from .errors import InvalidInput, NotFound
 from .models import OrgUnit, User
+from .policy import Actor
 
 SEED_CSV = Path(__file__).parent / "seed" / "orgs.csv"
 LEVELS = ("city", "county", "township", "village")
@@ -63,6 +64,29 @@ def user_by_name(session: Session, username: str) -> User:
     if user is None or not user.active:
         raise NotFound(f"no active user {username!r}")
     return user
+
+
+def actor_by_id(session: Session, user_id: int) -> Actor | None:
+    """The active user with this id as an Actor (one query, unit joined); None if gone or disabled —
+    what a web request loads once from its session cookie."""
+    row = session.execute(select(User, OrgUnit).join(OrgUnit, OrgUnit.id == User.unit_id)
+                          .where(User.id == user_id, User.active.is_(True))).first()
+    return None if row is None else _actor(row[0], row[1])
+
+
+def actor_by_name(session: Session, username: str) -> Actor:
+    """The active user `username` as an Actor (`--as USER` at the CLI); NotFound otherwise."""
+    row = session.execute(select(User, OrgUnit).join(OrgUnit, OrgUnit.id == User.unit_id)
+                          .where(User.username == username, User.active.is_(True))).first()
+    if row is None:
+        raise NotFound(f"no active user {username!r}", reason="user.not_found", username=username)
+    return _actor(row[0], row[1])
+
+
+def _actor(user: User, unit: OrgUnit) -> Actor:
+    return Actor(id=user.id, username=user.username, role=user.role, unit_id=unit.id, unit_path=unit.path,
+                 level=unit.level, department=user.department, display_name=user.display_name,
+                 active=bool(user.active))
 
 
 def in_subtree(unit: OrgUnit, root: OrgUnit) -> bool:
@@ -138,11 +162,12 @@ def seed_org_tree(session: Session, units: Iterable[SeedUnit] | None = None) -> 
     return len(rows)
 
 
-def seed_staff(session: Session, units: Iterable[SeedUnit] | None = None) -> dict[str, int]:
+def seed_staff(session: Session, units: Iterable[SeedUnit] | None = None, *, demo: bool = True) -> dict[str, int]:
     """Generate the clerks, agents, officers and supervisors of the seed tree, plus the demo logins.
 
     Every generated account shares the demo password (hashed once: 3000+ hashes would take minutes);
-    a real deployment imports its own accounts.
+    a real deployment imports its own accounts. Outside a demo (`demo=False`) everyone must change
+    that shared password at first login.
     """
     units = list(units or read_seed())
     unit_ids = dict(session.execute(select(OrgUnit.code, OrgUnit.id)).all())
@@ -152,7 +177,8 @@ def seed_staff(session: Session, units: Iterable[SeedUnit] | None = None) -> dic
 
     def add(username: str, name: str, role: str, unit_code: str, department: str | None = None) -> None:
         rows.append({"username": username, "display_name": name, "role": role, "unit_id": unit_ids[unit_code],
-                     "department": department, "password_hash": password, "active": True})
+                     "department": department, "password_hash": password, "active": True,
+                     "must_change_password": not demo})
 
     add("admin", "系统管理员", "admin", "4309")
     add("designer", "流程设计员", "designer", "4309")

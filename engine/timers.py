@@ -20,8 +20,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from . import clock, deadlines, incidents
-from .cases import fire_timers, next_due_case
+from . import cases, clock, incidents
+
 from .db import transaction
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,16 @@ def sweep(engine: Engine, now: datetime | None = None, max_cases: int | None = N
 # A savepoint set by hand rather than Session.begin_nested(): the firing is all Core statements on the
 # session's connection (no ORM state to rewind), and COMMIT releases the savepoint by itself, so a
 # successful firing — nearly every one — pays one statement for it instead of two.
+#
+# On PostgreSQL the same round trip makes the firing's COMMIT asynchronous (synchronous_commit off for
+# this transaction only): the commit no longer waits for the WAL flush, which was the largest single
+# cost of a firing (≈1.5 ms of ≈3). That is safe for a firing and for nothing a person does: the
+# transaction is still atomic and ordered in the WAL, so a crash can only lose the last fraction of a
+# second of firings *whole* — their timers are still armed and the next sweep fires them again — and
+# any later synchronous commit (a clerk completing the escalated task) flushes the WAL up to and past
+# it, so nobody can act on a firing that is then lost. Firings have no effect outside the database.
 _SAVEPOINT = "SAVEPOINT yicun_fire"
+_SAVEPOINT_ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; SAVEPOINT yicun_fire"
 _ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO SAVEPOINT yicun_fire"
 
 
@@ -72,14 +81,15 @@ def _fire_next(engine: Engine, now: datetime, skip: set[int], report: SweepRepor
     case_id, failure = None, None
     try:
         with transaction(engine) as session:
-            case = next_due_case(session, now, skip)
+            case = cases.next_due_case(session, now, skip)
             if case is None:
                 return False
             case_id = case["id"]
             connection = session.connection()
-            connection.exec_driver_sql(_SAVEPOINT)
+            connection.exec_driver_sql(_SAVEPOINT_ASYNC_COMMIT if connection.dialect.name == "postgresql"
+                                       else _SAVEPOINT)
             try:
-                fired = fire_timers(session, case_id, now, case)
+                fired = cases.fire_timers(session, case_id, now, case)
                 if not fired:
                     incidents.require_timer_progress(session, case_id, now)
             except Exception as exc:
@@ -106,7 +116,7 @@ def _retry_timers(session: Any, incident: Any, now: datetime) -> int:
     """A due retry: put the parked timers back as the workflow has them, fire what is due, and resolve
     the incident — all in this one transaction, so a failure leaves everything parked as it was."""
     incidents.rearm_timers(session, incident["case_id"])
-    fired = fire_timers(session, incident["case_id"], now)
+    fired = cases.fire_timers(session, incident["case_id"], now)
     if not fired:
         incidents.require_timer_progress(session, incident["case_id"], now)
     incidents.resolve_automatically(session, incident["id"], incident["case_id"], now)
@@ -114,7 +124,7 @@ def _retry_timers(session: Any, incident: Any, now: datetime) -> int:
 
 
 def _retry_warnings(session: Any, incident: Any, now: datetime) -> int:
-    cards = deadlines.evaluate_case(session, incident["case_id"], now)
+    cards = cases.evaluate_case(session, incident["case_id"], now)
     incidents.require_warning_progress(session, incident["case_id"], now)
     incidents.resolve_automatically(session, incident["id"], incident["case_id"], now)
     return cards
@@ -170,13 +180,13 @@ def _sweep_warnings(engine: Engine, now: datetime, report: SweepReport) -> None:
         case_id = None
         try:
             with transaction(engine) as session:
-                case_id = deadlines.next_case_to_check(session, now, skip)
+                case_id = cases.next_case_to_check(session, now, skip)
                 if case_id is None:
                     return
                 if case_id == last:  # evaluating it did not move its next check past `now`: do not spin
                     raise incidents.NoProgress(f"the warning check of case {case_id} does not move past "
                                                f"{now.isoformat()}")
-                cards = deadlines.evaluate_case(session, case_id, now)
+                cards = cases.evaluate_case(session, case_id, now)
         except Exception as exc:
             if case_id is None:
                 raise

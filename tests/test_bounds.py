@@ -379,7 +379,7 @@ def start_refused(data: bytes, **case_data: Any) -> tuple[Any, WorkflowError]:
         task.data.update(case_data)
     with clock.using(clock.ManualClock("2026-11-02T09:00:00+08:00")):
         with pytest.raises(WorkflowError) as exc:
-            cases._run_engine(wf, lambda: None)
+            cases.service.run_engine(wf, lambda: None)
     return wf, exc.value
 
 

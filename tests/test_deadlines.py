@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import cases, db, sla, timers
+from engine import cases, db, timers
 from engine.clock import SHANGHAI
 from engine.errors import Conflict, Forbidden, InvalidInput
 from engine.models import Card, Case, Notification, Pause, TimerRow, User
@@ -101,7 +101,7 @@ def test_pause_of_three_working_days_across_national_day(seeded, manual_clock):
     step_due = task.due_at
     manual_clock.set(sh(2026, 9, 30, 9, 0))
     with db.transaction(seeded) as s:  # 补正 asked on 09-29; entered the next morning (within the grace)
-        sla.pause_case(s, r.case_number, user(seeded, CLERK), "缺少户口簿复印件", "supplement",
+        cases.pause_case(s, r.case_number, user(seeded, CLERK), "缺少户口簿复印件", "supplement",
                          at=sh(2026, 9, 29, 10, 0))
     manual_clock.set(sh(2026, 10, 12, 10, 0))
     with db.read(seeded) as s:
@@ -109,9 +109,9 @@ def test_pause_of_three_working_days_across_national_day(seeded, manual_clock):
     assert timers.sweep(seeded, sh(2026, 12, 31)).fired == 0  # a stopped clock fires nothing
     with pytest.raises(Conflict):
         with db.transaction(seeded) as s:
-            sla.pause_case(s, r.case_number, user(seeded, CLERK), "again")
+            cases.pause_case(s, r.case_number, user(seeded, CLERK), "again")
     with db.transaction(seeded) as s:  # documents in on 10-09: 9-30, 10-08, 10-09 did not count
-        sla.resume_case(s, r.case_number, user(seeded, CLERK), at=sh(2026, 10, 9, 16, 0))
+        cases.resume_case(s, r.case_number, user(seeded, CLERK), at=sh(2026, 10, 9, 16, 0))
     c = case_row(seeded, r.case_number)
     assert c.legal_due_at == sh(2026, 11, 6) and c.paused_at is None  # Thu 11-05: three working days later
     assert c.promised_due_at == sh(2026, 10, 30)  # 20th: was Mon 10-26 (… 10-27 00:00), now Thu 10-29
@@ -135,7 +135,7 @@ def test_extension_rules(seeded, manual_clock):
 
     def extend(who, days, reason="需要补充调查"):
         with db.transaction(seeded) as s:
-            return sla.extend_case(s, r.case_number, user(seeded, who), days, reason)
+            return cases.extend_case(s, r.case_number, user(seeded, who), days, reason)
 
     with pytest.raises(Forbidden):
         extend(TOWNSHIP, 5)
@@ -164,7 +164,7 @@ def test_extension_after_the_due_date_is_refused(seeded, manual_clock):
     manual_clock.set(sh(2026, 11, 10, 9, 0))
     with pytest.raises(Conflict, match="overdue"):
         with db.transaction(seeded) as s:
-            sla.extend_case(s, r.case_number, user(seeded, COUNTY_RS), 3, "材料复杂")
+            cases.extend_case(s, r.case_number, user(seeded, COUNTY_RS), 3, "材料复杂")
     assert case_row(seeded, r.case_number).extension_workdays is None
 
 
@@ -204,7 +204,7 @@ def test_service_day_is_the_tenth_or_the_next_working_day():
 def test_new_step_during_a_pause_waits_for_the_clock(seeded, manual_clock):
     r = start(seeded)  # TEST-RELAY: the review step has an interrupting PT72H timer
     with db.transaction(seeded) as s:
-        sla.pause_case(s, r.case_number, user(seeded, CLERK), "等待补正材料")
+        cases.pause_case(s, r.case_number, user(seeded, CLERK), "等待补正材料")
     (intake,) = ready_tasks(seeded, r.case_number)
     complete(seeded, intake.id, CLERK, {"documents_complete": True})  # supplement arrived, step done
     manual_clock.advance(hours=100)
@@ -212,7 +212,7 @@ def test_new_step_during_a_pause_waits_for_the_clock(seeded, manual_clock):
     (review,) = ready_tasks(seeded, r.case_number)
     assert review.due_at is None
     with db.transaction(seeded) as s:
-        sla.resume_case(s, r.case_number, user(seeded, CLERK))
+        cases.resume_case(s, r.case_number, user(seeded, CLERK))
     (review,) = ready_tasks(seeded, r.case_number)
     assert review.due_at == manual_clock.now() + timedelta(hours=72)
 
@@ -255,7 +255,7 @@ def test_cards_are_immutable_records(seeded, manual_clock):
 def test_withdrawing_a_paused_case_ends_its_pause(seeded, manual_clock):
     r = start(seeded, service="FX-DIBAO")
     with db.transaction(seeded) as s:
-        sla.pause_case(s, r.case_number, user(seeded, CLERK), "等待补正材料")
+        cases.pause_case(s, r.case_number, user(seeded, CLERK), "等待补正材料")
     manual_clock.advance(days=2)
     with db.transaction(seeded) as s:
         cases.withdraw_case(s, r.case_number, user(seeded, CLERK), "申请人撤回")

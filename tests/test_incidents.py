@@ -13,7 +13,8 @@ from typing import Any, Callable
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from engine import cases, clock, db, deadlines, incidents, processes, service_day, timers
+from engine import cases, clock, db, incidents, processes, service_day, timers
+from engine.cases import projection, store
 from engine.cli import main
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.models import AuditEvent, Card, Case, Incident, OrgUnit, ServiceDayDigest, TaskRow, TimerRow
@@ -120,7 +121,7 @@ def poison(monkeypatch) -> Callable[..., Poison]:
         state = Poison(cid)
         if variant in IN_REFRESH:
             fail = IN_REFRESH[variant][0]
-            real_restore = cases._restore
+            real_restore = store.restore
 
             def restore(session, case):
                 loaded = real_restore(session, case)
@@ -133,9 +134,9 @@ def poison(monkeypatch) -> Callable[..., Poison]:
                         fail()
                     loaded.workflow.refresh_timers = refresh
                 return loaded
-            monkeypatch.setattr(cases, "_restore", restore)
+            monkeypatch.setattr(store, "restore", restore)
             return state
-        real_sync = cases._sync
+        real_sync = projection.sync
 
         def sync(session, loaded, *args, **kwargs):
             out = real_sync(session, loaded, *args, **kwargs)  # rows written: timer fired, task opened
@@ -149,7 +150,7 @@ def poison(monkeypatch) -> Callable[..., Poison]:
                     session.execute(insert(TimerRow.__table__).values(
                         {k: v for k, v in row.items() if k != "id"}))
             return out
-        monkeypatch.setattr(cases, "_sync", sync)
+        monkeypatch.setattr(projection, "sync", sync)
         return state
     return make
 
@@ -270,13 +271,13 @@ def test_a_second_timer_of_the_case_is_held_not_fired_before_the_retry(seeded, m
 
 def test_an_interrupt_is_not_swallowed(seeded, manual_clock, monkeypatch):
     bad = relay_case(seeded, manual_clock)
-    real_restore = cases._restore
+    real_restore = store.restore
 
     def restore(session, case):
         if case["id"] == bad:
             raise KeyboardInterrupt
         return real_restore(session, case)
-    monkeypatch.setattr(cases, "_restore", restore)
+    monkeypatch.setattr(store, "restore", restore)
     with pytest.raises(KeyboardInterrupt):
         timers.sweep(seeded, DUE)
     assert incidents_of(seeded) == [] and timer_states(seeded, bad) == {"Timer_Review": "armed"}
@@ -429,7 +430,7 @@ def test_the_warning_sweep_goes_past_a_failing_case(seeded, manual_clock, monkey
     bad = relay_case(seeded, manual_clock)
     good = [relay_case(seeded, manual_clock) for _ in range(2)]
     state = Poison(bad)
-    real = deadlines.evaluate_case
+    real = cases.evaluate_case
 
     def evaluate(session, cid, now):
         if state.active and cid == bad:
@@ -437,7 +438,7 @@ def test_the_warning_sweep_goes_past_a_failing_case(seeded, manual_clock, monkey
             real(session, cid, now)  # writes, then fails: rolled back
             raise ZeroDivisionError("division by zero")
         return real(session, cid, now)
-    monkeypatch.setattr(deadlines, "evaluate_case", evaluate)
+    monkeypatch.setattr(cases, "evaluate_case", evaluate)
     at = T0 + timedelta(hours=60)
     report = timers.sweep(seeded, at)
     assert report.cards == 2 and [(f["case_id"], f["kind"]) for f in report.failed] == [(bad, "warning")]

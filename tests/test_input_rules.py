@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import cases, db, forms, processes, sla
+from engine import cases, db, forms, processes
 from engine.clock import SHANGHAI
 from engine.errors import Forbidden, InvalidInput
 from engine.models import AuditEvent, Case
+from engine.policy import Actor
 
 from .conftest import (AGENT, CLERK, COUNTY_MZ, COUNTY_RS, FIXTURES, TOWNSHIP, VILLAGE, complete, form_for,
                        ready_tasks, snapshot, start, user, worker_for)
@@ -171,18 +172,19 @@ def test_names_and_reasons_are_clean_text(seeded, name):
     reason = name * 5 if len(name) > 100 else name  # reasons may be 500 characters
     with pytest.raises(InvalidInput):
         with db.transaction(seeded) as s:
-            sla.pause_case(s, r.case_number, user(seeded, CLERK), reason)
+            cases.pause_case(s, r.case_number, user(seeded, CLERK), reason)
 
 
 # ---------------------------------------------------------------------------------------- class 2: pauses
 def pause(engine, number, who=CLERK, at=None, kind="supplement", now=None):
     with db.transaction(engine) as s:
-        return sla.pause_case(s, number, user(engine, who) if who else None, "等待补正材料", kind, at=at, now=now)
+        return cases.pause_case(s, number, user(engine, who) if who else Actor.operator(), "等待补正材料", kind,
+                                at=at, now=now)
 
 
 def resume(engine, number, who=CLERK, at=None, now=None):
     with db.transaction(engine) as s:
-        return sla.resume_case(s, number, user(engine, who) if who else None, at=at, now=now)
+        return cases.resume_case(s, number, user(engine, who) if who else Actor.operator(), at=at, now=now)
 
 
 def test_the_reported_attack_a_year_back_is_refused(seeded, manual_clock):
@@ -310,9 +312,9 @@ def test_an_officer_of_another_department_neither_extends_nor_stops_the_clock(se
     r = start(seeded, service="FX-DIBAO")  # approved by the county 民政 (candidate group of its approval)
     with pytest.raises(Forbidden, match="民政"):
         with db.transaction(seeded) as s:
-            sla.extend_case(s, r.case_number, user(seeded, COUNTY_RS), 3, "材料复杂")
+            cases.extend_case(s, r.case_number, user(seeded, COUNTY_RS), 3, "材料复杂")
     with db.transaction(seeded) as s:
-        sla.extend_case(s, r.case_number, user(seeded, COUNTY_MZ), 3, "材料复杂")
+        cases.extend_case(s, r.case_number, user(seeded, COUNTY_MZ), 3, "材料复杂")
 
 
 def _deploy_at_once(engine, files: list[bytes]) -> list:

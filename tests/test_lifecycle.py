@@ -199,7 +199,7 @@ def test_failure_mid_service_leaves_database_as_before(seeded, monkeypatch):
     def boom(session, rows):  # the last write of the service: everything before it must roll back
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(cases, "_audit", boom)
+    monkeypatch.setattr(cases.store, "write_audit", boom)
     with pytest.raises(RuntimeError):
         complete(seeded, t.id, CLERK, {"documents_complete": True})
     with pytest.raises(RuntimeError):

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import and_, event, or_, select, text
 
-from engine import cases, cli, db, deadlines, inbox, orgs, processes, runtime, sla, timers
+from engine import cases, cli, db, inbox, orgs, processes, runtime, timers
 from engine.errors import Conflict
 from engine.models import Card, Case, TaskRow, User
 from web import create_app
@@ -111,12 +111,12 @@ def test_sweep_and_warning_lookups_skip_finished_rows(seeded, manual_clock):
     complete(seeded, review.id, AGENT, {"township_decision": "approve"})
     later = manual_clock.now() + timedelta(days=30)
     with db.transaction(seeded) as s:
-        found = deadlines.next_case_to_check(s, later, set())
+        found = cases.next_case_to_check(s, later, set())
     assert found == _case(seeded, number).id  # the open approval step is due for a check
     with db.transaction(seeded) as s:
         cases.withdraw_case(s, number, user(seeded, CLERK), "申请人撤回")
     with db.transaction(seeded) as s:
-        assert deadlines.next_case_to_check(s, later, set()) is None
+        assert cases.next_case_to_check(s, later, set()) is None
         assert cases.next_due_case(s, later, set()) is None
 
 
@@ -360,9 +360,9 @@ def test_a_compacted_case_restores_as_finished_and_every_service_refuses_it(seed
     clerk, mz = user(seeded, CLERK), user(seeded, COUNTY_MZ)
     refusals = [
         lambda s: cases.withdraw_case(s, r.case_number, clerk, "撤回"),
-        lambda s: sla.pause_case(s, r.case_number, clerk, "补正"),
-        lambda s: sla.resume_case(s, r.case_number, clerk),
-        lambda s: sla.extend_case(s, r.case_number, mz, 2, "延期"),
+        lambda s: cases.pause_case(s, r.case_number, clerk, "补正"),
+        lambda s: cases.resume_case(s, r.case_number, clerk),
+        lambda s: cases.extend_case(s, r.case_number, mz, 2, "延期"),
     ]
     for act in refusals:
         with pytest.raises(Conflict), db.transaction(seeded) as s:
@@ -398,7 +398,7 @@ def test_sqlite_plans_use_the_partial_indexes(seeded, db_kind):
             inbox.list_cases(s, orgs.user_by_name(s, AGENT))
             inbox.count_open_cases(s, orgs.user_by_name(s, CLERK))
         with db.transaction(seeded) as s:
-            deadlines.next_case_to_check(s, _case(seeded, number).created_at, set())
+            cases.next_case_to_check(s, _case(seeded, number).created_at, set())
             cases.next_due_case(s, _case(seeded, number).created_at, set())
     finally:
         event.remove(seeded, "before_cursor_execute", explain)

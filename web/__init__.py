@@ -1,53 +1,78 @@
-"""Yicun web: Flask application factory and blueprints. Talks to the engine's services only; never to
-SpiffWorkflow."""
+"""Yicun web: the Flask application factory. Pages by audience (auth, workbench, supervise, design, admin,
+public), JSON by noun under /api/v1. Talks to the engine's services only; never to SpiffWorkflow.
+
+Every request passes, in this order: proxy headers → origin check and CSRF token (unsafe methods) →
+`g.actor` from the session cookie (web.context) → deny by default (web.guards) → the view → security
+headers (web.headers). Errors become Chinese pages or JSON (web.errors).
+"""
 from __future__ import annotations
 
-import os
-from datetime import datetime, time, timedelta
 import secrets
+from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask
 
 from engine import db
-from engine.errors import YicunError
+
+from .config import ConfigError, WebSettings, missing_key_message, secret_key
+
+#: Bodies larger than this are refused with 413 before a view reads them (DESIGN invariant 10); the
+#: largest legitimate upload is a BPMN file (engine.bpmn.MAX_BPMN_BYTES, 2 MiB) plus form overhead.
+MAX_CONTENT_LENGTH = 3 * 1024 * 1024
+#: A form's CSRF token stays valid for a working day (a clerk may leave a form open for hours).
+CSRF_TIME_LIMIT = 12 * 3600
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=False)
+    """The app. `config` overrides settings (tests); besides Flask's keys it takes DEMO (bool),
+    INSTANCE_DIR (path) and DATABASE_URL. Outside demo mode and tests, a missing secret key is a
+    `ConfigError` — the server refuses to start rather than sign cookies with a throwaway key."""
+    overrides = dict(config or {})
+    settings = WebSettings.from_env()
+    demo = bool(overrides.pop("DEMO", settings.demo))
+    instance_dir = Path(overrides.pop("INSTANCE_DIR", None) or settings.instance_dir).absolute()
+    key = overrides.pop("SECRET_KEY", None) or secret_key(settings, instance_dir, create=demo)
+    if not key:
+        if not overrides.get("TESTING"):
+            raise ConfigError(missing_key_message(instance_dir))
+        key = secrets.token_hex(32)  # a test app that did not ask for a key: throwaway is what it wants
+
+    app = Flask(__name__, instance_path=str(instance_dir))
     app.config.update(
         DATABASE_URL=db.database_url(),
-        SECRET_KEY=os.environ.get("YICUN_SECRET_KEY") or secrets.token_hex(32),
+        SECRET_KEY=key,
+        YICUN_DEMO=demo,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        PREFERRED_URL_SCHEME="https" if settings.secure_cookies else "http",
+        MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
+        WTF_CSRF_TIME_LIMIT=CSRF_TIME_LIMIT,
     )
-    app.config.update(config or {})
-    app.json.ensure_ascii = False  # Chinese names stay readable in the JSON API
+    app.config.update(overrides)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in the JSON API
     app.extensions["yicun_engine"] = db.make_engine(app.config["DATABASE_URL"])
 
-    from . import auth, views
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(views.bp)
+    from .context import init_context
+    from .errors import init_errors
+    from .extensions import init_extensions
+    from .filters import init_filters
+    from .guards import init_guards
+    from .headers import init_headers
 
-    @app.errorhandler(YicunError)
-    def _engine_error(exc: YicunError) -> Any:
-        if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
-            return jsonify(exc.to_dict()), exc.http_status
-        return render_template("error.html", error=exc), exc.http_status
-
-    @app.template_filter("when")
-    def _when(value: str | None) -> str:
-        """'2026-12-01T15:06:15+08:00' (Asia/Shanghai, from the engine) → '2026-12-01 15:06'; a deadline
-        at midnight is shown as 24:00 of its due date, the way limits are stated (…日24时)."""
-        if not value:
-            return "—"
-        instant = datetime.fromisoformat(value)
-        if instant.time() == time(0):
-            return (instant - timedelta(days=1)).strftime("%Y-%m-%d") + " 24:00"
-        return instant.strftime("%Y-%m-%d %H:%M")
-
-    @app.teardown_appcontext
-    def _drop_user(_exc: BaseException | None) -> None:
-        g.pop("user", None)
-
+    init_extensions(app, settings.proxy_hops)  # origin + CSRF checks run first
+    init_context(app)                          # then g.actor
+    init_guards(app)                           # then deny by default
+    init_headers(app)
+    init_errors(app)
+    init_filters(app)
+    _register_blueprints(app)
     return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from . import admin, api, auth, design, public, supervise, workbench
+    for module in (auth, workbench, supervise, design, admin, public):
+        app.register_blueprint(module.bp)
+    api.register(app)

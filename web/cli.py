@@ -1,30 +1,98 @@
-"""`yicun serve`: the web app and the timer scheduler in one process (registered as an entry point of
-the `yicun.commands` group, so the engine's CLI needs no import of the web)."""
+"""`yicun serve`: the web app (registered as an entry point of the `yicun.commands` group, so the engine's
+CLI needs no import of the web).
+
+Two ways, chosen explicitly:
+- `--demo` (what `make run` uses): Flask's development server with the timer scheduler in the same
+  process; creates `<instance>/secret_key` once and shows the demo logins on the login page.
+- `--production`: waitress, a production WSGI server, with `--workers` worker threads; no scheduler in
+  the process — run `yicun scheduler` once alongside (README, "Production serving"). Refuses to start
+  without a secret key.
+"""
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sys
 from typing import Any
+
+#: waitress worker threads when neither --workers nor YICUN_WEB_WORKERS says otherwise
+DEFAULT_WORKERS = 8
+MAX_WORKERS = 64
+
+
+def _workers(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"--workers must be a whole number from 1 to {MAX_WORKERS}, not {text!r}")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"--port must be a port number 1–65535, not {text!r}")
+    return int(text)
 
 
 def register_serve(sub: Any) -> None:
-    sp = sub.add_parser("serve", help="serve the web app with the timer scheduler running")
+    sp = sub.add_parser("serve", help="serve the web app: --demo (development server + scheduler) or "
+                                      "--production (waitress; run `yicun scheduler` alongside)")
+    mode = sp.add_mutually_exclusive_group()
+    mode.add_argument("--demo", action="store_true",
+                      help="demo/development: Flask's server, scheduler in-process, creates instance/secret_key")
+    mode.add_argument("--production", action="store_true",
+                      help="waitress with --workers threads; needs YICUN_SECRET_KEY or instance/secret_key")
     sp.add_argument("--host", default="127.0.0.1")
-    sp.add_argument("--port", type=int, default=5000)
-    sp.add_argument("--sweep-seconds", type=int, default=30, help="timer sweep interval")
+    sp.add_argument("--port", type=_port, default=5000)
+    sp.add_argument("--workers", type=_workers, default=None,
+                    help=f"worker threads for --production (default $YICUN_WEB_WORKERS or {DEFAULT_WORKERS})")
+    sp.add_argument("--sweep-seconds", type=int, default=30, help="timer sweep interval (--demo)")
     sp.set_defaults(func=_serve)
 
 
-def _serve(ctx: Any) -> None:
-    from engine import timers
-
-    from . import create_app
+def _serve(ctx: Any) -> int:
+    from .config import ConfigError
 
     args: argparse.Namespace = ctx.args
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app({"DATABASE_URL": args.db} if args.db else None)
+    demo = args.demo or (not args.production and os.environ.get("YICUN_DEMO") == "1")
+    if not demo and not args.production:
+        print("error: say how to serve: `yicun serve --production` (waitress; run `yicun scheduler` once "
+              "alongside) or `yicun serve --demo` (development server, as `make run` does)", file=sys.stderr)
+        return 2
+    try:
+        workers = args.workers or _workers(os.environ.get("YICUN_WEB_WORKERS") or str(DEFAULT_WORKERS))
+        app = _app(args.db, demo)
+    except (ConfigError, argparse.ArgumentTypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if demo:
+        _serve_demo(app, args)
+    else:
+        _serve_production(app, args.host, args.port, workers)
+    return 0
+
+
+def _app(database_url: str | None, demo: bool) -> Any:
+    from . import create_app
+    config: dict[str, Any] = {"DEMO": demo}
+    if database_url:
+        config["DATABASE_URL"] = database_url
+    return create_app(config)
+
+
+def _serve_demo(app: Any, args: argparse.Namespace) -> None:
+    from engine import timers
     scheduler = timers.start_scheduler(app.extensions["yicun_engine"], args.sweep_seconds)
     try:
         app.run(host=args.host, port=args.port, use_reloader=False, threaded=True)
     finally:
         scheduler.shutdown(wait=False)
+
+
+def _serve_production(app: Any, host: str, port: int, workers: int) -> None:
+    import waitress
+    logging.getLogger(__name__).info("serving on http://%s:%d with %d worker threads (waitress); the timer "
+                                     "scheduler is not in this process: run `yicun scheduler` once", host, port,
+                                     workers)
+    waitress.serve(app, host=host, port=port, threads=workers, ident="yicun",
+                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"], channel_timeout=60)

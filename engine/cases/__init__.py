@@ -1,0 +1,24 @@
+"""The only writer of case state (DESIGN.md §1, invariant 1), split by layer, not by verb:
+
+- `service`     the verbs (accept, claim, release, reassign, complete, withdraw, fire timers);
+- `sla`         the SLA clock's verbs (pause, resume, extend);
+- `store`       prebuilt statements, load once, one version-checked save, audit rows;
+- `projection`  the pure diff of workflow snapshots into task/timer/case rows;
+- `clock_stops` stopping and restarting the clock (pauses, publicity, held timers);
+- `warnings`    yellow/red levels, cards and notifications.
+
+Callers use the names below; the modules are the package's own business.
+"""
+from __future__ import annotations
+
+from .clock_stops import MIN_EFFECTIVE_PAUSE, PAUSE_KINDS
+from .service import (STEP_BUDGET_SECONDS, claim_task, complete_task, fire_timers, reassign_task, start_case,
+                      unclaim_task, withdraw_case)
+from .sla import extend_case, pause_case, resume_case
+from .store import MAX_INSTANCE_BYTES, StepResult, next_due_case
+from .warnings import evaluate_case, mark_read, next_case_to_check
+
+__all__ = ["MAX_INSTANCE_BYTES", "MIN_EFFECTIVE_PAUSE", "PAUSE_KINDS", "STEP_BUDGET_SECONDS", "StepResult",
+           "claim_task", "complete_task", "evaluate_case", "extend_case", "fire_timers", "mark_read",
+           "next_case_to_check", "next_due_case", "pause_case", "reassign_task", "resume_case", "start_case",
+           "unclaim_task", "withdraw_case"]

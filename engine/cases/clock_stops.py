@@ -1,0 +1,189 @@
+"""Where the clock stops and starts: pauses (补正, 特别程序), publicity (公示), deadlines armed while
+the clock stands still, and moving armed timers with their rows.
+
+Each deadline keeps the working days it had left when the clock stopped and gets them back, counted
+again, when it restarts (DESIGN.md §5) — never the calendar time that passed.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Mapping
+
+from sqlalchemy import insert, update
+from sqlalchemy.orm import Session
+
+from .. import runtime
+from ..models import Pause
+from ..workdays import default_calendar
+from . import store
+from .store import T_CASE, T_TASK, T_TIMER
+
+if TYPE_CHECKING:
+    from . import projection
+
+def step_deadline(task: Any, timers: dict[str, runtime.TimerInfo]) -> runtime.TimerInfo | None:
+    """A step's deadline: the timer boundary event guarding it, a workdays() one first."""
+    guards = [timers[t] for t in runtime.attached_timer_ids(task) if t in timers]
+    return min(guards, key=lambda info: (info.workdays is None, info.due)) if guards else None
+
+
+def publicity_interval(session: Session, case: Mapping[str, Any], info: runtime.TimerInfo, now: datetime,
+                        audit: list[dict[str, Any]]) -> None:
+    """A publicity wait (公示, calendar days) just began: the clock stands still from now until it ends,
+    so each case due keeps the working days it had left, counted again from the end of the publicity."""
+    sla = store.sla_row(session, case["id"])
+    if sla["paused_at"] is not None:
+        return  # already stopped; the running pause covers it
+    cal = default_calendar()
+    left = dues_left(cal, sla, now)
+    moved, estimated = dues_after(cal, info.due, left)
+    estimated = estimated or sla["due_estimated"]
+    store.conn(session).execute(insert(Pause.__table__).values(
+        case_id=case["id"], kind="publicity", reason=f"公示 ({info.bpmn_id})", started_at=now, ended_at=info.due,
+        started_by_id=None, ended_by_id=None, left=left))
+    if moved:
+        store.conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"])
+                               .values(warning_check_at=now, due_estimated=estimated, **moved))
+    audit.append(dict(case_id=case["id"], actor_id=None, at=now, action="case.publicity",
+                      details={"until": info.due.isoformat(), **{k: v.isoformat() for k, v in moved.items()}},
+                      old_value=store.iso_or_none(sla["legal_due_at"]), new_value=store.iso_or_none(moved.get("legal_due_at"))))
+
+
+def hold_new_timers(session: Session, case_id: int, wf: Any, before: projection.Snapshot, after: projection.Snapshot,
+                     now: datetime) -> None:
+    """The clock is stopped: a deadline armed now (a step opened during 补正) waits for the resume with
+    its whole limit left."""
+    fresh = {tid: info for tid, info in after.timers.items() if tid not in before.timers and not info.paused}
+    if not fresh:
+        return
+    pause = store.open_pause(session, case_id)
+    if pause is None:
+        return
+    cal = default_calendar()
+    left = dict(pause["left"])
+    timers_left = dict(left.get("timers", {}))
+    for task in runtime.timer_tasks(wf, fresh):
+        info = fresh[str(task.id)]
+        timers_left[str(task.id)] = time_left(cal, info, now)  # armed just now: its whole limit
+        runtime.set_timer_due(task, None, paused=True)
+        after.timers[str(task.id)] = runtime.TimerInfo(info.bpmn_id, info.due, info.workdays, True)
+    left["timers"] = timers_left
+    store.conn(session).execute(update(Pause.__table__).where(Pause.id == pause["id"]).values(left=left))
+
+
+def retime(session: Session, wf: Any, case_id: int, moves: dict[str, datetime | None], now: datetime,
+            *, pause: bool = False) -> None:
+    """Move armed timers (None = stop them for a pause) in the workflow and their rows, and re-derive the
+    dues of the open steps from them. The caller saves the workflow."""
+    for task in runtime.timer_tasks(wf, moves):
+        runtime.set_timer_due(task, moves[str(task.id)], paused=pause)
+    for tid, due in moves.items():
+        store.conn(session).execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.spiff_task_id == tid,
+                                                     T_TIMER.c.state.in_(("armed", "paused")))
+                               .values(state="paused" if pause else "armed", **({} if pause else {"due_at": due})))
+    if pause:
+        store.conn(session).execute(update(T_TASK).where(T_TASK.c.case_id == case_id, T_TASK.c.state == "ready")
+                               .values(warning_check_at=None))
+        return
+    timers = {tid: info for tid, info in runtime.armed_timers(wf).items() if not info.paused}
+    for task in runtime.ready_user_tasks(wf):  # a step's due is its deadline timer's due
+        deadline = step_deadline(task, timers)
+        if deadline:
+            store.conn(session).execute(update(T_TASK).where(T_TASK.c.case_id == case_id,
+                                                        T_TASK.c.spiff_task_id == str(task.id),
+                                                        T_TASK.c.state == "ready")
+                                   .values(due_at=deadline.due, warning_check_at=now))
+
+
+PAUSE_KINDS = {"supplement": "补正", "special": "特别程序", "publicity": "公示"}
+
+
+def stop_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping[str, Any], *, at: datetime,
+                now: datetime, kind: str, reason: str, actor_id: int | None,
+                by_task: str | None = None, keep: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Pause the clock in place: each deadline keeps the working days (or, for calendar-time timers, the
+    seconds) it had left at `at`. Timers in `keep` go on (a 补正 step's own deadline for the applicant).
+    Returns the audit row; the caller saves the workflow."""
+    cal = default_calendar()
+    left: dict[str, Any] = {"timers": {}}
+    if by_task:
+        left["task"] = by_task  # started by this step: it ends when the step does
+    moves: dict[str, datetime | None] = {}
+    for tid, info in runtime.armed_timers(wf).items():
+        if info.paused or tid in keep:
+            continue
+        left["timers"][tid] = time_left(cal, info, at)
+        moves[tid] = None
+    left.update(dues_left(cal, sla, at))
+    retime(session, wf, case["id"], moves, now, pause=True)
+    store.conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(paused_at=at, warning_check_at=None))
+    store.conn(session).execute(insert(Pause.__table__).values(case_id=case["id"], kind=kind, reason=reason, started_at=at,
+                                                          ended_at=None, started_by_id=actor_id, ended_by_id=None,
+                                                          left=left))
+    return dict(case_id=case["id"], actor_id=actor_id, at=now, action="case.paused",
+                details={"kind": kind, "reason": reason, "at": at.isoformat(), "automatic": bool(by_task),
+                         "workdays_left": {k: v for k, v in left.items() if k in ("legal", "promised")}},
+                old_value="running", new_value=f"paused ({PAUSE_KINDS[kind]})")
+
+
+def time_left(cal: Any, info: runtime.TimerInfo, at: datetime) -> dict[str, float]:
+    """What an armed timer has left at `at`: working days for a workdays() timer, else seconds."""
+    if info.workdays is not None:
+        return {"workdays": cal.workdays_left(at, info.due)[0]}
+    return {"seconds": max(0.0, (info.due - at).total_seconds())}
+
+
+def dues_left(cal: Any, sla: Mapping[str, Any], at: datetime) -> dict[str, int]:
+    """Working days the case's legal and promised dues have left at `at` (strictly after its date)."""
+    return {key: cal.workdays_left(at, sla[f"{key}_due_at"])[0]
+            for key in ("legal", "promised") if sla[f"{key}_due_at"] is not None}
+
+
+def dues_after(cal: Any, at: datetime, left: Mapping[str, Any]) -> tuple[dict[str, datetime], bool]:
+    """The legal/promised due columns when what was left restarts at `at`, and whether any is estimated."""
+    dues, estimated = {}, False
+    for key in ("legal", "promised"):
+        if key in left:
+            due = cal.due(at, left[key])
+            dues[f"{key}_due_at"], estimated = due.end_instant, estimated or due.estimated
+    return dues, estimated
+
+
+#: a pause shorter than this moves no working-day due (see start_clock)
+MIN_EFFECTIVE_PAUSE = timedelta(hours=24)
+
+
+def start_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping[str, Any],
+                 pause: Mapping[str, Any], *, at: datetime, now: datetime, actor_id: int | None) -> dict[str, Any]:
+    """Restart the clock in place: each deadline becomes what it had left, counted from `at`. Returns the
+    audit row; the caller saves the workflow and re-evaluates the warnings."""
+    cal = default_calendar()
+    moves: dict[str, datetime | None] = {}
+    estimated = sla["due_estimated"]
+    live = runtime.armed_timers(wf)
+    # Working days are whole days: what was left counts from the day after the pause began, and again from
+    # the day after it ends, so any pause that crosses midnight gives a day back. A pause shorter than a
+    # day therefore moves no working-day due (the dues count on from where they stood), or a clerk's
+    # one-minute pause across midnight, repeated daily, would push the legal due on for ever.
+    short = at - pause["started_at"] < MIN_EFFECTIVE_PAUSE
+    restart = pause["started_at"] if short else at
+    for tid, rest in pause["left"].get("timers", {}).items():
+        if tid not in live:
+            continue  # its step closed meanwhile
+        if "workdays" in rest:
+            due = cal.due(restart, rest["workdays"])
+            moves[tid], estimated = due.end_instant, estimated or due.estimated
+        else:  # calendar time is credited exactly
+            moves[tid] = at + timedelta(seconds=rest["seconds"])
+    new_dues, dues_estimated = dues_after(cal, restart, pause["left"])
+    estimated = estimated or dues_estimated
+    retime(session, wf, case["id"], moves, now)
+    store.conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(
+        paused_at=None, due_estimated=estimated, warning_check_at=now, **new_dues))
+    store.conn(session).execute(update(Pause.__table__).where(Pause.id == pause["id"])
+                           .values(ended_at=at, ended_by_id=actor_id))
+    return dict(case_id=case["id"], actor_id=actor_id, at=now, action="case.resumed",
+                details={"at": at.isoformat(), "paused_at": sla["paused_at"].isoformat(),
+                         "automatic": "task" in pause["left"], "shorter_than_a_day": short,
+                         **{k: v.isoformat() for k, v in new_dues.items()}},
+                old_value=store.iso_or_none(sla["legal_due_at"]), new_value=store.iso_or_none(new_dues.get("legal_due_at")))

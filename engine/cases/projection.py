@@ -1,0 +1,179 @@
+"""From workflow snapshots to projections: what changed between two moments of a workflow (tasks
+opened and closed, timers armed, fired, moved; the end reached) written as task, timer and case rows.
+
+The pages and reports read only these rows (never the workflow), so this diff is what keeps them true.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from .. import deadlines, runtime
+from ..errors import Conflict, WorkflowError
+from ..models import Pause
+from . import clock_stops, store, warnings
+from .store import T_CASE, T_TIMER
+
+class Snapshot:
+    """Open user tasks, armed timers and finished end events of a workflow at one moment."""
+
+    def __init__(self, wf: Any) -> None:
+        self.ready = {str(t.id): t for t in runtime.ready_user_tasks(wf)}
+        self.timers = runtime.armed_timers(wf)
+
+
+def route(case: Mapping[str, Any], level: str | None) -> int:
+    return {"township": case["township_id"], "county": case["county_id"]}.get(level or "", case["village_id"])
+
+
+def sync(session: Session, loaded: store.Loaded, before: Snapshot, now: datetime, actor_id: int | None,
+          *, completed: str | None = None, withdrawn: bool = False, carded_tasks: tuple[int, ...] = (),
+          assign_new_village_tasks_to: int | None = None) -> tuple[store.StepResult, list[dict[str, Any]]]:
+    """Write the difference between `before` and the workflow now into the projections and the case row.
+
+    Returns the result and the audit rows describing the workflow's own moves (task opened, timer
+    fired…); the service adds its own audit row for the user's action.
+    """
+    wf, case, meta = loaded.workflow, loaded.case, loaded.spec.task_meta
+    after = Snapshot(wf)
+    case_id, audit = case["id"], []
+    carded = list(carded_tasks)  # closed steps that hold cards to resolve
+    if not after.ready and not after.timers and not wf.is_completed() and not withdrawn:
+        stuck = runtime.stalled_at(wf)
+        if stuck:  # refuse the step rather than leave a case that nobody and nothing can move
+            raise WorkflowError(f"the process would stall at {', '.join(stuck)}: nothing in Yicun can continue it")
+    if not withdrawn and (wf.is_completed() or not (after.ready or after.timers)) and not runtime.reached_end(wf):
+        raise WorkflowError(runtime.unreached_end(wf))  # never close a case (办结) that did not reach its end
+    paused, resumed = case.get("paused_at") is not None, False
+    if paused and not withdrawn and not wf.is_completed():
+        pause = store.open_pause(session, case_id)
+        if pause is not None and pause["left"].get("task") in before.ready and \
+                pause["left"]["task"] not in after.ready:
+            # the step that stopped the clock is done (the documents came in): the clock runs again
+            audit.append(clock_stops.start_clock(session, wf, case, store.sla_row(session, case_id), pause, at=now, now=now,
+                                      actor_id=actor_id))
+            after.timers = runtime.armed_timers(wf)
+            paused, resumed = False, True
+    if paused:
+        clock_stops.hold_new_timers(session, case_id, wf, before, after, now)
+
+    # tasks that left the READY set without being the one completed were cancelled (timer, withdrawal)
+    gone = [tid for tid in before.ready if tid not in after.ready and tid != completed]
+    closed_ids: list[int] = []
+    if gone:
+        res = store.conn(session).execute(store.UPD_TASKS_CANCEL, {"b_case": case_id, "b_ids": gone, "b_now": now})
+        for row in res:
+            closed_ids.append(row.id)
+            if row.warning_level != "green":
+                carded.append(row.id)
+            audit.append(dict(case_id=case_id, actor_id=actor_id, at=now, action="task.cancelled",
+                              details={"task_id": row.id, "task": row.name}, old_value="ready",
+                              new_value="cancelled"))
+
+    new_rows = []
+    for tid, task in after.ready.items():
+        if tid in before.ready:
+            continue
+        m = meta.get(task.task_spec.bpmn_id, {})
+        groups = m.get("candidate_groups") or []
+        deadline = clock_stops.step_deadline(task, after.timers)
+        due_at = deadline.due if deadline and not deadline.paused else None
+        limit = deadline.workdays if deadline else None
+        check = deadlines.yellow_at(due_at, limit, now) if due_at else None
+        level = m.get("level")
+        new_rows.append(dict(
+            case_id=case_id, spiff_task_id=tid, bpmn_id=task.task_spec.bpmn_id,
+            name=m.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+            lane=m.get("lane_name") or task.task_spec.lane, level=level, unit_id=route(case, level),
+            candidate_group=groups[0] if groups else None,
+            assignee_id=assign_new_village_tasks_to if level in ("village", None) else None,
+            state="ready", created_at=now, completed_at=None, completed_by_id=None,
+            due_at=due_at, limit_workdays=limit, warning_level="green", warning_check_at=check))
+    opened_ids: list[int] = []
+    if new_rows:
+        # one statement per row: executemany with RETURNING is not portable across drivers (1–2 rows a step)
+        opened_ids = [store.conn(session).execute(store.INS_TASK, row).scalar_one() for row in new_rows]
+        for row_id, row in zip(opened_ids, new_rows):
+            audit.append(dict(case_id=case_id, actor_id=actor_id, at=now, action="task.opened",
+                              details={"task_id": row_id, "task": row["name"], "level": row["level"],
+                                       "unit_id": row["unit_id"]}, old_value=None, new_value="ready"))
+
+    # timers: newly armed → rows; disarmed → fired or cancelled; a cycle timer that fired moves its due.
+    # Paused timers are moved by pause/resume/extend themselves, which write their rows.
+    new_timers = [dict(case_id=case_id, spiff_task_id=tid, bpmn_id=info.bpmn_id, due_at=info.due,
+                       state="paused" if info.paused else "armed", fired_at=None, created_at=now, error=None,
+                       workdays=info.workdays)
+                  for tid, info in after.timers.items() if tid not in before.timers]
+    if new_timers:
+        store.conn(session).execute(store.INS_TIMER, new_timers)
+    stopping = [(tid, task) for tid, task in after.ready.items()
+                if tid not in before.ready and meta.get(task.task_spec.bpmn_id, {}).get("pauses_clock")]
+    if stopping and not paused and not withdrawn:  # e.g. 补正: the time the applicant takes does not count
+        tid, task = stopping[0]
+        m = meta[task.task_spec.bpmn_id]
+        audit.append(clock_stops.stop_clock(session, wf, case, store.sla_row(session, case_id), at=now, now=now,
+                                 kind=m["pauses_clock"], reason=m.get("name") or task.task_spec.bpmn_id,
+                                 actor_id=actor_id, by_task=tid, keep=frozenset(runtime.attached_timer_ids(task))))
+        after.timers = runtime.armed_timers(wf)
+        paused = True
+    publicity = set(loaded.spec.properties.get("publicityEvents", ()))
+    for tid, info in after.timers.items():
+        if info.bpmn_id in publicity and tid not in before.timers and not info.paused:
+            clock_stops.publicity_interval(session, case, info, now, audit)
+    fired: list[str] = []
+    disarmed: dict[str, list[str]] = {"fired": [], "cancelled": []}
+    for tid, info in before.timers.items():
+        if tid in after.timers:
+            moved = after.timers[tid]
+            if moved.due != info.due and not (moved.paused or info.paused):  # a cycle timer's next round
+                store.conn(session).execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id,
+                                                             T_TIMER.c.spiff_task_id == tid)
+                                       .values(due_at=moved.due, fired_at=now))
+                fired.append(info.bpmn_id)
+            continue
+        did_fire = runtime.timer_fired(wf, tid)
+        disarmed["fired" if did_fire else "cancelled"].append(tid)
+        if did_fire:
+            fired.append(info.bpmn_id)
+    for state, tids in disarmed.items():
+        if tids:
+            store.conn(session).execute(store.UPD_TIMERS_DISARM, {"b_case": case_id, "b_ids": tids, "b_state": state,
+                                                        "b_fired": now if state == "fired" else None})
+    for bpmn_id in fired:
+        audit.append(dict(case_id=case_id, actor_id=None, at=now, action="timer.fired",
+                          details={"timer": bpmn_id}, old_value="armed", new_value="fired"))
+
+    # case row
+    status, outcome = case["status"], None
+    if withdrawn:
+        status = "withdrawn"
+    elif wf.is_completed():
+        end = runtime.final_end_event(wf)
+        status = loaded.spec.properties.get("endStatus", {}).get(end[0], "completed") if end else "completed"
+        outcome = end[1] if end else None
+    closed = status != case["status"]  # services only act on open cases, so this is open → closed
+    if closed:
+        warnings.resolve_cards(store.conn(session), case_id, now)
+        store.conn(session).execute(update(T_CASE).where(T_CASE.c.id == case_id)
+                               .values(warning_check_at=None, paused_at=None))
+        if case.get("paused_at") is not None:  # closed while its clock stood still: the pause ends too
+            store.conn(session).execute(update(Pause.__table__).where(Pause.case_id == case_id,
+                                                                 Pause.ended_at.is_(None)).values(ended_at=now))
+        audit.append(dict(case_id=case_id, actor_id=actor_id, at=now, action="case.closed",
+                          details={"outcome": outcome}, old_value=case["status"], new_value=status))
+    elif carded:
+        warnings.resolve_cards(store.conn(session), case_id, now, carded)
+    if not closed:
+        runtime.keep_bounded(wf)  # loops: keep the task tree shallow enough for SpiffWorkflow to walk
+    res = store.conn(session).execute(store.UPD_CASE, {
+        "b_id": case_id, "b_version": case["version"], "b_now": now,
+        "b_json": runtime.dump_closed_instance(wf) if closed else store.dump(wf, case["number"]),
+        "b_status": status, "b_closed": now if closed else None, "b_outcome": outcome})
+    if res.rowcount != 1:
+        raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
+    if resumed and not closed:
+        warnings.evaluate_case(session, case_id, now)
+    return store.StepResult(case["number"], status, outcome, opened_ids, closed_ids, fired), audit

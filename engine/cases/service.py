@@ -1,0 +1,283 @@
+"""The verbs of a case: accept, claim, release, reassign, complete, withdraw, fire timers.
+
+Each follows one skeleton (DESIGN.md §1): lock the case → policy → restore the workflow (cached spec +
+instance JSON) → act → diff the snapshots into projections (`projection.sync`) → clock stops → one
+versioned save → audit. They run inside the caller's `engine.db.transaction`; any exception rolls all
+of it back. The pause/resume/extend verbs of the SLA clock are in `sla`.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from datetime import datetime
+from typing import Any, Mapping
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from .. import clock, deadlines, forms, policy, runtime, settings
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound, ProcessCrashed, WorkflowError
+from ..expressions import ExpressionRejected, time_budget
+from ..models import Case, OrgUnit, User
+from ..policy import Actor, Chain, as_actor
+from ..processes import latest_version, load_spec
+from ..vocab import Role
+from ..workdays import default_calendar
+from . import projection, store, warnings
+from .store import T_CASE, T_TASK, T_TIMER
+
+log = logging.getLogger("engine.cases")
+
+#: all expressions and scripts one engine step evaluates, together (each alone has its own 0.5 s)
+STEP_BUDGET_SECONDS = 2.0
+
+
+def run_engine(wf: Any, action: Any) -> None:
+    """Run workflow code, turning SpiffWorkflow's and the evaluator's failures into a WorkflowError."""
+    try:
+        with time_budget(STEP_BUDGET_SECONDS):  # every evaluation of one step shares it (the write lock is held)
+            action()
+            runtime.run_until_waiting(wf)
+    except (ExpressionRejected, PermissionError) as exc:
+        raise WorkflowError(f"refused by the restricted evaluator: {exc}") from exc
+    except runtime.EndlessLoop as exc:
+        raise WorkflowError(str(exc)) from exc
+    except Exception as exc:
+        # Whatever the process's run raised — SpiffWorkflow's errors, a bad condition, a resource limit,
+        # RecursionError/MemoryError/OverflowError, or a bug in SpiffWorkflow or in our glue — this step
+        # is refused and nothing is written; the user sees why, the log keeps the traceback.
+        expected = type(exc).__module__.startswith("SpiffWorkflow") or isinstance(
+            exc, (NameError, TypeError, ValueError, KeyError, ZeroDivisionError))
+        kind = getattr(exc, "error_type", type(exc).__name__)
+        if kind == ExpressionRejected.__name__:
+            raise WorkflowError(f"refused by the restricted evaluator: {exc}") from exc
+        notes = " ".join(getattr(exc, "__notes__", []))
+        message = f"the process failed ({kind}): {str(exc)[:500]} {notes[:500]}".strip()
+        if not expected:
+            log.exception("the process failed with an unexpected %s", type(exc).__name__)
+            raise ProcessCrashed(message, cause_type=type(exc).__name__) from exc
+        raise WorkflowError(message) from exc
+
+
+def require_open(task: Mapping[str, Any]) -> None:
+    if task["state"] != "ready":
+        raise Conflict(f"task {task['id']} ({task['name']}) is {task['state']}, not open; it cannot be acted on")
+
+
+def start_case(session: Session, *, service_code: str, village_code: str, applicant_name: str, actor: Actor | User,
+               data: dict[str, Any] | None = None, now: datetime | None = None,
+               accepted_at: datetime | None = None) -> store.StepResult:
+    """Accept an application at a village: the accepting clerk becomes the first-responsibility owner.
+
+    `accepted_at` is the real acceptance (受理) when an application taken offline is entered later
+    (补录): the legal and promised dues and the first step's deadlines all count from it.
+    """
+    actor = as_actor(actor)
+    now = now or clock.now()
+    accepted_at = accepted_at or now
+    if accepted_at > now:
+        raise InvalidInput("the acceptance time cannot be in the future")
+    back = settings.get().accept_backdate_workdays
+    earliest = default_calendar().workdays_before(now, back)
+    if accepted_at < earliest:  # every due counts from it: an old date would make a case overdue on entry
+        raise InvalidInput(f"an application taken offline is entered within {back} working days: the acceptance "
+                           f"time may not be before {clock.local(earliest):%Y-%m-%d %H:%M}",
+                           earliest=earliest.isoformat())
+    applicant_name = forms.clean_text(applicant_name, "the applicant's name", 100)
+    village = session.scalar(select(OrgUnit).where(OrgUnit.code == village_code))
+    if village is None or village.level != "village":
+        raise NotFound(f"no village with code {village_code!r}")
+    codes = village.path.strip("/").split("/")
+    ids = dict(store.conn(session).execute(select(OrgUnit.code, OrgUnit.id).where(OrgUnit.code.in_(codes[1:3]))).all())
+    chain = Chain(village.id, ids[codes[2]], ids[codes[1]])
+    policy.require(policy.may_accept_at(actor, village.id, chain), "case.accept",
+                   f"{actor.username} may not accept applications for {village.name}", village=village.code)
+    pv = latest_version(session, service_code)
+    spec = load_spec(session, pv.id)
+    form = forms.validate(data, spec.intake_fields(), decisions=spec.decision_fields, step="受理 (intake)")
+    number = store.next_number(session, now)
+
+    wf = runtime.new_workflow(spec.spec, spec.subprocess_specs)
+    initial = {**form, "case_number": number, "service_code": service_code, "applicant_name": applicant_name,
+               "village_code": village.code, "village_name": village.name}  # case fields last: never a form's
+    for task in wf.get_tasks(state=runtime.TaskState.READY):
+        task.data.update(copy.deepcopy(initial))
+    before = projection.Snapshot(wf)
+    with clock.using(clock.ManualClock(accepted_at)):
+        run_engine(wf, lambda: None)
+
+    sla = deadlines.case_dues(spec.properties, accepted_at)
+    case_id = store.conn(session).execute(insert(T_CASE).returning(T_CASE.c.id).values(
+        number=number, service_code=service_code, process_version_id=pv.id, village_id=village.id,
+        township_id=chain.township_id, county_id=chain.county_id, applicant_name=applicant_name,
+        first_clerk_id=actor.id if actor.role == Role.CLERK else None, status="open", outcome=None,
+        instance_json="{}", serializer_version=runtime.SERIALIZER.VERSION, version=0, created_at=now,
+        updated_at=now, closed_at=None, accepted_at=accepted_at, **sla)).scalar_one()
+    case = dict(id=case_id, number=number, status="open", version=0, village_id=village.id,
+                township_id=chain.township_id, county_id=chain.county_id, first_clerk_id=actor.id,
+                process_version_id=pv.id)
+    result, audit = projection.sync(session, store.Loaded(case, spec, wf), before, now, actor.id,
+                          assign_new_village_tasks_to=actor.id if actor.role == Role.CLERK else None)
+    if accepted_at < now:  # entered late: warnings may already be due
+        warnings.evaluate_case(session, case_id, now)
+    store.write_audit(session, [dict(case_id=case_id, actor_id=actor.id, at=now, action="case.started",
+                          details={"service_code": service_code, "process_version": pv.version,
+                                   "village": village.code, "applicant": applicant_name,
+                                   "accepted_at": accepted_at.isoformat(),
+                                   "legal_due_at": sla["legal_due_at"] and sla["legal_due_at"].isoformat(),
+                                   "promised_due_at": sla["promised_due_at"] and sla["promised_due_at"].isoformat()},
+                          old_value=None, new_value="open")] + audit)
+    if accepted_at < now:  # 补录: the acceptance is back-dated, which the audit says on its own line
+        store.write_audit(session, [dict(case_id=case_id, actor_id=actor.id, at=now, action="case.backdated",
+                              details={"accepted_at": accepted_at.isoformat(), "recorded_at": now.isoformat()},
+                              old_value=store.iso_or_none(now), new_value=store.iso_or_none(accepted_at))])
+    return result
+
+
+def claim_task(session: Session, task_id: int, actor: Actor | User, now: datetime | None = None) -> store.StepResult:
+    actor = as_actor(actor)
+    now = now or clock.now()
+    task, case = store.task_with_case(session, task_id)
+    require_open(task)
+    if task["assignee_id"] == actor.id:
+        return store.StepResult(case["number"], case["status"])
+    if task["assignee_id"] is not None:
+        raise Conflict(f"task {task_id} is already claimed by someone else", reason="task.claimed_by_other",
+                       task_id=task_id)
+    policy.require(policy.may_work_on(actor, task["unit_id"], task["candidate_group"]), "task.work",
+                   f"{actor.username} may not work on task {task_id}", task_id=task_id)
+    _set_assignee(session, task, case, actor, actor.id, now, "task.claimed")
+    return store.StepResult(case["number"], case["status"])
+
+
+def unclaim_task(session: Session, task_id: int, actor: Actor | User, now: datetime | None = None) -> store.StepResult:
+    actor = as_actor(actor)
+    now = now or clock.now()
+    task, case = store.task_with_case(session, task_id)
+    require_open(task)
+    if task["assignee_id"] is None:
+        raise Conflict(f"task {task_id} is not claimed")
+    policy.require(policy.may_release(actor, task["assignee_id"], task["unit_id"], Chain.of(case)), "task.release",
+                   f"{actor.username} may not release a task claimed by someone else", task_id=task_id)
+    _set_assignee(session, task, case, actor, None, now, "task.unclaimed")
+    return store.StepResult(case["number"], case["status"])
+
+
+def reassign_task(session: Session, task_id: int, actor: Actor | User, to_username: str,
+                  now: datetime | None = None) -> store.StepResult:
+    actor = as_actor(actor)
+    now = now or clock.now()
+    task, case = store.task_with_case(session, task_id)
+    require_open(task)
+    target = session.scalar(select(User).where(User.username == to_username))
+    if target is None:
+        raise NotFound(f"no user {to_username!r}", reason="user.not_found", username=to_username)
+    policy.require(policy.may_release(actor, task["assignee_id"], task["unit_id"], Chain.of(case)), "task.reassign",
+                   f"{actor.username} may not reassign task {task_id}", task_id=task_id)
+    if not policy.may_work_on(Actor.of(target), task["unit_id"], task["candidate_group"]):
+        raise InvalidInput(f"{to_username} cannot work on this task (wrong unit or department)",
+                           reason="task.reassign_target", username=to_username)
+    _set_assignee(session, task, case, actor, target.id, now, "task.reassigned")
+    return store.StepResult(case["number"], case["status"])
+
+
+def _set_assignee(session: Session, task: Mapping[str, Any], case: Mapping[str, Any], actor: Actor,
+                  assignee_id: int | None, now: datetime, action: str) -> None:
+    res = store.conn(session).execute(update(T_TASK).where(T_TASK.c.id == task["id"], T_TASK.c.state == "ready",
+                                               T_TASK.c.assignee_id.is_(task["assignee_id"])
+                                               if task["assignee_id"] is None
+                                               else T_TASK.c.assignee_id == task["assignee_id"])
+                          .values(assignee_id=assignee_id))
+    if res.rowcount != 1:
+        raise Conflict(f"task {task['id']} changed meanwhile; reload and try again")
+    res = store.conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"], T_CASE.c.version == case["version"])
+                          .values(version=case["version"] + 1, updated_at=now))
+    if res.rowcount != 1:
+        raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
+    store.write_audit(session, [dict(case_id=case["id"], actor_id=actor.id, at=now, action=action,
+                          details={"task_id": task["id"], "task": task["name"], **actor.audit_details},
+                          old_value=str(task["assignee_id"]) if task["assignee_id"] else None,
+                          new_value=str(assignee_id) if assignee_id else None)])
+
+
+def complete_task(session: Session, task_id: int, actor: Actor | User, form_data: dict[str, Any] | None = None,
+                  now: datetime | None = None) -> store.StepResult:
+    """Complete a ready user task with its form data and run the process on to its next wait state."""
+    actor = as_actor(actor)
+    now = now or clock.now()
+    task, case = store.task_with_case(session, task_id)
+    require_open(task)
+    if case["status"] != "open":
+        raise Conflict(f"case {case['number']} is {case['status']}")
+    if task["assignee_id"] not in (None, actor.id):
+        raise Forbidden(f"task {task_id} is claimed by someone else", reason="task.claimed_by_other", task_id=task_id)
+    policy.require(policy.may_work_on(actor, task["unit_id"], task["candidate_group"]), "task.work",
+                   f"{actor.username} may not work on task {task_id}", task_id=task_id)
+    loaded = store.restore(session, case)
+    spiff_task = runtime.find_task(loaded.workflow, task["spiff_task_id"])
+    if spiff_task is None or spiff_task.state != runtime.TaskState.READY:
+        raise Conflict(f"task {task_id} is no longer ready in the process")
+    data = forms.validate(form_data, loaded.spec.fields_of(task["bpmn_id"]), spiff_task.data,
+                          decisions=loaded.spec.decision_fields, step=task["name"])
+    before = projection.Snapshot(loaded.workflow)
+
+    def act() -> None:
+        spiff_task.data.update(data)
+        spiff_task.run()
+
+    with clock.using(clock.ManualClock(now)):
+        run_engine(loaded.workflow, act)
+    res = store.conn(session).execute(store.UPD_TASK_DONE, {"b_id": task_id, "b_now": now, "b_actor": actor.id})
+    if res.rowcount != 1:
+        raise Conflict(f"task {task_id} was completed by someone else")
+    result, audit = projection.sync(session, loaded, before, now, actor.id, completed=task["spiff_task_id"],
+                          carded_tasks=(task_id,) if task["warning_level"] != "green" else ())
+    result.closed_tasks.insert(0, task_id)
+    store.write_audit(session, [dict(case_id=case["id"], actor_id=actor.id, at=now, action="task.completed",
+                          details={"task_id": task_id, "task": task["name"], "data": data},
+                          old_value="ready", new_value="completed")] + audit)
+    return result
+
+
+def withdraw_case(session: Session, case_number: str, actor: Actor | User, reason: str,
+                  now: datetime | None = None) -> store.StepResult:
+    """The applicant withdraws (撤回): every open task and timer is cancelled, the case closes."""
+    actor = as_actor(actor)
+    now = now or clock.now()
+    reason = forms.clean_text(reason, "the reason for withdrawing", 500)
+    case_id = session.scalar(select(Case.id).where(Case.number == case_number))
+    if case_id is None:
+        raise NotFound(f"no case {case_number}")
+    case = store.lock_case(session, case_id)
+    if case["status"] != "open":
+        raise Conflict(f"case {case_number} is already {case['status']}")
+    policy.require(policy.may_withdraw(actor, case["first_clerk_id"], Chain.of(case)), "case.withdraw",
+                   f"{actor.username} may not withdraw case {case_number}", case=case_number)
+    loaded = store.restore(session, case)
+    before = projection.Snapshot(loaded.workflow)
+    loaded.workflow.cancel()
+    result, audit = projection.sync(session, loaded, before, now, actor.id, withdrawn=True)
+    store.write_audit(session, [dict(case_id=case_id, actor_id=actor.id, at=now, action="case.withdrawn",
+                          details={"reason": reason, **actor.audit_details}, old_value="open",
+                          new_value="withdrawn")] + audit)
+    return result
+
+
+def fire_timers(session: Session, case_id: int, now: datetime, case: Mapping[str, Any] | None = None) -> int:
+    """Let one case's workflow see the time `now` and run the timers that are due; returns how many fired.
+
+    Called by the sweep with the case row already locked (and read, as `case`, by `store.next_due_case`); the
+    timer rows are updated in this same transaction, which is what makes a timer fire exactly once.
+    """
+    case = case if case is not None else store.lock_case(session, case_id)
+    if case["status"] != "open":
+        store.conn(session).execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.state == "armed")
+                        .values(state="cancelled"))
+        return 0
+    loaded = store.restore(session, case)
+    before = projection.Snapshot(loaded.workflow)
+    with clock.using(clock.ManualClock(now)):
+        run_engine(loaded.workflow, loaded.workflow.refresh_timers)
+    result, audit = projection.sync(session, loaded, before, now, None)
+    store.write_audit(session, audit)
+    return len(result.fired_timers)

@@ -1,0 +1,149 @@
+"""The engine's words: every closed set of stored values, each with its Chinese and English name.
+
+Why one module: the same strings (roles, levels, statuses, pause kinds…) were spelled out in seven
+files, and pages showed them raw. Each set is a `StrEnum`, so a member *is* the stored string
+(`Role.CLERK == "clerk"`), columns and JSON keep their values, and `.zh`/`.en` give the labels the web
+and the CLI print. Nothing here imports anything of ours.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Mapping
+
+
+class _Named(StrEnum):
+    """A stored value with a Chinese and an English label (both from `_LABELS` of the subclass)."""
+
+    @property
+    def zh(self) -> str:
+        return _LABELS[type(self).__name__][self.value][0]
+
+    @property
+    def en(self) -> str:
+        return _LABELS[type(self).__name__][self.value][1]
+
+    def label(self, lang: str = "zh") -> str:
+        return self.en if lang.startswith("en") else self.zh
+
+    @classmethod
+    def values(cls) -> tuple[str, ...]:
+        return tuple(m.value for m in cls)
+
+    @classmethod
+    def parse(cls, value: str, what: str | None = None) -> "_Named":
+        """The member for `value`, or a ValueError naming the allowed values (callers turn it into
+        InvalidInput; a typo must never look like 'nothing matched')."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(f"{what or cls.__name__} must be one of {', '.join(cls.values())}, "
+                             f"not {value!r}") from None
+
+
+class Role(_Named):
+    CLERK = "clerk"
+    AGENT = "agent"
+    TOWNSHIP_OFFICER = "township_officer"
+    COUNTY_OFFICER = "county_officer"
+    SUPERVISOR = "supervisor"
+    DESIGNER = "designer"
+    ADMIN = "admin"
+    #: The person at the server's shell running `yicun` without --as; never stored in `users`.
+    OPERATOR = "operator"
+
+
+#: Roles a user row may have (the operator is not a user).
+USER_ROLES: tuple[str, ...] = tuple(r.value for r in Role if r is not Role.OPERATOR)
+#: Roles that work tasks of their own unit (and, for county officers, of their department).
+WORKER_ROLES: frozenset[str] = frozenset({Role.CLERK, Role.AGENT, Role.TOWNSHIP_OFFICER, Role.COUNTY_OFFICER})
+#: Roles that decide for their level: they approve extensions and stop the legal clock.
+OFFICER_ROLES: frozenset[str] = frozenset({Role.TOWNSHIP_OFFICER, Role.COUNTY_OFFICER})
+
+
+class Level(_Named):
+    CITY = "city"
+    COUNTY = "county"
+    TOWNSHIP = "township"
+    VILLAGE = "village"
+
+
+#: Levels from the top down; a unit's level is its depth in the tree.
+LEVELS: tuple[str, ...] = (Level.CITY, Level.COUNTY, Level.TOWNSHIP, Level.VILLAGE)
+
+
+class CaseStatus(_Named):
+    OPEN = "open"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+#: The statuses an end event may give a case (its `caseStatus` property).
+END_STATUSES: tuple[str, ...] = (CaseStatus.COMPLETED, CaseStatus.REJECTED, CaseStatus.WITHDRAWN)
+
+
+class TaskState(_Named):
+    READY = "ready"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class TimerState(_Named):
+    ARMED = "armed"
+    FIRED = "fired"
+    CANCELLED = "cancelled"
+    PAUSED = "paused"
+    FAILED = "failed"
+    HELD = "held"
+
+
+class WarningLevel(_Named):
+    GREEN = "green"
+    YELLOW = "yellow"
+    RED = "red"
+
+
+class CardColour(_Named):
+    YELLOW = "yellow"
+    RED = "red"
+
+
+class PauseKind(_Named):
+    SUPPLEMENT = "supplement"
+    SPECIAL = "special"
+    PUBLICITY = "publicity"
+
+
+class IncidentStatus(_Named):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+#: County departments a task's candidate group may name: Chinese name → short code (stable, stored).
+DEPARTMENTS: Mapping[str, str] = {
+    "民政": "mz", "人社": "rs", "医保": "yb", "卫健": "wj", "公安": "ga", "自然资源": "zr",
+    "农业农村": "ny", "林业": "ly", "残联": "cl", "司法": "sf", "退役军人": "ty", "教育": "jy",
+    "水利": "sl", "住建": "zj", "市场监管": "sc",
+}
+
+_LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "Role": {
+        "clerk": ("便民服务员", "convenience clerk"), "agent": ("全程代办员", "full-process agent"),
+        "township_officer": ("乡镇审批人员", "township officer"), "county_officer": ("县级审批人员", "county officer"),
+        "supervisor": ("监督人员", "supervisor"), "designer": ("流程设计人员", "process designer"),
+        "admin": ("系统管理员", "administrator"), "operator": ("服务器操作员", "server operator"),
+    },
+    "Level": {"city": ("市", "city"), "county": ("县（区）", "county"), "township": ("乡镇", "township"),
+              "village": ("村", "village")},
+    "CaseStatus": {"open": ("办理中", "open"), "completed": ("办结", "completed"),
+                   "rejected": ("不予办理", "rejected"), "withdrawn": ("撤回", "withdrawn")},
+    "TaskState": {"ready": ("待办", "ready"), "completed": ("已办", "completed"),
+                  "cancelled": ("已取消", "cancelled")},
+    "TimerState": {"armed": ("计时中", "armed"), "fired": ("已到期", "fired"), "cancelled": ("已取消", "cancelled"),
+                   "paused": ("已暂停", "paused"), "failed": ("故障", "failed"), "held": ("挂起", "held")},
+    "WarningLevel": {"green": ("正常", "on time"), "yellow": ("临期", "due soon"), "red": ("超期", "overdue")},
+    "CardColour": {"yellow": ("黄牌", "yellow card"), "red": ("红牌", "red card")},
+    "PauseKind": {"supplement": ("补正", "awaiting documents"), "special": ("特别程序", "special procedure"),
+                  "publicity": ("公示", "publicity")},
+    "IncidentStatus": {"open": ("待处理", "open"), "resolved": ("已处理", "resolved")},
+}

@@ -1,0 +1,139 @@
+"""Browser tests: the app served on a free port, driven by Debian's Chromium through Playwright.
+
+Skipped (with the reason) when /usr/bin/chromium or the `playwright` package is missing; never
+downloads a browser. The database is a temporary SQLite file with the small test tree.
+"""
+from __future__ import annotations
+
+import importlib.util
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from werkzeug.serving import make_server
+
+from engine import db, orgs, processes
+
+from .conftest import CLERK, FIXTURES, SMALL_TREE, start
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOT = Path("/tmp/yicun_login.png")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium "
+                                                     "fonts-wqy-zenhei)"),
+    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
+                       reason="the playwright package is missing (pip install -e '.[test]')"),
+]
+
+
+@pytest.fixture
+def demo_db(tmp_path: Path) -> Iterator[Any]:
+    """A fresh SQLite database with the small tree, its staff, the FX processes and one open case."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'browser.db'}")
+    db.migrate(engine)
+    with db.transaction(engine) as s:
+        orgs.seed_org_tree(s, SMALL_TREE)
+        orgs.seed_staff(s, SMALL_TREE)
+    for name in ("dibao.bpmn", "pension.bpmn"):
+        with db.transaction(engine) as s:
+            processes.deploy(s, (FIXTURES / name).read_bytes(), name)
+    yield engine
+    engine.dispose()
+
+
+class _Server:
+    """A WSGI app served on 127.0.0.1:<free port> in a thread for the length of a test."""
+
+    def __init__(self, app: Any) -> None:
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_port)
+
+    def __enter__(self) -> _Server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+def _evil_site(target: str) -> ThreadingHTTPServer:
+    """Another site (a different host name) whose page posts a form to `target` without a token."""
+    page = (f'<!doctype html><form id="f" method="post" action="{target}">'
+            '<button id="go">领取奖品</button></form>').encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+
+def test_a_clerk_logs_in_and_a_forged_post_is_refused(demo_db, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from web import create_app
+    number = start(demo_db, service="FX-DIBAO", now=None).case_number
+    app = create_app({"DATABASE_URL": demo_db.url.render_as_string(hide_password=False), "DEMO": True,
+                      "INSTANCE_DIR": str(tmp_path / "instance")})
+    with _Server(app) as web, sync_playwright() as pw:
+        base = f"http://127.0.0.1:{web.port}"
+        evil = _evil_site(f"{base}/logout")  # served as http://localhost:… — another site
+        threading.Thread(target=evil.serve_forever, daemon=True).start()
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+            csp_errors: list[str] = []
+            page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+
+            page.goto(f"{base}/")
+            assert page.url.startswith(f"{base}/login?next=")
+            assert "演示账号" in page.content() and CLERK in page.content()  # demo mode shows the logins
+            page.fill("input[name=username]", CLERK)
+            page.fill("input[name=password]", orgs.DEMO_PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{base}/")
+            body = page.inner_text("body")
+            for text in ("我的待办", "在办案件", "便民服务员", number, "办理中"):
+                assert text in body, text
+            assert "clerk" not in body.replace(CLERK, "")  # roles in Chinese, not stored words
+            page.screenshot(path=str(SCREENSHOT))
+            assert page.evaluate("getComputedStyle(document.querySelector('header.top')).borderBottomStyle") \
+                == "solid"  # the stylesheet loaded under the CSP
+
+            # a token-less POST from the app's own origin (what SameSite cannot stop)
+            status = page.evaluate("fetch('/logout', {method: 'POST', redirect: 'manual'}).then(r => r.status)")
+            assert status == 400
+
+            # a form on another site posting to the app
+            forged = browser.new_page()
+            forged.goto(f"http://localhost:{evil.server_port}/")
+            with forged.expect_response(f"{base}/logout") as info:
+                forged.click("#go")
+            assert info.value.status == 400
+            assert "请求被拒绝" in forged.inner_text("body")
+
+            page.reload()
+            assert page.url == f"{base}/" and "我的待办" in page.inner_text("body")  # still logged in
+            assert csp_errors == []
+        finally:
+            browser.close()
+            evil.shutdown()
+    assert SCREENSHOT.stat().st_size > 10_000

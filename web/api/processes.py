@@ -1,0 +1,18 @@
+"""/api/v1/processes: the deployed process versions (the same rows as the processes page)."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+
+from engine import inbox, processes
+
+from ..context import read
+
+
+def list_processes() -> Any:
+    with read() as s:
+        return jsonify(inbox.process_rows(processes.list_versions(s)))
+
+
+ROUTES = [("/processes", "processes", list_processes)]

@@ -1,0 +1,51 @@
+"""Template filters: instants as the clerks read them, and the engine's stored words in Chinese.
+
+Pages never show a raw stored value (`open`, `clerk`, `yellow`): each closed set has its labels in
+`engine.vocab`, and a filter per set looks them up. A value the vocabulary does not know (a newer
+engine) is shown as it is rather than breaking the page.
+"""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Callable
+
+from flask import Flask
+
+from engine import vocab
+
+
+def when(value: str | datetime | None) -> str:
+    """'2026-12-01T15:06:15+08:00' (Asia/Shanghai, from the engine) → '2026-12-01 15:06'; a deadline at
+    midnight is shown as 24:00 of its due date, the way limits are stated (…日24时)."""
+    if not value:
+        return "—"
+    instant = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    if instant.time() == time(0):
+        return (instant - timedelta(days=1)).strftime("%Y-%m-%d") + " 24:00"
+    return instant.strftime("%Y-%m-%d %H:%M")
+
+
+def _labeller(enum: type[vocab._Named]) -> Callable[[str | None], str]:
+    def label(value: str | None) -> str:
+        if value is None or value == "":
+            return "—"
+        try:
+            return enum(value).zh
+        except ValueError:
+            return str(value)
+    label.__doc__ = f"The Chinese name of a {enum.__name__} value."
+    return label
+
+
+#: filter name → the vocabulary it reads (`{{ actor.role|role }}`, `{{ case.status|case_status }}`)
+VOCABULARY_FILTERS: dict[str, type[vocab._Named]] = {
+    "role": vocab.Role, "level": vocab.Level, "case_status": vocab.CaseStatus, "task_state": vocab.TaskState,
+    "timer_state": vocab.TimerState, "warning": vocab.WarningLevel, "card_colour": vocab.CardColour,
+    "pause_kind": vocab.PauseKind, "incident_status": vocab.IncidentStatus,
+}
+
+
+def init_filters(app: Flask) -> None:
+    app.add_template_filter(when, "when")
+    for name, enum in VOCABULARY_FILTERS.items():
+        app.add_template_filter(_labeller(enum), name)

@@ -1,0 +1,33 @@
+"""Pages for those who watch a part of the tree: the 便民集中服务日 digest of a village or township (its
+own people see it too; supervisors also those below them)."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template
+
+from engine import orgs, policy, service_day
+from engine.errors import NotFound
+
+from ..context import current_actor, read, unit_code
+from ..guards import require_visible
+
+bp = Blueprint("supervise", __name__)
+
+
+@bp.route("/service-day")
+@bp.route("/service-day/<unit_code_>")
+def service_day_digest(unit_code_: str | None = None) -> Any:
+    actor = current_actor()
+    with read() as s:
+        code = unit_code_ or unit_code(actor)
+        try:
+            unit = orgs.unit_by_code(s, code)
+        except NotFound:
+            unit = None
+        require_visible(unit is not None and policy.may_view_unit(actor, unit.path), f"单位 {code} 的服务日摘要")
+        try:
+            digest = service_day.get_digest(s, code)
+        except NotFound:
+            digest = None
+        return render_template("supervise/service_day.html", unit=unit, digest=digest)

@@ -1,0 +1,43 @@
+"""The workbench of the people who handle cases (clerks, agents, officers): home with inbox and open
+cases, the case page, notifications. Every view: parse → (guard) → engine call(s) → render."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, redirect, render_template, url_for
+
+from engine import cases, clock, inbox, orgs, processes
+from engine.vocab import Role
+
+from ..context import current_actor, read, unit_code, write
+
+bp = Blueprint("workbench", __name__)
+
+
+@bp.route("/")
+def home() -> Any:
+    actor = current_actor()
+    with read() as s:
+        return render_template(
+            "workbench/home.html", unit=orgs.unit_by_code(s, unit_code(actor)),
+            process_count=processes.count_processes(s),  # a count, not 176 processes loaded to count them
+            cases=inbox.list_cases(s, actor, "open", limit=200),
+            open_count=inbox.count_open_cases(s, actor),
+            tasks=inbox.list_tasks(s, actor, limit=50),
+            notifications=inbox.list_notifications(s, actor, limit=10),
+            # supervisors and admins are the ones who can get the calendar completed
+            estimated=inbox.estimated_open_cases(s, actor) if actor.role in (Role.SUPERVISOR, Role.ADMIN) else 0,
+        )
+
+
+@bp.route("/cases/<number>")
+def case(number: str) -> Any:
+    with read() as s:
+        return render_template("workbench/case.html", case=inbox.case_detail(s, number, current_actor()))
+
+
+@bp.route("/notifications/read", methods=["POST"])
+def notifications_read() -> Any:
+    with write() as s:
+        cases.mark_read(s, current_actor(), clock.now())
+    return redirect(url_for("workbench.home"))
