@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -411,6 +411,88 @@ def _clean_ip(ip: str | None) -> str | None:
         return ipaddress.ip_address(ip.strip()).compressed
     except ValueError:
         return "".join(ch for ch in ip.strip() if ch.isprintable())[:64] or None
+
+
+# ------------------------------------------------------------------------------------------- reading
+#: The most accounts one call returns (the admin pages show 50 a page).
+ACCOUNTS_PAGE_MAX = 200
+SEARCH_MAX = 64
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account as the admin pages show it — never its password hash; instants in Asia/Shanghai."""
+    username: str
+    display_name: str
+    role: str
+    unit_code: str
+    unit_name: str
+    unit_level: str
+    department: str | None
+    active: bool
+    must_change_password: bool
+    locked_until: datetime | None
+    last_login_at: datetime | None
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AccountPage:
+    items: list[Account]
+    total: int  # all accounts that match, not only this page's
+    offset: int
+    limit: int
+
+
+def list_accounts(session: Session, actor: Actor, *, text: Any = None, role: Any = None, unit_code: Any = None,
+                  offset: int = 0, limit: int = 50) -> AccountPage:
+    """Accounts by username for the admin pages (admins and the operator only, like the writes):
+    `text` in the username or the name (any letter case), of `role`, at `unit_code` or any unit below it.
+    An unknown role or unit is `InvalidInput` (a typo must not look like "nobody matched")."""
+    _require_admin(actor)
+    if not (isinstance(offset, int) and isinstance(limit, int) and offset >= 0 and 1 <= limit <= ACCOUNTS_PAGE_MAX):
+        raise InvalidInput(f"offset ≥ 0, limit 1–{ACCOUNTS_PAGE_MAX}", reason="users.page_invalid")
+    stmt = select(User, OrgUnit).join(OrgUnit, OrgUnit.id == User.unit_id)
+    needle = clean_text(text, "搜索 / search", SEARCH_MAX, required=False).lower()
+    if needle:
+        stmt = stmt.where(or_(func.lower(User.username).contains(needle, autoescape=True),
+                              func.lower(User.display_name).contains(needle, autoescape=True)))
+    if role not in (None, ""):
+        if role not in USER_ROLES:
+            raise InvalidInput(f"没有角色 {str(role)[:40]!r} / unknown role; one of {', '.join(USER_ROLES)}",
+                               reason="user.role_unknown")
+        stmt = stmt.where(User.role == role)
+    code = clean_text(unit_code, "单位代码 / unit code", 20, required=False)
+    if code:
+        unit = session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+        if unit is None:
+            raise InvalidInput(f"没有代码为 {code} 的单位 / no org unit with code {code}", reason="user.unit_unknown",
+                               unit=code)
+        stmt = stmt.where(OrgUnit.path.startswith(unit.path))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.execute(stmt.order_by(User.username).offset(offset).limit(limit)).all()
+    return AccountPage([_account(user, unit) for user, unit in rows], total, offset, limit)
+
+
+def get_account(session: Session, actor: Actor, username: Any) -> Account:
+    """One account, active or not (admins and the operator only); `NotFound` if there is none."""
+    _require_admin(actor)
+    row = None
+    if isinstance(username, str) and USERNAME.fullmatch(username):
+        row = session.execute(select(User, OrgUnit).join(OrgUnit, OrgUnit.id == User.unit_id)
+                              .where(User.username == username)).first()
+    if row is None:
+        raise NotFound(f"没有用户 {str(username)[:64]!r} / no user {str(username)[:64]!r}", reason="user.not_found",
+                       username=str(username)[:64])
+    return _account(row[0], row[1])
+
+
+def _account(user: User, unit: OrgUnit) -> Account:
+    def shown(instant: datetime | None) -> datetime | None:
+        return None if instant is None else clock.local(instant)
+    return Account(user.username, user.display_name, user.role, unit.code, unit.name, unit.level, user.department,
+                   bool(user.active), bool(user.must_change_password), shown(user.locked_until),
+                   shown(user.last_login_at), shown(user.created_at))
 
 
 # ------------------------------------------------------------------------------------------- helpers

@@ -1,15 +1,28 @@
 """Shared fixtures. Database tests (marker `db`) run on the database chosen with ``--db``:
-``sqlite`` (a fresh file per test) or ``postgresql`` (a fresh schema per test in $YICUN_TEST_PG_URL)."""
+``sqlite`` (a file per test) or ``postgresql`` (in $YICUN_TEST_PG_URL).
+
+Every test starts from a freshly migrated database (`db_engine`), or a freshly migrated and seeded one
+(`seeded`), as if it had run the migrations and the seeding itself; but those run once per session, into
+a template (they used to take most of a database test's time):
+- SQLite: the migrated and the seeded databases are frozen into two template files; `db_engine` copies
+  the migrated file into the test's own, `seeded` then copies the seed rows in from the other one.
+- PostgreSQL: one schema is migrated once; `seeded` copies in the seed rows (kept in a side schema since
+  the session began) and puts each sequence where the seeding left it; after the test every table but
+  alembic_version is emptied with TRUNCATE … RESTART IDENTITY CASCADE, which is the migrated state again.
+A test that takes `db_url` without `db_engine` (it migrates by itself) gets an empty database of its own.
+"""
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, inspect, make_url, select, text
 
 from engine import cases, clock, db, orgs, processes
 from engine.models import TaskRow, User
@@ -18,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("YICUN_MANUAL_CLOCK", "1")  # the tests drive the CLI on a manual clock (`--now`)
 FIXTURES = Path(__file__).parent / "fixtures"
 START = "2026-11-02T09:00:00+08:00"  # a Monday
+SEED_FILES = ("relay.bpmn", "dibao.bpmn", "pension.bpmn", "homestead.bpmn")
 # Focused tests run on fixed copies of three early catalogue processes (FX-*), so editing the
 # catalogue does not move their expectations; the 176 real ones are driven by test_catalog.
 
@@ -37,34 +51,197 @@ def _pg_url() -> str:
     return os.environ.get("YICUN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+def _in_schema(url: str, schema: str) -> str:
+    return url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
+
+
+def freeze_sqlite(source: Path, target: Path) -> None:
+    """Write SQLite database `source` into `target` as one self-contained file (rollback journal, so no
+    -wal file beside it) that a plain file copy reproduces exactly. The backup API reads a consistent
+    snapshot with the WAL frames in it, even while another connection still has `source` open."""
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+        mode = dst.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+    finally:
+        dst.close()
+        src.close()
+    if mode != "delete":
+        raise RuntimeError(f"could not take {target} out of WAL mode (journal_mode is {mode})")
+
+
+def seed_small_world(engine: Engine) -> None:
+    """What `seeded` promises: the small Yiyang tree with staff and the fixture processes, deployed on
+    the tests' manual clock at START."""
+    with clock.using(clock.ManualClock(START)):
+        with db.transaction(engine) as s:
+            orgs.seed_org_tree(s, SMALL_TREE)
+            orgs.seed_staff(s, SMALL_TREE)
+        for path in [FIXTURES / name for name in SEED_FILES]:
+            with db.transaction(engine) as s:
+                processes.deploy(s, path.read_bytes(), path.name)
+
+
+def _tables_parents_first(conn: Any) -> list[str]:
+    """The tables a test may write (all but alembic_version), each after the tables it refers to."""
+    return [name for name, _ in inspect(conn).get_sorted_table_and_fkc_names()
+            if name is not None and name != "alembic_version"]
+
+
+class SqliteTemplate:
+    """Two frozen files: the migrated database and the seeded one."""
+
+    def __init__(self, folder: Path) -> None:
+        self.migrated, self.seeded = folder / "migrated.db", folder / "seeded.db"
+        work = folder / "work.db"
+        engine = db.make_engine(f"sqlite:///{work}")
+        db.migrate(engine)
+        freeze_sqlite(work, self.migrated)
+        seed_small_world(engine)
+        freeze_sqlite(work, self.seeded)
+        with engine.connect() as conn:
+            self.seed_tables = [t for t in _tables_parents_first(conn)
+                                if conn.exec_driver_sql(f'SELECT EXISTS (SELECT 1 FROM "{t}")').scalar()]
+        engine.dispose()
+
+    def migrated_engine(self, url: str) -> Engine:
+        shutil.copyfile(self.migrated, make_url(url).database)
+        return db.make_engine(url)
+
+    def seed(self, engine: Engine) -> None:
+        raw = engine.raw_connection()
+        try:
+            conn = raw.driver_connection  # autocommit (isolation_level None): ATTACH must be outside a transaction
+            conn.execute("ATTACH DATABASE ? AS template", (str(self.seeded),))
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for table in self.seed_tables:
+                        conn.execute(f'INSERT INTO main."{table}" SELECT * FROM template."{table}"')
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            finally:
+                conn.execute("DETACH DATABASE template")
+        finally:
+            raw.close()
+
+    def after_test(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class PostgresTemplate:
+    """One schema migrated once, shared by the tests one after another, and a side schema with the seed
+    rows. Sequences not owned by a column would survive RESTART IDENTITY, so there must be none."""
+
+    def __init__(self, base_url: str) -> None:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        self.schema, self.side = name, f"{name}_seed"
+        self.admin = db.make_engine(base_url)
+        with self.admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
+            conn.execute(text(f'CREATE SCHEMA "{self.side}"'))
+        self.url = _in_schema(base_url, self.schema)
+        self.engine = db.make_engine(self.url)
+        db.migrate(self.engine)
+        with self.engine.connect() as conn:
+            self.tables = _tables_parents_first(conn)
+            unowned = conn.execute(text(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind = 'S' AND n.nspname = :s AND NOT EXISTS (SELECT 1 FROM pg_depend d "
+                "WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i'))"),
+                {"s": self.schema}).scalars().all()
+            filled = [t for t in self.tables if conn.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{t}")')).scalar()]
+        if unowned or filled:
+            raise RuntimeError(f"the migrated schema has sequences of no column {unowned} or rows in {filled}: "
+                               "TRUNCATE … RESTART IDENTITY would not bring it back; teach conftest to")
+        seed_small_world(self.engine)
+        with self.engine.begin() as conn:
+            self.seed_tables = [t for t in self.tables
+                                if conn.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{t}")')).scalar()]
+            for table in self.seed_tables:
+                conn.execute(text(f'CREATE TABLE "{self.side}"."{table}" AS SELECT * FROM "{table}"'))
+            self.sequences = conn.execute(text(
+                "SELECT format('%I.%I', schemaname, sequencename), last_value FROM pg_sequences "
+                "WHERE schemaname = :s AND last_value IS NOT NULL"), {"s": self.schema}).all()
+        self.after_test()
+
+    def migrated_engine(self, url: str) -> Engine:
+        return db.make_engine(url)
+
+    def seed(self, engine: Engine) -> None:
+        with engine.begin() as conn:
+            for table in self.seed_tables:
+                conn.execute(text(f'INSERT INTO "{table}" OVERRIDING SYSTEM VALUE '
+                                  f'SELECT * FROM "{self.side}"."{table}"'))
+            for sequence, value in self.sequences:
+                conn.execute(text("SELECT setval(CAST(:q AS regclass), :v)"), {"q": sequence, "v": value})
+
+    def after_test(self) -> None:
+        """Back to the migrated state. A connection a test left inside a transaction would block this: give
+        up after a while with the lock error rather than hang."""
+        with self.engine.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '30s'"))
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in self.tables) + " RESTART IDENTITY CASCADE"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+        with self.admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{self.side}" CASCADE'))
+            conn.execute(text(f'DROP SCHEMA "{self.schema}" CASCADE'))
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def db_template(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteTemplate | PostgresTemplate]:
+    """The migrated (and the seeded) database of this session, for `db_engine` and `seeded`."""
+    if request.config.getoption("--db") == "sqlite":
+        template: SqliteTemplate | PostgresTemplate = SqliteTemplate(tmp_path_factory.mktemp("template"))
+    else:
+        template = PostgresTemplate(_pg_url())
+    yield template
+    template.close()
+
+
 @pytest.fixture
 def db_kind(request: pytest.FixtureRequest) -> str:
     return request.config.getoption("--db")
 
 
 @pytest.fixture
-def db_url(db_kind: str, tmp_path: Path) -> Iterator[str]:
-    """A URL to an empty database of the chosen kind."""
+def db_url(db_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A URL to an empty database of the chosen kind (migrated and maybe seeded by `db_engine` and
+    `seeded` when the test takes those too)."""
     if db_kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'yicun.db'}"
+        return
+    if "db_engine" in request.fixturenames:  # the session's shared schema, brought back after each test
+        yield request.getfixturevalue("db_template").url
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = db.make_engine(_pg_url())
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    base = _pg_url()
-    yield base + ("&" if "?" in base else "?") + f"options=-csearch_path%3D{schema}"
+    yield _in_schema(_pg_url(), schema)
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
 
 
 @pytest.fixture
-def db_engine(db_url: str) -> Iterator[Engine]:
-    engine = db.make_engine(db_url)
-    db.migrate(engine)
-    yield engine
-    engine.dispose()
+def db_engine(db_url: str, db_template: SqliteTemplate | PostgresTemplate) -> Iterator[Engine]:
+    """A freshly migrated database."""
+    engine = db_template.migrated_engine(db_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        db_template.after_test()
 
 
 SMALL_TREE = [
@@ -98,14 +275,10 @@ def manual_clock() -> Iterator[clock.ManualClock]:
 
 
 @pytest.fixture
-def seeded(db_engine: Engine, manual_clock: clock.ManualClock) -> Engine:
+def seeded(db_engine: Engine, manual_clock: clock.ManualClock,
+           db_template: SqliteTemplate | PostgresTemplate) -> Engine:
     """A small Yiyang tree with staff, the relay test process and the bpmn/ examples deployed."""
-    with db.transaction(db_engine) as s:
-        orgs.seed_org_tree(s, SMALL_TREE)
-        orgs.seed_staff(s, SMALL_TREE)
-    for path in [FIXTURES / name for name in ("relay.bpmn", "dibao.bpmn", "pension.bpmn", "homestead.bpmn")]:
-        with db.transaction(db_engine) as s:
-            processes.deploy(s, path.read_bytes(), path.name)
+    db_template.seed(db_engine)
     return db_engine
 
 

@@ -1,6 +1,7 @@
 """BPMN is untrusted input: malicious or broken files are refused at deploy with the element and line,
 and nothing in them runs — not at deploy, and not later from a stored version either."""
 import pytest
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from sqlalchemy import func, select
 
 from engine import bpmn, db, processes, runtime
@@ -141,9 +142,11 @@ def test_a_tampered_stored_spec_still_runs_restricted(tmp_path):
     assert restored.script_engine is RESTRICTED_ENGINE
     task = runtime.ready_user_tasks(restored)[0]
     task.run()
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(WorkflowTaskException, match=r"^Error evaluating expression '__import__\('os'\)\.system") as exc:
         restored.do_engine_steps()
     assert exc.value.error_type == ExpressionRejected.__name__
+    assert isinstance(exc.value.__context__, ExpressionRejected)  # the evaluator's refusal, wrapped by SpiffWorkflow
+    assert str(exc.value.__context__).startswith("only these functions may be called: abs, all, any, bool")
     assert not marker.exists()
 
 
@@ -161,8 +164,11 @@ def test_restricted_engine_survives_round_trip_and_cannot_be_swapped():
     with pytest.raises(PermissionError):
         runtime.SafeBpmnWorkflow(proc.spec, proc.subprocess_specs, script_engine=PythonScriptEngine())
     task = runtime.ready_user_tasks(restored)[0]
-    with pytest.raises(Exception):
+    with pytest.raises(WorkflowTaskException, match=r"^Error evaluating expression '__import__\('os'\)'") as exc:
         restored.script_engine.evaluate(task, "__import__('os')")
+    assert exc.value.error_type == ExpressionRejected.__name__
+    assert isinstance(exc.value.__context__, ExpressionRejected)
+    assert str(exc.value.__context__).startswith("only these functions may be called: abs, all, any, bool")
 
 
 @pytest.mark.parametrize("name", ["dibao.bpmn", "pension.bpmn", "homestead.bpmn"])

@@ -6,6 +6,7 @@ downloads a browser. The database is a temporary SQLite file with the small test
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,11 +24,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOT = Path("/tmp/yicun_login.png")
 
+# Skipped where Chromium or Playwright is missing, except in CI (.ci/run sets YICUN_REQUIRE_BROWSER=1),
+# where a skip would hide a failure: there a missing browser fails the test.
+_MAY_SKIP = not os.environ.get("YICUN_REQUIRE_BROWSER")
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium "
-                                                     "fonts-wqy-zenhei)"),
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
+    pytest.mark.skipif(_MAY_SKIP and not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y "
+                                                                   "chromium fonts-wqy-zenhei)"),
+    pytest.mark.skipif(_MAY_SKIP and importlib.util.find_spec("playwright") is None,
                        reason="the playwright package is missing (pip install -e '.[test]')"),
 ]
 
@@ -137,3 +141,100 @@ def test_a_clerk_logs_in_and_a_forged_post_is_refused(demo_db, tmp_path):
             browser.close()
             evil.shutdown()
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+PASSWORD_SHOT = Path("/tmp/yicun_change_password.png")
+ADMIN_SHOT = Path("/tmp/yicun_admin_users.png")
+NEW_ACCOUNT_SHOT = Path("/tmp/yicun_admin_new_user.png")
+
+
+def _login(page: Any, base: str, username: str, password: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
+def test_a_new_account_changes_its_password_and_a_forged_post_is_refused(demo_db, tmp_path):
+    """Issue #8 §4: an admin creates an account (the temporary password shown once), its holder logs in,
+    is held on the change-password page until the password is changed, then works; a forged POST from
+    another site is refused and changes nothing."""
+    from playwright.sync_api import sync_playwright
+
+    from web import create_app
+    app = create_app({"DATABASE_URL": demo_db.url.render_as_string(hide_password=False), "DEMO": True,
+                      "INSTANCE_DIR": str(tmp_path / "instance")})
+    new_password = "Qiulan-2026-zy"
+    with _Server(app) as web, sync_playwright() as pw:
+        base = f"http://127.0.0.1:{web.port}"
+        evil = _evil_site(f"{base}/account/password")
+        threading.Thread(target=evil.serve_forever, daemon=True).start()
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            csp_errors: list[str] = []
+            admin = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+            admin.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+            _login(admin, base, "admin", orgs.DEMO_PASSWORD)
+            admin.wait_for_url(f"{base}/")
+            admin.click("text=账号管理")
+            admin.wait_for_url(f"{base}/admin/users")
+            assert "第 1 / 2 页" in admin.inner_text("body") and "便民服务员" in admin.inner_text("body")
+            admin.screenshot(path=str(ADMIN_SHOT))
+            admin.click("text=新建账号")
+            department = admin.locator("label[data-only-for-role]")
+            assert department.is_hidden()  # a clerk has no department (the script hides it)
+            admin.select_option("select[name=role]", "county_officer")
+            assert department.is_visible()
+            admin.select_option("select[name=role]", "clerk")
+            admin.fill("input[name=username]", "clerk-430902102201-9")
+            admin.fill("input[name=display_name]", "盛秋兰")
+            admin.fill("input[name=unit]", "430902102")  # a township: refused, beside the field
+            admin.click("button[type=submit]")
+            assert "只能设在村级单位" in admin.inner_text(".field-error")
+            assert admin.input_value("input[name=username]") == "clerk-430902102201-9"  # kept
+            admin.fill("input[name=unit]", "430902102201")
+            admin.screenshot(path=str(NEW_ACCOUNT_SHOT))
+            admin.click("button[type=submit]")
+            temporary = admin.inner_text("code.password").strip()
+            assert "只显示这一次" in admin.inner_text("body") and len(temporary) == 14
+
+            user = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN").new_page()
+            user.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+            _login(user, base, "clerk-430902102201-9", temporary)
+            user.wait_for_url(f"{base}/account/password**")
+            user.goto(f"{base}/")  # anything else leads back to the change-password page
+            assert user.url.startswith(f"{base}/account/password")
+            assert "请先设置自己的新密码" in user.inner_text("body")
+            user.fill("input[name=current]", temporary)
+            user.fill("input[name=new]", "12345678901")  # digits only: refused beside the field
+            user.fill("input[name=repeat]", "12345678901")
+            user.click("button[type=submit]")
+            assert "不能只由一类字符组成" in user.inner_text(".field-error")
+            user.screenshot(path=str(PASSWORD_SHOT))
+
+            # a form on another site posting to the change-password page: refused, nothing changed
+            forged = browser.new_page()
+            forged.goto(f"http://localhost:{evil.server_port}/")
+            with forged.expect_response(f"{base}/account/password") as info:
+                forged.click("#go")
+            assert info.value.status in (400, 403)
+
+            user.fill("input[name=current]", temporary)
+            user.fill("input[name=new]", new_password)
+            user.fill("input[name=repeat]", new_password)
+            user.click("button[type=submit]")
+            user.wait_for_url(f"{base}/")
+            body = user.inner_text("body")
+            assert "密码已修改" in body and "我的待办" in body and "盛秋兰" in body
+            # TODO(issue #8 §4, Flask-Babel): there is no language switch yet. When one exists, click it
+            # here and assert that the page turns English (e.g. "My tasks") and back to Chinese.
+            assert user.evaluate("document.documentElement.lang") == "zh-CN"
+            user.click("text=退出")
+            _login(user, base, "clerk-430902102201-9", new_password)
+            user.wait_for_url(f"{base}/")  # straight in: the change is done
+            assert csp_errors == []
+        finally:
+            browser.close()
+            evil.shutdown()
+    for shot in (ADMIN_SHOT, PASSWORD_SHOT, NEW_ACCOUNT_SHOT):
+        assert shot.stat().st_size > 10_000, shot

@@ -35,6 +35,7 @@ def test_catalog_check_names_code_and_field():
     assert {(code, "promised_limit_workdays"), (code, "name"), (code, "bpmn")} <= errors
 
 
+@pytest.mark.slow
 def test_bpmn_folder_lints_clean():
     findings = lint.lint_tree(ROOT / "bpmn", ITEMS)
     assert [str(f) for f in findings if f.severity == "error"] == []
@@ -141,6 +142,7 @@ def actions(engine: Any, case: Case) -> list[str]:
         return list(s.scalars(select(AuditEvent.action).where(AuditEvent.case_id == case.id).order_by(AuditEvent.id)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code", CODES)
 def test_simulate_every_process(world, code):
     item = next(i for i in ITEMS if i["code"] == code)

@@ -182,6 +182,7 @@ def test_compaction_changes_nothing_a_live_task_or_timer_sees():
     assert runtime.compact(again) == 0  # nothing more to take
 
 
+@pytest.mark.slow
 def test_a_case_saved_too_deep_is_repaired_when_loaded(monkeypatch):
     """A case saved by the old code near the depth where it jams moves again after the next load."""
     spec, subs = _compiled("rework.bpmn")
@@ -370,6 +371,7 @@ def _rows(engine: Any, case_id: int) -> tuple[list[TaskRow], list[TimerRow], Cas
         return tasks, armed, s.get(Case, case_id)
 
 
+@pytest.mark.slow
 def test_reminder_loop_through_the_sweep(loops_engine, db_url):
     """400 hourly rounds through `timers.sweep` (old code: the case jams at round ~327)."""
     case_id, _ = _start(loops_engine, "TEST-LOOP-REMIND")
@@ -402,6 +404,7 @@ def _spiff_ready(engine: Any, case: Case) -> list[Any]:
     return [t.id for t in runtime.ready_user_tasks(wf)]
 
 
+@pytest.mark.slow
 def test_rework_loop_through_complete_task(loops_engine, db_url):
     """300 rounds, 600 completions (old code: RecursionError on every completion from round ~197)."""
     case_id, number = _start(loops_engine, "TEST-LOOP-REWORK")
@@ -424,6 +427,7 @@ def test_rework_loop_through_complete_task(loops_engine, db_url):
     assert (result.status, result.outcome) == ("completed", "办结")
 
 
+@pytest.mark.slow
 def test_a_case_that_did_not_reach_an_end_is_never_closed(loops_engine, db_url, monkeypatch):
     """With compaction switched off, SpiffWorkflow reports the timer loop finished at round ~333; the
     engine refuses to close the case (the old code closed it as 办结 with no outcome)."""

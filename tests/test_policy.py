@@ -152,7 +152,7 @@ from sqlalchemy import select, update  # noqa: E402
 from engine import cases, db, orgs, processes  # noqa: E402
 from engine.models import AuditEvent, User  # noqa: E402
 
-from .conftest import CLERK, CLERK2, FIXTURES, ready_tasks, snapshot, start  # noqa: E402
+from .conftest import CLERK, FIXTURES, ready_tasks, snapshot, start  # noqa: E402
 
 
 @pytest.mark.db

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import Engine
 
 from engine import db
 
@@ -24,10 +25,12 @@ MAX_CONTENT_LENGTH = 3 * 1024 * 1024
 CSRF_TIME_LIMIT = 12 * 3600
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
+def create_app(config: dict[str, Any] | None = None, engine: Engine | None = None) -> Flask:
     """The app. `config` overrides settings (tests); besides Flask's keys it takes DEMO (bool),
-    INSTANCE_DIR (path) and DATABASE_URL. Outside demo mode and tests, a missing secret key is a
-    `ConfigError` — the server refuses to start rather than sign cookies with a throwaway key."""
+    INSTANCE_DIR (path) and DATABASE_URL. `engine`: a database already opened (and checked, by
+    `db.open_existing`) — what `yicun serve` passes; without it one is made for DATABASE_URL. Outside
+    demo mode and tests, a missing secret key is a `ConfigError` — the server refuses to start rather
+    than sign cookies with a throwaway key."""
     overrides = dict(config or {})
     settings = WebSettings.from_env()
     demo = bool(overrides.pop("DEMO", settings.demo))
@@ -50,9 +53,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
         WTF_CSRF_TIME_LIMIT=CSRF_TIME_LIMIT,
     )
+    if engine is not None:
+        app.config["DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
     app.config.update(overrides)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in the JSON API
-    app.extensions["yicun_engine"] = db.make_engine(app.config["DATABASE_URL"])
+    app.extensions["yicun_engine"] = engine if engine is not None else db.make_engine(app.config["DATABASE_URL"])
 
     from .context import init_context
     from .errors import init_errors

@@ -6,7 +6,8 @@ Two ways, chosen explicitly:
   process; creates `<instance>/secret_key` once and shows the demo logins on the login page.
 - `--production`: waitress, a production WSGI server, with `--workers` worker threads; no scheduler in
   the process — run `yicun scheduler` once alongside (README, "Production serving"). Refuses to start
-  without a secret key.
+  without a secret key, and without a database that `yicun init` made at this code's schema
+  (`db.open_existing`: `NoDatabase`, exit 8 — never an empty SQLite file created on the way).
 """
 from __future__ import annotations
 
@@ -73,11 +74,23 @@ def _serve(ctx: Any) -> int:
 
 
 def _app(database_url: str | None, demo: bool) -> Any:
+    """The app on the database. Outside demo mode the database must exist at this code's schema
+    (`NoDatabase`, exit 8, says to run `yicun init`); demo mode opens it as before (`make run` has just
+    run `yicun init --demo`)."""
+    from engine import db
+
     from . import create_app
     config: dict[str, Any] = {"DEMO": demo}
     if database_url:
         config["DATABASE_URL"] = database_url
-    return create_app(config)
+    if demo:
+        return create_app(config)
+    engine = db.open_existing(database_url)
+    try:
+        return create_app(config, engine=engine)
+    except BaseException:
+        engine.dispose()
+        raise
 
 
 def _serve_demo(app: Any, args: argparse.Namespace) -> None:

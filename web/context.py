@@ -17,6 +17,11 @@ from engine import db, orgs, policy
 from engine.policy import Actor
 
 
+#: Session key set at login when `accounts.login` says the password must be changed first (web.guards
+#: then allows only the change-password page and logout; that page removes it).
+MUST_CHANGE_KEY = "must_change_password"
+
+
 def engine() -> Engine:
     return current_app.extensions["yicun_engine"]  # type: ignore[no-any-return]
 
@@ -62,8 +67,9 @@ def unit_code(actor: Actor) -> str:
 
 
 def template_context() -> dict[str, Any]:
-    """What every template sees: the actor, and the policy module to consult for showing links."""
-    return {"actor": g.get("actor"), "policy": policy}
+    """What every template sees: the actor, whether they must change their password first (the header
+    then offers nothing else), and the policy module to consult for showing links."""
+    return {"actor": g.get("actor"), "policy": policy, "must_change": bool(session.get(MUST_CHANGE_KEY))}
 
 
 def init_context(app: Flask) -> None:

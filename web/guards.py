@@ -3,21 +3,28 @@
 The check runs before every request (not as a decorator each view must remember), so a new view that
 forgets about access is closed, not open. Role rules are the engine's predicates (`engine.policy`):
 the web only consults them, the engine enforces them again in its services.
+
+A user who logged in with a password they must change (a temporary one, or one an administrator reset)
+may go only to the change-password page and log out until they have changed it: every other page
+redirects there, every API call is 403. The login records this in the session (`context.MUST_CHANGE_KEY`);
+the change-password page removes it.
 """
 from __future__ import annotations
 
 from functools import wraps
 from typing import Any, Callable, TypeVar
 
-from flask import Flask, abort, current_app, g, redirect, request, url_for
+from flask import Blueprint, Flask, abort, current_app, g, redirect, request, session, url_for
 
 from engine.errors import Forbidden, NotFound
 from engine.policy import Actor
 
-from .context import current_actor
+from .context import MUST_CHANGE_KEY, current_actor
 
 F = TypeVar("F", bound=Callable[..., Any])
 PUBLIC_ATTR = "_yicun_public"
+#: Where such a user may still go (public views, e.g. the login page, stay open as for everyone).
+PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "auth.logout"})
 
 
 def public(view: F) -> F:
@@ -47,6 +54,20 @@ def require_login() -> Any:
     return redirect(url_for("auth.login", next=target))
 
 
+def require_password_change() -> Any:
+    """Send a user who must change their password to the change-password page first (GET requests
+    come back to where they were going afterwards; a POST cannot be replayed)."""
+    if g.get("actor") is None or not session.get(MUST_CHANGE_KEY):
+        return None
+    if request.endpoint in PASSWORD_CHANGE_ENDPOINTS or is_public(current_app, request.endpoint):
+        return None
+    if is_api_request():
+        raise Forbidden("请先修改密码（临时密码或被重置的密码须先改掉）/ change your password first",
+                        reason="auth.must_change_password")
+    target = request.full_path.rstrip("?") if request.method == "GET" else None
+    return redirect(url_for("auth.change_password", next=target))
+
+
 def requires(predicate: Callable[[Actor], bool], message: str) -> Callable[[F], F]:
     """Only actors for whom `predicate(actor)` holds (e.g. `policy.may_administer_users`); others get
     403 with `message`."""
@@ -60,6 +81,16 @@ def requires(predicate: Callable[[Actor], bool], message: str) -> Callable[[F], 
     return decorate
 
 
+def restrict(bp: Blueprint, predicate: Callable[[Actor], bool], message: str) -> None:
+    """Every view of `bp`, present and future, only for actors for whom `predicate(actor)` holds; others
+    get 403 with `message` (runs after the login check, so anonymous users are sent to the login)."""
+    def check() -> None:
+        actor: Actor | None = g.get("actor")
+        if actor is not None and not predicate(actor):
+            raise Forbidden(message, reason=f"policy.{predicate.__name__}")
+    bp.before_request(check)
+
+
 def require_visible(allowed: bool, what: str) -> None:
     """Something outside the actor's part of the tree is 'not found' (DESIGN invariant 7), not 403:
     its existence is not disclosed."""
@@ -69,3 +100,4 @@ def require_visible(allowed: bool, what: str) -> None:
 
 def init_guards(app: Flask) -> None:
     app.before_request(require_login)
+    app.before_request(require_password_change)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Mapping
 
-from sqlalchemy import insert, update
+from sqlalchemy import and_, bindparam, insert, or_, update
 from sqlalchemy.orm import Session
 
 from .. import runtime
@@ -71,28 +71,36 @@ def hold_new_timers(session: Session, case_id: int, wf: Any, before: projection.
     store.conn(session).execute(update(Pause.__table__).where(Pause.id == pause["id"]).values(left=left))
 
 
+# Built once, run with one parameter set per timer or step (executemany): moving several deadlines is
+# one statement each for timers and steps, however many there are.
+_LIVE_TIMER = and_(T_TIMER.c.case_id == bindparam("b_case"), T_TIMER.c.spiff_task_id == bindparam("b_tid"),
+                   or_(T_TIMER.c.state == "armed", T_TIMER.c.state == "paused"))  # IN () cannot executemany
+_UPD_TIMER_PAUSED = update(T_TIMER).where(_LIVE_TIMER).values(state="paused")
+_UPD_TIMER_MOVED = update(T_TIMER).where(_LIVE_TIMER).values(state="armed", due_at=bindparam("b_due"))
+_UPD_STEP_DUE = (update(T_TASK).where(T_TASK.c.case_id == bindparam("b_case"),
+                                      T_TASK.c.spiff_task_id == bindparam("b_tid"), T_TASK.c.state == "ready")
+                 .values(due_at=bindparam("b_due"), warning_check_at=bindparam("b_now")))
+
+
 def retime(session: Session, wf: Any, case_id: int, moves: dict[str, datetime | None], now: datetime,
-            *, pause: bool = False) -> None:
+           *, pause: bool = False) -> None:
     """Move armed timers (None = stop them for a pause) in the workflow and their rows, and re-derive the
     dues of the open steps from them. The caller saves the workflow."""
     for task in runtime.timer_tasks(wf, moves):
         runtime.set_timer_due(task, moves[str(task.id)], paused=pause)
-    for tid, due in moves.items():
-        store.conn(session).execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.spiff_task_id == tid,
-                                                     T_TIMER.c.state.in_(("armed", "paused")))
-                               .values(state="paused" if pause else "armed", **({} if pause else {"due_at": due})))
+    if moves:
+        store.conn(session).execute(_UPD_TIMER_PAUSED if pause else _UPD_TIMER_MOVED,
+                                    [{"b_case": case_id, "b_tid": tid, "b_due": due} for tid, due in moves.items()])
     if pause:
         store.conn(session).execute(update(T_TASK).where(T_TASK.c.case_id == case_id, T_TASK.c.state == "ready")
-                               .values(warning_check_at=None))
+                                    .values(warning_check_at=None))
         return
     timers = {tid: info for tid, info in runtime.armed_timers(wf).items() if not info.paused}
-    for task in runtime.ready_user_tasks(wf):  # a step's due is its deadline timer's due
-        deadline = step_deadline(task, timers)
-        if deadline:
-            store.conn(session).execute(update(T_TASK).where(T_TASK.c.case_id == case_id,
-                                                        T_TASK.c.spiff_task_id == str(task.id),
-                                                        T_TASK.c.state == "ready")
-                                   .values(due_at=deadline.due, warning_check_at=now))
+    steps = [{"b_case": case_id, "b_tid": str(task.id), "b_due": deadline.due, "b_now": now}
+             for task in runtime.ready_user_tasks(wf)  # a step's due is its deadline timer's due
+             if (deadline := step_deadline(task, timers))]
+    if steps:
+        store.conn(session).execute(_UPD_STEP_DUE, steps)
 
 
 PAUSE_KINDS = {"supplement": "补正", "special": "特别程序", "publicity": "公示"}
@@ -154,8 +162,11 @@ MIN_EFFECTIVE_PAUSE = timedelta(hours=24)
 
 
 def start_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping[str, Any],
-                 pause: Mapping[str, Any], *, at: datetime, now: datetime, actor_id: int | None) -> dict[str, Any]:
-    """Restart the clock in place: each deadline becomes what it had left, counted from `at`. Returns the
+                pause: Mapping[str, Any], *, at: datetime, now: datetime, actor_id: int | None,
+                case_values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """With `case_values` the case row's new clock columns are put there for the caller's own save of
+    the row (one UPDATE instead of two) instead of being written here.
+    Restart the clock in place: each deadline becomes what it had left, counted from `at`. Returns the
     audit row; the caller saves the workflow and re-evaluates the warnings."""
     cal = default_calendar()
     moves: dict[str, datetime | None] = {}
@@ -178,8 +189,11 @@ def start_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping
     new_dues, dues_estimated = dues_after(cal, restart, pause["left"])
     estimated = estimated or dues_estimated
     retime(session, wf, case["id"], moves, now)
-    store.conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(
-        paused_at=None, due_estimated=estimated, warning_check_at=now, **new_dues))
+    clock_columns = dict(paused_at=None, due_estimated=estimated, warning_check_at=now, **new_dues)
+    if case_values is not None:
+        case_values.update(clock_columns)
+    else:
+        store.conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(**clock_columns))
     store.conn(session).execute(update(Pause.__table__).where(Pause.id == pause["id"])
                            .values(ended_at=at, ended_by_id=actor_id))
     return dict(case_id=case["id"], actor_id=actor_id, at=now, action="case.resumed",

@@ -43,7 +43,7 @@ def pause_case(session: Session, case_number: str, actor: Actor | User, reason: 
     case = store.case_by_number(session, case_number)
     if case["status"] != "open":
         raise Conflict(f"case {case_number} is {case['status']}")
-    sla = store.sla_row(session, case["id"])
+    sla = case  # the whole row, read with the lock
     if sla["paused_at"] is not None:
         raise Conflict(f"case {case_number} is already paused")
     chain = Chain.of(case)
@@ -103,7 +103,7 @@ def resume_case(session: Session, case_number: str, actor: Actor | User, at: dat
     now = now or clock.now()
     at = at or now
     case = store.case_by_number(session, case_number)
-    sla = store.sla_row(session, case["id"])
+    sla = case  # the whole row, read with the lock
     if case["status"] != "open" or sla["paused_at"] is None:
         raise Conflict(f"case {case_number} is not paused")
     if not sla["paused_at"] <= at <= now:
@@ -118,11 +118,13 @@ def resume_case(session: Session, case_number: str, actor: Actor | User, at: dat
         policy.require(policy.may_resume(actor, pause["kind"], chain, approver), "case.resume_legal_clock",
                        f"a {clock_stops.PAUSE_KINDS[pause['kind']]} pause is ended by {approver.describe()}",
                        case=case_number, kind=pause["kind"])
-    row = clock_stops.start_clock(session, loaded.workflow, case, sla, pause, at=at, now=now, actor_id=actor.id)
+    clock_columns: dict[str, Any] = {}
+    row = clock_stops.start_clock(session, loaded.workflow, case, sla, pause, at=at, now=now, actor_id=actor.id,
+                                  case_values=clock_columns)
     row["details"].update(actor.audit_details)
     if at < now:  # recorded late: it shortens the pause (never lengthens it), and says so
         row["details"].update(backdated=True, recorded_at=now.isoformat())
-    store.save_instance(session, loaded, now)
+    store.save_instance(session, loaded, now, **clock_columns)
     warnings.evaluate_case(session, case["id"], now)
     store.write_audit(session, [row])
     return store.StepResult(case["number"], case["status"])
@@ -136,7 +138,7 @@ def extend_case(session: Session, case_number: str, actor: Actor | User, workday
     now = now or clock.now()
     reason = forms.clean_text(reason, "the reason for the extension (it is told to the applicant)", 500)
     case = store.case_by_number(session, case_number)
-    sla = store.sla_row(session, case["id"])
+    sla = case  # the whole row, read with the lock
     if case["status"] != "open":
         raise Conflict(f"case {case_number} is {case['status']}")
     if sla["paused_at"] is not None:

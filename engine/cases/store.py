@@ -39,7 +39,12 @@ SEL_TASK_CASE = (select(*_TASK_COLUMNS, *CASE_COLUMNS)
                   .join(T_CASE, T_CASE.c.id == T_TASK.c.case_id)
                   .join(T_PV, T_PV.c.id == T_CASE.c.process_version_id)
                   .where(T_TASK.c.id == bindparam("task_id")))
-_LOCKED = {id(stmt): stmt.with_for_update(of=T_CASE) for stmt in (SEL_CASE, SEL_TASK_CASE)}
+# The SLA verbs (pause, resume, extend) find the case by number and need its clock columns too: one
+# statement reads the whole row with the lock, so they need neither an id lookup nor a second read.
+SEL_CASE_BY_NUMBER = (select(T_CASE, T_PV.c.sha256, T_PV.c.process_id)
+                      .join(T_PV, T_PV.c.id == T_CASE.c.process_version_id)
+                      .where(T_CASE.c.number == bindparam("number")))
+_LOCKED = {id(stmt): stmt.with_for_update(of=T_CASE) for stmt in (SEL_CASE, SEL_TASK_CASE, SEL_CASE_BY_NUMBER)}
 UPD_TASK_DONE = (update(T_TASK).where(T_TASK.c.id == bindparam("b_id"), T_TASK.c.state == "ready")
                   .values(state="completed", completed_at=bindparam("b_now"), completed_by_id=bindparam("b_actor"),
                           assignee_id=bindparam("b_actor"), warning_check_at=None))  # nothing left to check
@@ -167,10 +172,12 @@ def next_due_case(session: Session, now: datetime, skip: set[int]) -> Mapping[st
 
 # ------------------------------------------------------------------------------------------- the SLA clock
 def case_by_number(session: Session, case_number: str) -> Mapping[str, Any]:
-    case_id = session.scalar(select(Case.id).where(Case.number == case_number))
-    if case_id is None:
-        raise NotFound(f"no case {case_number}")
-    return lock_case(session, case_id)
+    """The whole case row (its clock columns too: what `sla_row` reads) with its process version's
+    keys, locked — one statement."""
+    row = conn(session).execute(_locked(session, SEL_CASE_BY_NUMBER), {"number": case_number}).mappings().first()
+    if row is None:
+        raise NotFound(f"no case {case_number}", reason="case.not_found", case=case_number)
+    return row
 
 
 def sla_row(session: Session, case_id: int) -> Mapping[str, Any]:
@@ -191,12 +198,14 @@ def dump(wf: Any, number: str) -> str:
     return text
 
 
-def save_instance(session: Session, loaded: Loaded, now: datetime) -> None:
+def save_instance(session: Session, loaded: Loaded, now: datetime, **columns: Any) -> None:
+    """The one version-checked save of the workflow, with any other `columns` of the case row that the
+    verb changed (so a verb writes its case row once)."""
     case = loaded.case
     runtime.keep_bounded(loaded.workflow)
     res = conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"], T_CASE.c.version == case["version"])
-                                 .values(instance_json=dump(loaded.workflow, case["number"]),
-                                         version=case["version"] + 1, updated_at=now))
+                                .values(instance_json=dump(loaded.workflow, case["number"]),
+                                        version=case["version"] + 1, updated_at=now, **columns))
     if res.rowcount != 1:
         raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
 
