@@ -9,11 +9,11 @@ PORT   ?= 5000
 YICUN_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export YICUN_TEST_PG_URL
 
-.PHONY: run test test-sqlite test-postgres install bench lint clean
+.PHONY: run test test-sqlite test-postgres test-fast install bench lint clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,lint]'
 	touch $@
 
 install: $(STAMP)
@@ -34,6 +34,14 @@ test-sqlite: $(STAMP)
 
 test-postgres: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --db=postgresql -m db
+
+## make test-fast: the inner loop on SQLite, everything but the tests marked slow (`make test` runs those too)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --db=sqlite -m "not slow"
+
+## make lint: ruff, then mypy, over engine/ and web/ (configured in pyproject.toml); fails if either finds anything
+lint: $(STAMP)
+	$(BIN)/ruff check engine web; ruff=$$?; $(BIN)/mypy && exit $$ruff
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_step.py

@@ -225,7 +225,7 @@ def make_sweep_blueprint(engine: Engine) -> None:
     (and removed from the live ones): `insert_sweep_cases` copies it as often as a sweep test needs."""
     start = NOW - timedelta(days=4)
     with clock.using(clock.ManualClock(start)), db.transaction(engine) as s:
-        clerk = orgs.user_by_name(s, f"clerk-{BUSY_VILLAGE}-1")
+        clerk = orgs.actor_by_name(s, f"clerk-{BUSY_VILLAGE}-1")
         r = cases.start_case(s, service_code=SWEEP_SERVICE, village_code=BUSY_VILLAGE, applicant_name="符建英",
                              actor=clerk, now=start)
         cases.complete_task(s, r.opened_tasks[0], clerk, {"documents_complete": True}, now=start)

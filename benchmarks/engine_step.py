@@ -35,7 +35,7 @@ def prepare(engine, n: int) -> tuple[list[int], list[str], processes.LoadedSpec]
     with db.transaction(engine) as s:
         for _ in range(n):
             cases.start_case(s, service_code="FX-PENSION", village_code="430902102201", applicant_name="符建英",
-                             actor=orgs.user_by_name(s, CLERK))
+                             actor=orgs.actor_by_name(s, CLERK))
     with db.read(engine) as s:
         rows = s.execute(select(TaskRow.id, Case.instance_json, Case.process_version_id)
                          .join(Case, Case.id == TaskRow.case_id)
@@ -66,7 +66,7 @@ def main() -> None:
         prepare_database(f"sqlite:///{tmp}/bench.db", "pension.bpmn", START)
         engine = db.make_engine(f"sqlite:///{tmp}/bench.db")
         with db.read(engine) as s:
-            actor = orgs.user_by_name(s, CLERK)
+            actor = orgs.actor_by_name(s, CLERK)
         for _ in range(args.rounds):
             task_ids, states, spec = prepare(engine, args.cases)
             floor_step(states[0], spec)  # warm caches

@@ -61,7 +61,7 @@ def _case_state(engine: Any, number: str) -> tuple[int, int, int, float, str]:
 def _start(engine: Any, code: str) -> str:
     with db.transaction(engine) as s:
         return cases.start_case(s, service_code=code, village_code=VILLAGE, applicant_name="符建英",
-                                actor=orgs.user_by_name(s, CLERK)).case_number
+                                actor=orgs.actor_by_name(s, CLERK)).case_number
 
 
 def _run(title: str, engine: Any, number: str, rounds: int, step: Callable[[int], None], marks: tuple[int, ...]) -> None:
@@ -115,7 +115,7 @@ def rework(url: str, rounds: int) -> None:
     engine = db.make_engine(url)
     number = _start(engine, "TEST-LOOP-REWORK")
     with db.read(engine) as s:
-        clerk, officer = orgs.user_by_name(s, CLERK), orgs.user_by_name(s, TOWNSHIP_OFFICER)
+        clerk, officer = orgs.actor_by_name(s, CLERK), orgs.actor_by_name(s, TOWNSHIP_OFFICER)
 
     def ready(bpmn_id: str) -> int:
         with db.read(engine) as s:

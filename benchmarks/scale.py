@@ -63,7 +63,7 @@ def step_costs(engines: dict[str, Any], rounds: int) -> dict[str, list[float]]:
     for i in range(rounds + 3):
         for label, engine in engines.items():
             with db.read(engine) as s:
-                clerk = orgs.user_by_name(s, INBOX_USERS["village clerk"])
+                clerk = orgs.actor_by_name(s, INBOX_USERS["village clerk"])
             t0 = time.perf_counter()
             with db.transaction(engine) as s:
                 r = cases.start_case(s, service_code=STEP_SERVICE, village_code=BUSY_VILLAGE,
@@ -90,7 +90,7 @@ def inbox_times(engines: dict[str, Any], username: str, n: int) -> dict[str, tup
     users, sizes = {}, {}
     for k, engine in engines.items():
         with db.read(engine) as s:
-            users[k] = orgs.user_by_name(s, username)
+            users[k] = orgs.actor_by_name(s, username)
             sizes[k] = len(inbox.list_tasks(s, users[k], limit=1_000_000))
     times: dict[str, list[float]] = {k: [] for k in engines}
     for i in range(n + 2):
@@ -114,7 +114,7 @@ def home_times(urls: dict[str, str], username: str, n: int) -> dict[str, tuple[l
         event.listen(app.extensions["yicun_engine"], "before_cursor_execute",
                      lambda _c, _cur, stmt, *_a, seen=statements: seen.append(stmt))
         with db.read(app.extensions["yicun_engine"]) as s:
-            uid = orgs.user_by_name(s, username).id
+            uid = orgs.actor_by_name(s, username).id
         client = app.test_client()
         with client.session_transaction() as sess:
             sess["uid"] = uid
@@ -165,8 +165,8 @@ def explain(url: str) -> None:
     from sqlalchemy.dialects import postgresql
     engine = db.make_engine(url)
     with db.read(engine) as s:
-        agent = orgs.user_by_name(s, INBOX_USERS["township agent (busy)"])
-        officer = orgs.user_by_name(s, INBOX_USERS["county 民政 officer"])
+        agent = orgs.actor_by_name(s, INBOX_USERS["township agent (busy)"])
+        officer = orgs.actor_by_name(s, INBOX_USERS["county 民政 officer"])
         stmts = {
             "inbox queue (township)": inbox._task_rows(inbox.queue_filter(agent), (TaskRow.due_at.asc().nulls_last(),
                                                                                   TaskRow.id), 200),

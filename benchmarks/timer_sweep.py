@@ -32,7 +32,7 @@ def prepare(url: str, n: int) -> None:
     engine = db.make_engine(url)
     with clock.using(clock.ManualClock(START)):
         with db.read(engine) as s:
-            clerk = orgs.user_by_name(s, CLERK)
+            clerk = orgs.actor_by_name(s, CLERK)
         t0 = time.perf_counter()
         for i in range(n):
             with db.transaction(engine) as s:

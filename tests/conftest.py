@@ -17,12 +17,13 @@ import os
 import shutil
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, inspect, make_url, select, text
+from sqlalchemy import Connection, Engine, inspect, make_url, select, text
 
 from engine import cases, clock, db, orgs, processes
 from engine.models import TaskRow, User
@@ -45,6 +46,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "db_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+        if item.get_closest_marker("browser"):  # each starts Chromium and waits on pages: seconds apiece
+            item.add_marker(pytest.mark.slow)
 
 
 def _pg_url() -> str:
@@ -82,7 +85,7 @@ def seed_small_world(engine: Engine) -> None:
                 processes.deploy(s, path.read_bytes(), path.name)
 
 
-def _tables_parents_first(conn: Any) -> list[str]:
+def _tables_parents_first(conn: Connection) -> list[str]:
     """The tables a test may write (all but alembic_version), each after the tables it refers to."""
     return [name for name, _ in inspect(conn).get_sorted_table_and_fkc_names()
             if name is not None and name != "alembic_version"]
@@ -158,7 +161,9 @@ class PostgresTemplate:
             filled = [t for t in self.tables if conn.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{t}")')).scalar()]
         if unowned or filled:
             raise RuntimeError(f"the migrated schema has sequences of no column {unowned} or rows in {filled}: "
-                               "TRUNCATE … RESTART IDENTITY would not bring it back; teach conftest to")
+                               "TRUNCATE … RESTART IDENTITY would not bring it back, so conftest must do more")
+        with self.engine.connect() as conn:
+            self.revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
         seed_small_world(self.engine)
         with self.engine.begin() as conn:
             self.seed_tables = [t for t in self.tables
@@ -185,6 +190,10 @@ class PostgresTemplate:
         """Back to the migrated state. A connection a test left inside a transaction would block this: give
         up after a while with the lock error rather than hang."""
         with self.engine.begin() as conn:
+            revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+            if revision != self.revision:
+                raise RuntimeError(f"a test moved the shared schema from revision {self.revision} to {revision}: a "
+                                   "test that migrates must take `db_url` (a database of its own), not `db_engine`")
             conn.execute(text("SET LOCAL lock_timeout = '30s'"))
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in self.tables) + " RESTART IDENTITY CASCADE"))
 

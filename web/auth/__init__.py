@@ -34,9 +34,9 @@ def login() -> Any:
     username = ""
     if request.method == "POST":
         username = request.form.get("username", "").strip()[:MAX_USERNAME_CHARS + 1]
-        password = request.form.get("password", "")
+        typed = request.form.get("password", "")
         try:
-            result = accounts.login(db_engine(), username, password, ip=request.remote_addr)
+            result = accounts.login(db_engine(), username, typed, ip=request.remote_addr)
         except Forbidden as exc:  # auth.failed, auth.locked (with the time), auth.disabled
             error = exc.message
         else:
