@@ -156,7 +156,7 @@ def update_user(session: Session, actor: Actor, username: str, *, display_name: 
     has none. The last active admin cannot stop being one. No change: nothing written."""
     _require_admin(actor)
     user = _user(session, username)
-    old_unit = session.get(OrgUnit, user.unit_id)
+    old_unit = user.unit
     name = user.display_name if display_name is None else clean_text(display_name, "姓名 / display name",
                                                                         DISPLAY_NAME_MAX)
     new_role = user.role if role is None else role
@@ -281,7 +281,8 @@ def login(engine: Engine, username: Any, password: Any, *, ip: str | None, now: 
     (`Forbidden`: `auth.failed`, `auth.locked` with `until`, `auth.disabled`) or return the result."""
     with db.transaction(engine) as session:
         result = authenticate(session, username, password, ip=ip, now=now)
-    result.actor  # raises a refusal, now that it is committed
+    if result.error is not None:  # raised only now, so the failure it recorded is committed
+        raise result.error
     return result
 
 
@@ -537,16 +538,17 @@ def _placement(session: Session, role: Any, unit_code: Any, department: Any) -> 
     allowed = ROLE_LEVELS[role]
     if unit.level not in allowed:
         raise InvalidInput(
-            f"{Role(role).zh}只能设在{'或'.join(Level(lv).zh for lv in allowed)}级单位，{unit.name}是{Level(unit.level).zh}级 / "
+            f"{Role(role).zh}只能设在{'或'.join(Level(lv).zh for lv in allowed)}级单位，"
+            f"{unit.name}是{Level(unit.level).zh}级 / "
             f"a {role} belongs to a {' or '.join(allowed)} unit; {unit.code} is a {unit.level}",
             reason="user.role_level", role=role, unit=unit.code)
     if role == Role.COUNTY_OFFICER:
         if department in (None, ""):
-            raise InvalidInput(f"县级审批人员须指定部门 / a county officer needs a department: {', '.join(DEPARTMENTS)}",
-                               reason="user.department_required")
+            raise InvalidInput("县级审批人员须指定部门 / a county officer needs a department: "
+                               + ", ".join(DEPARTMENTS), reason="user.department_required")
         if department not in DEPARTMENTS:
-            raise InvalidInput(f"没有部门 {str(department)[:40]!r} / unknown department; one of {', '.join(DEPARTMENTS)}",
-                               reason="user.department_unknown")
+            raise InvalidInput(f"没有部门 {str(department)[:40]!r} / unknown department; one of "
+                               + ", ".join(DEPARTMENTS), reason="user.department_unknown")
         return role, unit, department
     if department not in (None, ""):
         raise InvalidInput("只有县级审批人员属于部门 / only a county officer has a department",

@@ -13,9 +13,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from datetime import date, timedelta
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from datetime import date, timedelta
+from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -24,9 +25,17 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR
 
 from . import clock
 from .errors import BpmnRejected, Finding
+from .expressions import (
+    MAX_INSTANCES,
+    ExpressionLimitExceeded,
+    ExpressionRejected,
+    compile_expression,
+    compile_script,
+    evaluate,
+    is_iso_literal,
+    time_budget,
+)
 from .forms import form_field_name_problem
-from .expressions import (MAX_INSTANCES, ExpressionLimitExceeded, ExpressionRejected, compile_expression,
-                          compile_script, evaluate, is_iso_literal, time_budget)
 from .patterns import PatternRejected, check_pattern
 from .runtime import WORKDAYS_MARKER, TimerValueError, YicunParser, _parse_cycle, timer_delta, timer_instant
 
@@ -51,7 +60,8 @@ NS = {
     "spiffworkflow": "http://spiffworkflow.org/bpmn/schema/1.0/core",
     "xsi": "http://www.w3.org/2001/XMLSchema-instance",
 }
-CAMUNDA = "{%s}" % NS["camunda"]
+# Clark-notation prefixes ("{namespace}") for lxml tag names: f"{BPMN}userTask"
+BPMN, CAMUNDA, SPIFF, BPMNDI = (f"{{{NS[k]}}}" for k in ("bpmn", "camunda", "spiffworkflow", "bpmndi"))
 
 #: Lanes the engine routes to, by lane id or by the Chinese lane name a designer may have typed.
 LEVEL_OF_LANE = {
@@ -127,7 +137,9 @@ def process_properties(process: etree._Element) -> dict[str, str]:
 
 
 def _check_properties(process: etree._Element, filename: str) -> tuple[dict[str, Any], list[Finding]]:
-    raw, out, findings = process_properties(process), {}, []
+    raw = process_properties(process)
+    out: dict[str, Any] = {}  # whole numbers of working days, and level names
+    findings: list[Finding] = []
     for name in INT_PROPERTIES:
         if name in raw:
             try:
@@ -155,7 +167,7 @@ def publicity_events(process: etree._Element) -> list[str]:
     """Intermediate timer events that are publicity periods (公示): named 公示…, or with the property
     publicity=true. While a case waits in one, its clock stands still (calendar days, outside the limit)."""
     found = []
-    for event in process.iter("{%s}intermediateCatchEvent" % NS["bpmn"]):
+    for event in process.iter(f"{BPMN}intermediateCatchEvent"):
         if event.find("bpmn:timerEventDefinition", NS) is None:
             continue
         flagged = event.xpath("./bpmn:extensionElements/camunda:properties/camunda:property[@name='publicity']"
@@ -171,7 +183,7 @@ CASE_STATUSES = ("completed", "rejected", "withdrawn")
 def end_statuses(process: etree._Element, filename: str) -> tuple[dict[str, str], list[Finding]]:
     """End events that close the case with a status other than completed (caseStatus property)."""
     out, findings = {}, []
-    for end in process.iter("{%s}endEvent" % NS["bpmn"]):
+    for end in process.iter(f"{BPMN}endEvent"):
         values = end.xpath("./bpmn:extensionElements/camunda:properties/camunda:property[@name='caseStatus']/@value",
                            namespaces=NS)
         if values:
@@ -220,7 +232,7 @@ def load_xml(data: bytes, filename: str = "<upload>") -> etree._ElementTree:
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise BpmnRejected(f"{filename} was refused", [Finding(
             "error", "DOCTYPE declarations are not allowed in BPMN files", line=1, file=filename)])
-    if root.tag != "{%s}definitions" % NS["bpmn"]:
+    if root.tag != f"{BPMN}definitions":
         raise BpmnRejected(f"{filename} is not BPMN 2.0", [Finding(
             "error", f"root element is {root.tag}, expected bpmn:definitions", line=root.sourceline, file=filename)])
     problem = _size_problem(root)
@@ -231,8 +243,8 @@ def load_xml(data: bytes, filename: str = "<upload>") -> etree._ElementTree:
     return tree
 
 
-_FLOW_CONTAINERS = {"{%s}%s" % (NS["bpmn"], tag) for tag in ("process", "subProcess", "transaction", "adHocSubProcess")}
-_NOT_FLOW = {"{%s}%s" % (NS["bpmn"], tag) for tag in (
+_FLOW_CONTAINERS = {f"{BPMN}{tag}" for tag in ("process", "subProcess", "transaction", "adHocSubProcess")}
+_NOT_FLOW = {f"{BPMN}{tag}" for tag in (
     "laneSet", "extensionElements", "documentation", "ioSpecification", "property", "dataObject",
     "multiInstanceLoopCharacteristics", "standardLoopCharacteristics")}
 
@@ -264,7 +276,7 @@ def _size_problem(root: etree._Element) -> tuple[str, etree._Element] | None:
             if flow > MAX_FLOW_ELEMENTS:
                 return f"the file has more than {MAX_FLOW_ELEMENTS:,} flow elements (tasks, events, " \
                        "gateways, sequence flows); split it into called processes", element
-        if element.tag == "{%s}process" % NS["bpmn"]:
+        if element.tag == f"{BPMN}process":
             processes += 1
             if processes > MAX_PROCESSES:
                 return f"the file has more than {MAX_PROCESSES} processes", element
@@ -301,7 +313,7 @@ def _xsd_findings(tree: etree._ElementTree, filename: str) -> list[Finding]:
 def _lanes(process: etree._Element) -> dict[str, tuple[str, str]]:
     """flow node id → (lane id, lane name); the innermost lane wins, as in SpiffWorkflow."""
     result: dict[str, tuple[str, str]] = {}
-    for lane in process.iter("{%s}lane" % NS["bpmn"]):  # document order: outer lanes come first
+    for lane in process.iter(f"{BPMN}lane"):  # document order: outer lanes come first
         for ref in lane.findall("bpmn:flowNodeRef", NS):
             if ref.text:
                 result[ref.text.strip()] = (lane.get("id", ""), lane.get("name", "") or "")
@@ -342,7 +354,7 @@ def _split_groups(text: str | None) -> list[str]:
 def user_task_meta(process: etree._Element) -> dict[str, UserTaskMeta]:
     lanes = _lanes(process)
     result = {}
-    for task in process.iter("{%s}userTask" % NS["bpmn"], "{%s}manualTask" % NS["bpmn"]):
+    for task in process.iter(f"{BPMN}userTask", f"{BPMN}manualTask"):
         tid = task.get("id", "")
         props = _spiff_properties(task)
         lane_id, lane_name = lanes.get(tid, (None, None))
@@ -366,20 +378,20 @@ def user_task_meta(process: etree._Element) -> dict[str, UserTaskMeta]:
 # ------------------------------------------------------------------------------------------ expression lint
 def _expression_sites(root: etree._Element) -> Iterable[tuple[str, etree._Element, str]]:
     """(kind, element, text) for every piece of text the engine would evaluate."""
-    for cond in root.iter("{%s}conditionExpression" % NS["bpmn"], "{%s}completionCondition" % NS["bpmn"],
-                          "{%s}loopCardinality" % NS["bpmn"], "{%s}condition" % NS["bpmn"]):
+    for cond in root.iter(f"{BPMN}conditionExpression", f"{BPMN}completionCondition",
+                          f"{BPMN}loopCardinality", f"{BPMN}condition"):
         yield "expression", cond, cond.text or ""
     for kind in ("timeDuration", "timeDate", "timeCycle"):
-        for timer in root.iter("{%s}%s" % (NS["bpmn"], kind)):
+        for timer in root.iter(f"{BPMN}{kind}"):
             yield kind, timer, timer.text or ""
-    for script in root.iter("{%s}script" % NS["bpmn"]):
+    for script in root.iter(f"{BPMN}script"):
         yield "script", script, script.text or ""
     for kind in ("preScript", "postScript"):
-        for script in root.iter("{%s}%s" % (NS["spiffworkflow"], kind)):
+        for script in root.iter(f"{SPIFF}{kind}"):
             yield "script", script, script.text or ""
     for expr in root.xpath("//spiffworkflow:messagePayload | //spiffworkflow:expression"
                            " | //spiffworkflow:parameter/@value", namespaces=NS):
-        if isinstance(expr, str):
+        if isinstance(expr, etree._ElementUnicodeResult):  # an attribute's value: blame its element
             yield "expression", expr.getparent(), str(expr)
         else:
             yield "expression", expr, expr.text or ""
@@ -387,7 +399,7 @@ def _expression_sites(root: etree._Element) -> Iterable[tuple[str, etree._Elemen
 
 def _executable(element: etree._Element) -> bool:
     """Is the element inside a process that will run? (isExecutable missing counts as yes, as in Spiff)"""
-    process = next((a for a in element.iterancestors("{%s}process" % NS["bpmn"])), None)
+    process = next((a for a in element.iterancestors(f"{BPMN}process")), None)
     return process is None or process.get("isExecutable", "true").lower() != "false"
 
 
@@ -487,23 +499,23 @@ def lint_tree(tree: etree._ElementTree, filename: str) -> list[Finding]:
             else:
                 float(config)
         except (PatternRejected, ValueError) as exc:
-            field_id = next((f.get("id") for f in constraint.iterancestors("{%s}formField" % NS["camunda"])), None)
-            task = next((a for a in constraint.iterancestors() if a.get("id") and a.tag.startswith("{%s}" % NS["bpmn"])),
+            field_id = next((f.get("id") for f in constraint.iterancestors(f"{CAMUNDA}formField")), None)
+            task = next((a for a in constraint.iterancestors() if a.get("id") and a.tag.startswith(BPMN)),
                         None)
             findings.append(Finding("error", f"form field {field_id!r}: constraint {constraint.get('name')}="
                                     f"{config[:80]!r} is invalid: {exc}", task.get("id") if task is not None
                                     else _owner_id(constraint), constraint.sourceline, filename))
-    for field_el in root.iter("{%s}formField" % NS["camunda"]):
+    for field_el in root.iter(f"{CAMUNDA}formField"):
         problem = form_field_name_problem(field_el.get("id", ""))
         if problem and _executable(field_el):
-            task = next((a for a in field_el.iterancestors() if a.get("id") and a.tag.startswith("{%s}" % NS["bpmn"])),
+            task = next((a for a in field_el.iterancestors() if a.get("id") and a.tag.startswith(BPMN)),
                         None)
             findings.append(Finding("error", f"form field {field_el.get('id', '')[:64]!r}: {problem}",
                                     task.get("id") if task is not None else None, field_el.sourceline, filename))
     for element in root.xpath("//*[@id]"):
         if element.get("id") in _RESERVED_IDS or element.get("id", "").endswith((".EndJoin", ".BoundaryEventSplit")):
             add("error", f"id {element.get('id')!r} is reserved by the workflow engine; rename it", element)
-    for task in root.iter("{%s}serviceTask" % NS["bpmn"], "{%s}sendTask" % NS["bpmn"]):
+    for task in root.iter(f"{BPMN}serviceTask", f"{BPMN}sendTask"):
         if not _executable(task):
             continue
         add("error", "service and send tasks are not supported: nothing in Yicun would execute them "
@@ -523,7 +535,7 @@ def _multi_instance_findings(root: etree._Element, filename: str) -> list[Findin
     loopCardinality is checked here (MAX_INSTANCES), one computed from case data when it runs; a loop over
     a data collection has no bound the engine could check, so it is refused."""
     out = []
-    for mi in root.iter("{%s}multiInstanceLoopCharacteristics" % NS["bpmn"]):
+    for mi in root.iter(f"{BPMN}multiInstanceLoopCharacteristics"):
         if not _executable(mi):
             continue
         owner = mi.getparent()
@@ -559,17 +571,17 @@ _WAITS = ("messageEventDefinition", "signalEventDefinition", "conditionalEventDe
 def _unsendable_waits(process: etree._Element, filename: str) -> list[Finding]:
     """Steps a case would wait in forever: nothing in Yicun sends messages or signals to a case."""
     out = []
-    for el in process.iter("{%s}receiveTask" % NS["bpmn"]):
+    for el in process.iter(f"{BPMN}receiveTask"):
         out.append(Finding("error", "receive tasks wait for a message, and nothing in Yicun sends one: the case "
                            "would stall here; use a user task", el.get("id"), el.sourceline, filename))
-    for el in process.iter("{%s}intermediateCatchEvent" % NS["bpmn"]):
+    for el in process.iter(f"{BPMN}intermediateCatchEvent"):
         kinds = [etree.QName(d).localname for d in el if etree.QName(d).localname in _WAITS]
         if kinds:
             out.append(Finding("error", f"this event waits for a {kinds[0].replace('EventDefinition', '')} that "
                                "nothing in Yicun sends: the case would stall here", el.get("id"), el.sourceline,
                                filename))
-    flows = list(process.iter("{%s}sequenceFlow" % NS["bpmn"]))
-    for gw in process.iter("{%s}eventBasedGateway" % NS["bpmn"]):
+    flows = list(process.iter(f"{BPMN}sequenceFlow"))
+    for gw in process.iter(f"{BPMN}eventBasedGateway"):
         targets = [f.get("targetRef") for f in flows if f.get("sourceRef") == gw.get("id")]
         timers = [t for t in targets if process.xpath(".//*[@id=$id]/bpmn:timerEventDefinition", id=t,
                                                      namespaces=NS)]
@@ -584,7 +596,7 @@ def _call_cycles(root: etree._Element, filename: str) -> list[Finding]:
     calls: dict[str, list[tuple[str, etree._Element]]] = {}
     for process in root.findall("bpmn:process", NS):
         pid = process.get("id", "")
-        for call in process.iter("{%s}callActivity" % NS["bpmn"]):
+        for call in process.iter(f"{BPMN}callActivity"):
             calls.setdefault(pid, []).append((call.get("calledElement", ""), call))
     findings = []
     for start in calls:
@@ -609,7 +621,7 @@ def convention_findings(tree: etree._ElementTree, filename: str) -> list[Finding
         findings.append(Finding("warning", "no diagram interchange: modelers cannot lay this file out",
                                 line=root.sourceline, file=filename))
     for process in root.findall("bpmn:process", NS):
-        timers = {b.get("attachedToRef") for b in process.iter("{%s}boundaryEvent" % NS["bpmn"])
+        timers = {b.get("attachedToRef") for b in process.iter(f"{BPMN}boundaryEvent")
                   if b.find("bpmn:timerEventDefinition", NS) is not None}
         for meta in user_task_meta(process).values():
             el = process.xpath(".//*[@id=$id]", id=meta.bpmn_id)[0]
@@ -647,10 +659,11 @@ def _spiff_finding(exc: Exception, tree: etree._ElementTree, filename: str) -> F
 
 def _causes(exc: BaseException) -> Iterable[BaseException]:
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def _bound_exceeded(exc: BaseException) -> BaseException | None:
@@ -754,7 +767,7 @@ def _compile_tree(data: bytes, tree: etree._ElementTree, filename: str) -> Compi
     except (ValidationException, SpiffWorkflowException, KeyError, ValueError) as exc:
         raise BpmnRejected(f"{filename} could not be parsed", [_spiff_finding(exc, tree, filename)]) from None
     executable = set(parser.get_process_ids())
-    called = {c.get("calledElement") for c in root.iter("{%s}callActivity" % NS["bpmn"])}
+    called = {c.get("calledElement") for c in root.iter(f"{BPMN}callActivity")}
     processes: list[CompiledProcess] = []
     errors = []
     for process in root.findall("bpmn:process", NS):

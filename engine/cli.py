@@ -1,6 +1,7 @@
 """`yicun`: the whole case lifecycle from a shell, so operations and tests can drive the engine without
 the web. Every command prints text, or JSON with ``--json``; errors go to stderr with a non-zero exit
-status (each error class's `exit_code`, as the README lists them). The database comes from ``--db`` or ``YICUN_DATABASE_URL``.
+status (each error class's `exit_code`, as the README lists them). The database comes from ``--db`` or
+``YICUN_DATABASE_URL``.
 
 Other packages add commands through the ``yicun.commands`` entry-point group (the web adds ``serve``),
 so the engine never imports them.
@@ -11,17 +12,18 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 
 from . import accounts, cases, clock, db, demo, inbox, orgs, processes, service_day, timers, workdays
 from .bpmn import compile_bpmn
 from .errors import BpmnRejected, InvalidInput, UsageError, YicunError
+from .models import OrgUnit
 from .policy import Actor
-from .models import OrgUnit, User
 
 REPO_BPMN = Path(__file__).resolve().parent.parent / "bpmn"
 
@@ -148,13 +150,14 @@ def _init_admin(ctx: Context) -> dict[str, Any]:
         user, temporary = accounts.create_user(s, Actor.operator(), username=ctx.args.admin,
                                                display_name=ctx.args.admin_name, role="admin", unit_code=city.code,
                                                password=password)
-        return {**_account_row(s, user), "temporary_password": temporary, "units_loaded": units}
+        return {**_account_row(s, user.username), "temporary_password": temporary, "units_loaded": units}
 
 
 def _init_text(out: dict[str, Any]) -> str:
     lines = [f"database {out['database']} is at the newest schema"]
     if "units" in out:
-        lines.append(f"seeded {out['units']} org units and users " + ", ".join(f"{k} {v}" for k, v in out["users"].items()))
+        lines.append(f"seeded {out['units']} org units and users "
+                     + ", ".join(f"{k} {v}" for k, v in out["users"].items()))
     elif "seed" in out:
         lines.append("seed data already present")
     deployed = out.get("deployed", [])
@@ -209,6 +212,7 @@ def cmd_deploy(ctx: Context) -> int:
         + ("" if r["executable"] else " (model only)")
         + "".join(f"\n  {f['severity']}: {f.get('element_id') or ''} line {f.get('line')}: {f['message']}"
                   for f in r["findings"]) for r in rs))
+    return 0
 
 
 def cmd_case_start(ctx: Context) -> None:
@@ -228,10 +232,12 @@ def cmd_case_show(ctx: Context) -> None:
 
 def _case_text(d: dict[str, Any]) -> str:
     lines = [f"{d['number']}  {d['process']['name']} ({d['service_code']} v{d['process']['version']})",
-             f"  applicant {d['applicant_name']}, {d['county']} {d['township']} {d['village']}; first clerk {d['first_clerk']}",
+             f"  applicant {d['applicant_name']}, {d['county']} {d['township']} {d['village']}; "
+             f"first clerk {d['first_clerk']}",
              f"  status {d['status']}" + (f" — {d['outcome']}" if d["outcome"] else "")]
     sla = d["sla"]
-    lines.append(f"  accepted {d['accepted_at']}; legal due {sla['legal_due_at'] or '-'} ({sla['legal_limit_workdays']} wd), "
+    lines.append(f"  accepted {d['accepted_at']}; "
+                 f"legal due {sla['legal_due_at'] or '-'} ({sla['legal_limit_workdays']} wd), "
                  f"promised due {sla['promised_due_at'] or '-'} ({sla['promised_limit_workdays']} wd); "
                  f"warning {sla['warning_level']}"
                  + (" — ESTIMATED: the calendar does not know that year yet" if sla["estimated"] else "")
@@ -243,7 +249,8 @@ def _case_text(d: dict[str, Any]) -> str:
         lines.append(f"  {'黄牌' if c['color'] == 'yellow' else '红牌'} {c['issued_at']}: {c['reason']}"
                      + (f" (resolved {c['resolved_at']})" if c["resolved_at"] else ""))
     for t in d["tasks"]:
-        lines.append(f"  task {t['id']:>5} {t['state']:<9} {t['name']} [{t['unit']}{'/' + t['candidate_group'] if t['candidate_group'] else ''}]"
+        group = f"/{t['candidate_group']}" if t["candidate_group"] else ""
+        lines.append(f"  task {t['id']:>5} {t['state']:<9} {t['name']} [{t['unit']}{group}]"
                      f" assignee={t['assignee'] or '-'} due={t['due_at'] or '-'}"
                      + (f" ({t['limit_workdays']} wd)" if t["limit_workdays"] else "")
                      + (f" [{t['warning_level']}]" if t["warning_level"] else ""))
@@ -256,8 +263,9 @@ def cmd_case_list(ctx: Context) -> None:
     with db.read(ctx.engine) as s:
         rows = inbox.list_cases(s, ctx.actor(s, required=False), None if ctx.args.status == "all" else ctx.args.status,
                                 limit=ctx.args.limit)
-    ctx.emit(rows, lambda rs: "\n".join(f"{r['number']} {r['status']:<9} {r['service_code']:<8} {r['applicant_name']} ({r['village']})"
-                                        for r in rs) or "no cases")
+    ctx.emit(rows, lambda rs: "\n".join(
+        f"{r['number']} {r['status']:<9} {r['service_code']:<8} {r['applicant_name']} ({r['village']})"
+        for r in rs) or "no cases")
 
 
 def _at(text: str | None) -> Any:
@@ -306,7 +314,8 @@ def cmd_service_day_show(ctx: Context) -> None:
     ctx.emit(d, lambda d: "\n".join(
         [f"{d['unit']['name']} 便民集中服务日 {d['service_date']}: overdue {d['counts']['overdue']}, "
          f"due soon {d['counts']['due_soon']}, paused {d['counts']['paused']}"]
-        + [f"  {k:<8} {e['number']} {e['service_code']} {e['applicant_name']} ({e['village']}) {e['reason']} {e.get('due_at') or ''}"
+        + [f"  {k:<8} {e['number']} {e['service_code']} {e['applicant_name']} ({e['village']}) {e['reason']} "
+           f"{e.get('due_at') or ''}"
            for k in ("overdue", "due_soon", "paused") for e in d[k]]))
 
 
@@ -424,7 +433,8 @@ def _task_action(ctx: Context) -> None:
 def cmd_timers_sweep(ctx: Context) -> None:
     now = clock.to_utc(ctx.args.now) if ctx.args.now else None
     report = timers.sweep(ctx.engine, now)
-    ctx.emit(report.to_dict(), lambda r: f"fired {r['fired']} timer(s) in {r['cases']} case(s); {r['cards']} card(s) issued"
+    ctx.emit(report.to_dict(), lambda r: f"fired {r['fired']} timer(s) in {r['cases']} case(s); "
+                                         f"{r['cards']} card(s) issued"
              + "".join(f"\n  case {f['case_id']} failed ({f['kind']}): {f['error']}"
                        + (f" — incident {f['incident_id']} (yicun incidents show {f['incident_id']})"
                           if f.get("incident_id") else "") for f in r["failed"]))
@@ -455,12 +465,13 @@ def _password_stdin() -> str:
     return password
 
 
-def _account_row(session: Any, user: User) -> dict[str, Any]:
-    unit = session.get(OrgUnit, user.unit_id)
-    return {"username": user.username, "name": user.display_name, "role": user.role, "unit": unit.name,
-            "unit_code": unit.code, "department": user.department, "active": bool(user.active),
-            "must_change_password": bool(user.must_change_password),
-            "locked_until": clock.local(user.locked_until).isoformat() if user.locked_until else None}
+def _account_row(session: Any, username: str) -> dict[str, Any]:
+    """The account as `accounts.get_account` shows it (never its password hash), as the CLI prints it."""
+    a = accounts.get_account(session, Actor.operator(), username)
+    return {"username": a.username, "name": a.display_name, "role": a.role, "unit": a.unit_name,
+            "unit_code": a.unit_code, "department": a.department, "active": a.active,
+            "must_change_password": a.must_change_password,
+            "locked_until": a.locked_until.isoformat() if a.locked_until else None}
 
 
 def _account_text(r: dict[str, Any]) -> str:
@@ -480,7 +491,7 @@ def cmd_users_add(ctx: Context) -> None:
         user, temporary = accounts.create_user(s, Actor.operator(), username=a.username, display_name=a.name,
                                                role=a.role, unit_code=a.unit, department=a.department,
                                                password=password)
-        out = {**_account_row(s, user), "temporary_password": temporary}
+        out = {**_account_row(s, user.username), "temporary_password": temporary}
     ctx.emit(out, _account_text)
 
 
@@ -489,16 +500,17 @@ def cmd_users_edit(ctx: Context) -> None:
     if a.name is None and a.role is None and a.unit is None and a.department is None:
         raise UsageError("nothing to change: give --name, --role, --unit or --department", reason="cli.nothing_to_do")
     with db.transaction(ctx.engine) as s:
-        user = accounts.update_user(s, Actor.operator(), a.username, display_name=a.name, role=a.role,
-                                    unit_code=a.unit, department=a.department)
-        out = _account_row(s, user)
+        accounts.update_user(s, Actor.operator(), a.username, display_name=a.name, role=a.role,
+                             unit_code=a.unit, department=a.department)
+        out = _account_row(s, a.username)
     ctx.emit(out, _account_text)
 
 
 def cmd_users_state(ctx: Context) -> None:
     change = accounts.disable_user if ctx.args.user_cmd == "disable" else accounts.enable_user
     with db.transaction(ctx.engine) as s:
-        out = _account_row(s, change(s, Actor.operator(), ctx.args.username))
+        change(s, Actor.operator(), ctx.args.username)
+        out = _account_row(s, ctx.args.username)
     ctx.emit(out, _account_text)
 
 
@@ -506,8 +518,7 @@ def cmd_users_passwd(ctx: Context) -> None:
     password = _password_stdin() if ctx.args.password_stdin else None
     with db.transaction(ctx.engine) as s:
         temporary = accounts.reset_password(s, Actor.operator(), ctx.args.username, password=password)
-        user = s.scalar(select(User).where(User.username == ctx.args.username))
-        out = {**_account_row(s, user), "temporary_password": temporary}
+        out = {**_account_row(s, ctx.args.username), "temporary_password": temporary}
     ctx.emit(out, lambda r: f"password of {r['username']} reset; to be changed at next login"
              + (f"\ntemporary password (shown once): {r['temporary_password']}" if r["temporary_password"] else ""))
 
@@ -597,11 +608,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("deploy", help="deploy BPMN files as new process versions")
     sp.add_argument("files", nargs="+", type=Path)
     sp.add_argument("--as", dest="as_user")
-    sp.add_argument("--dry-run", action="store_true", help="only check: would each file deploy, as a model, or be refused?")
+    sp.add_argument("--dry-run", action="store_true",
+                    help="only check: would each file deploy, as a model, or be refused?")
     sp.set_defaults(func=cmd_deploy)
 
-    sp = sub.add_parser("processes", help="deployed processes").add_subparsers(dest="proc_cmd", required=True)
-    lp = sp.add_parser("list")
+    procs = sub.add_parser("processes", help="deployed processes").add_subparsers(dest="proc_cmd", required=True)
+    lp = procs.add_parser("list")
     lp.add_argument("--all", action="store_true", help="every version, not just the newest")
     lp.set_defaults(func=cmd_processes_list)
 
@@ -613,7 +625,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--as", dest="as_user", required=True)
     sp.add_argument("--data", help="intake data as a JSON object")
     sp.add_argument("--accepted-at", metavar="ISO",
-                    help="when the application was really accepted (补录 of an offline intake); deadlines count from it")
+                    help="when the application was really accepted (补录 of an offline intake); "
+                         "deadlines count from it")
     sp.set_defaults(func=cmd_case_start)
     sp = case.add_parser("show")
     sp.add_argument("number")

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from datetime import datetime, timedelta, timezone
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -22,14 +23,14 @@ class SystemClock:
     """Wall-clock time in UTC."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class ManualClock:
     """A clock that only moves when told to; for tests, demos and replays."""
 
     def __init__(self, start: datetime | str | None = None) -> None:
-        self._now = to_utc(start) if start is not None else datetime.now(timezone.utc)
+        self._now = to_utc(start) if start is not None else datetime.now(UTC)
 
     def now(self) -> datetime:
         return self._now
@@ -42,7 +43,8 @@ class ManualClock:
         return self._now
 
 
-_current: contextvars.ContextVar[Clock] = contextvars.ContextVar("yicun_clock", default=SystemClock())
+# the default is shared by every context, which is right: the system clock holds no state
+_current: contextvars.ContextVar[Clock] = contextvars.ContextVar("yicun_clock", default=SystemClock())  # noqa: B039
 
 
 def now() -> datetime:
@@ -86,7 +88,7 @@ def to_utc(value: datetime | str) -> datetime:
             raise ValueError(f"{text} is out of range: give a date-time from {FIRST_YEAR} to {LAST_YEAR}")
     if value.tzinfo is None:
         value = value.replace(tzinfo=SHANGHAI)
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def local(value: datetime) -> datetime:

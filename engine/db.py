@@ -10,10 +10,11 @@ import contextlib
 import functools
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import ArgumentError, DataError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -207,6 +208,14 @@ def read(engine: Engine) -> contextlib.AbstractContextManager[Session]:
     return transaction(engine, write=False)
 
 
+def _raw_execute(conn: Connection, statement: str) -> None:
+    """Run a statement on the driver's own connection, outside SQLAlchemy's transaction handling."""
+    raw = conn.connection.driver_connection
+    if raw is None:  # only once the connection has been invalidated
+        raise RuntimeError("the database connection is closed")
+    raw.execute(statement)
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to the newest (or the given) Alembic revision."""
     from alembic import command
@@ -218,11 +227,11 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         if engine.dialect.name == "sqlite":
             # a batch migration copies and drops tables, which foreign keys would forbid; the pragma only
             # takes effect outside a transaction, hence on the raw connection before BEGIN
-            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            _raw_execute(conn, "PRAGMA foreign_keys=OFF")
         try:
             with conn.begin():
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
         finally:
             if engine.dialect.name == "sqlite":
-                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+                _raw_execute(conn, "PRAGMA foreign_keys=ON")

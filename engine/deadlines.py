@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from .clock import SHANGHAI
 from .workdays import WorkCalendar, default_calendar
@@ -29,8 +30,8 @@ def yellow_at(due_at: datetime, limit_workdays: int | None, opened_at: datetime,
     """The instant a deadline turns yellow.
 
     In working days: 00:00 of the first day on which at most `threshold` working days are left
-    (counted strictly after that day, up to the due date): the `threshold`-th working day before it. In calendar time (an ISO timer): when the last
-    max(1 day, ratio × duration) begins.
+    (counted strictly after that day, up to the due date): the `threshold`-th working day before it.
+    In calendar time (an ISO timer): when the last max(1 day, ratio × duration) begins.
     """
     if limit_workdays == 0:
         return due_at  # 即办: due the same day, no yellow phase

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from . import cases, clock, db, orgs, patterns, policy
-from .policy import Actor
 from .forms import CASE_FIELDS
 from .models import Case, ProcessVersion, TaskRow, User
+from .policy import Actor
 
 #: (service, village code, applicant, how many steps to complete, decision)
 DEMO_CASES = [
@@ -86,14 +86,14 @@ def create_demo_cases(engine: Engine) -> list[str]:
             number = cases.start_case(s, service_code=service, village_code=village, applicant_name=applicant,
                                       actor=clerk, now=at).case_number
         numbers.append(number)
-        for step in range(steps):
+        for _ in range(steps):
             at += timedelta(hours=3)
             with db.transaction(engine) as s:
                 task = s.scalar(select(TaskRow).join(Case).where(Case.number == number, TaskRow.state == "ready")
                                 .order_by(TaskRow.id))
                 if task is None:
                     break
-                meta = s.scalar(select(ProcessVersion.task_meta).join(Case).where(Case.number == number))
+                meta = s.scalars(select(ProcessVersion.task_meta).join(Case).where(Case.number == number)).one()
                 form = sample_form(meta.get(task.bpmn_id, {}).get("fields", []), decision)
                 cases.complete_task(s, task.id, eligible_worker(s, task), form, now=at)
     return numbers

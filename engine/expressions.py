@@ -34,8 +34,9 @@ import itertools
 import os
 import re
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Literal
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
@@ -69,6 +70,9 @@ TIME_BUDGET_SECONDS = float(os.environ.get("YICUN_EXPRESSION_SECONDS", "0.5"))
 
 class ExpressionRejected(ValueError):
     """The text is not a plain data expression of the restricted language."""
+
+    #: the BPMN element to blame, when the engine knows it (read by incidents and deploy findings)
+    element_id: str | None = None
 
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)
@@ -180,7 +184,8 @@ def _size(value: Any, budget: int = MAX_VALUE_SIZE, depth: int = 0) -> int:
     return size
 
 
-_KIND_NAMES = {str: "text", list: "a list", tuple: "a tuple", dict: "a dict", set: "a set", frozenset: "a set"}
+_KIND_NAMES: dict[type, str] = {str: "text", list: "a list", tuple: "a tuple", dict: "a dict", set: "a set",
+                                frozenset: "a set"}
 
 
 def _checked_size(value: Any, what: str | None = None) -> int:
@@ -299,6 +304,8 @@ def _percent_bound(fmt: str, args: Any) -> int:
 
 # ------------------------------------------------------------------------------------------------ helpers
 _SEQUENCES = (list, tuple)
+#: the !s, !r and !a conversions of an f-string field
+_CONVERSIONS: dict[str, Callable[[object], str]] = {"s": str, "r": repr, "a": ascii}
 
 
 class _Ops:
@@ -385,7 +392,7 @@ class _Ops:
         if conversion != -1:
             code = chr(conversion)
             _checked_text_bound(value, code, "formatted text")
-            value = {"s": str, "r": repr, "a": ascii}[code](value)
+            value = _CONVERSIONS[code](value)
         if not spec and type(value) is str:
             return _checked_text(value, meter)
         extra = _check_format_spec(spec) + 330 if spec else 0
@@ -397,7 +404,7 @@ class _Ops:
     def fold(lines: tuple[int, ...], *parts: Callable[[], Any]) -> None:
         """Deploy-time evaluation of the constant parts of a text (see _refuse_constant_excess)."""
         meter = _meter()
-        for line, part in zip(lines, parts):
+        for line, part in zip(lines, parts, strict=True):
             meter.built = 0
             try:
                 part()
@@ -515,9 +522,9 @@ _SCRIPT_NODES: tuple[type[ast.AST], ...] = _EXPRESSION_NODES + (
 _HELPER = "_yc"
 
 
-def _parse(source: str, mode: str) -> ast.AST:
+def _parse(source: str, mode: Literal["eval", "exec"]) -> ast.Expression | ast.Module:
     try:
-        return ast.parse(source, mode=mode)
+        return ast.parse(source, mode="eval") if mode == "eval" else ast.parse(source, mode="exec")
     except SyntaxError as exc:
         raise ExpressionRejected(f"syntax error: {exc.msg}", exc.lineno) from None
     except (RecursionError, MemoryError):
@@ -556,9 +563,10 @@ def _check(tree: ast.AST, allowed: tuple[type[ast.AST], ...]) -> None:
                 raise ExpressionRejected("bytes literals are not allowed", line)
             if type(node.value) is int and node.value.bit_length() > MAX_INT_BITS:
                 raise ExpressionRejected(f"number literal larger than {MAX_INT_BITS} bits", line)
-        if isinstance(node, ast.FormattedValue) and isinstance(node.format_spec, ast.JoinedStr) \
-                and all(isinstance(v, ast.Constant) for v in node.format_spec.values):
-            _static(_check_format_spec, "".join(str(v.value) for v in node.format_spec.values), line)
+        if isinstance(node, ast.FormattedValue) and isinstance(node.format_spec, ast.JoinedStr):
+            spec_parts = [v for v in node.format_spec.values if isinstance(v, ast.Constant)]
+            if len(spec_parts) == len(node.format_spec.values):  # a literal spec: no {…} inside it
+                _static(_check_format_spec, "".join(str(v.value) for v in spec_parts), line)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant) \
                 and isinstance(node.left.value, str):
             _static(_percent_bound, node.left.value, (), line)
@@ -572,9 +580,9 @@ def _check(tree: ast.AST, allowed: tuple[type[ast.AST], ...]) -> None:
 def _static(check: Callable[..., Any], *args: Any) -> None:
     """A width check of a literal format, at deploy time: `f'{x:>999999999}'` reads data, but its width
     does not. (Sizes need the values; those are checked when the expression runs.)"""
-    *args, line = args
+    *check_args, line = args
     try:
-        check(*args)
+        check(*check_args)
     except ExpressionLimitExceeded as exc:
         raise ExpressionLimitExceeded(str(exc), line) from None
     except _Over:
@@ -683,14 +691,14 @@ def _metered(tree: ast.AST) -> bool:
     return False
 
 
-def _build(tree: ast.AST, filename: str, mode: str) -> _Compiled:
+def _build(tree: ast.Module | ast.Expression, filename: str, mode: str) -> _Compiled:
     """Rewrite (see _Meterize), refuse constant excess, compile."""
     tree = ast.fix_missing_locations(_Meterize().visit(tree))
     _refuse_constant_excess(tree)
     return _Compiled(_compile(tree, filename, mode), _metered(tree))
 
 
-def _compile(tree: ast.AST, filename: str, mode: str) -> Any:
+def _compile(tree: ast.Module | ast.Expression, filename: str, mode: str) -> Any:
     try:
         return compile(tree, filename, mode)
     except (RecursionError, MemoryError):
@@ -722,7 +730,8 @@ def _refuse_constant_excess(tree: ast.AST) -> None:
         return
     no_args = ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
                             defaults=[])
-    lines = ast.Constant(tuple(getattr(node, "lineno", 0) for node in parts))
+    # a tuple constant is valid in an AST (the compiler folds to them), but typeshed allows only scalars
+    lines = ast.Constant(tuple(getattr(node, "lineno", 0) for node in parts))  # type: ignore[arg-type]
     fold = ast.Expression(_helper_call("fold", lines, *(ast.Lambda(no_args, node) for node in parts)))
     code = _compile(ast.fix_missing_locations(fold), "<constant>", "eval")
     with time_budget(TIME_BUDGET_SECONDS):
@@ -817,10 +826,12 @@ def execute(source: str, data: dict[str, Any], external_context: Mapping[str, An
 
 
 # ISO 8601 literals as modelers write them in timer definitions (Camunda: <timeDuration>P3D</timeDuration>).
-_ISO_DURATION = r"P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?"
+_ISO_DURATION = (r"P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?"
+                 r"(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?")
 _ISO_DATETIME = r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
 _ISO_LITERAL = re.compile(
-    rf"^(?:{_ISO_DURATION}|{_ISO_DATETIME}|R\d*/(?:{_ISO_DURATION}|{_ISO_DATETIME})(?:/(?:{_ISO_DURATION}|{_ISO_DATETIME}))?)$",
+    rf"^(?:{_ISO_DURATION}|{_ISO_DATETIME}"
+    rf"|R\d*/(?:{_ISO_DURATION}|{_ISO_DATETIME})(?:/(?:{_ISO_DURATION}|{_ISO_DATETIME}))?)$",
     re.IGNORECASE,
 )
 
@@ -833,7 +844,8 @@ def is_iso_literal(text: str) -> bool:
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     """SpiffWorkflow script environment that only speaks the restricted language."""
 
-    def evaluate(self, expression: str, context: dict[str, Any], external_context: Mapping[str, Any] | None = None) -> Any:
+    def evaluate(self, expression: str, context: dict[str, Any],
+                 external_context: Mapping[str, Any] | None = None) -> Any:
         return evaluate(expression, context, external_context)
 
     def execute(self, script: str, context: dict[str, Any], external_context: Mapping[str, Any] | None = None) -> bool:
@@ -862,11 +874,11 @@ class RestrictedScriptEngine(PythonScriptEngine):
                 isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INSTANCES):
             exc = ExpressionLimitExceeded(f"{getattr(spec, 'bpmn_id', '')}: loopCardinality gave {str(value)[:40]!r}; "
                                           f"a multi-instance activity has 0 to {MAX_INSTANCES} instances")
-            exc.element_id = getattr(spec, "bpmn_id", None)  # type: ignore[attr-defined]
+            exc.element_id = getattr(spec, "bpmn_id", None)
             raise exc
         return value
 
-    @property  # type: ignore[override]
+    @property
     def environment(self) -> RestrictedEnvironment:
         return _ENVIRONMENT
 

@@ -6,8 +6,9 @@ import copy
 import json
 import math
 import re
+from collections.abc import Mapping
 from datetime import date
-from typing import Any, Mapping
+from typing import Any
 
 from . import clock, patterns
 from .errors import InvalidInput
@@ -232,7 +233,7 @@ def id_card_problem(text: str) -> str | None:
         return "holds no real birth date"
     if not date(1900, 1, 1) <= born <= clock.local(clock.now()).date():
         return "holds a birth date out of range"
-    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
     if value[17] != _ID_CHECK[total % 11]:
         return "has a wrong check digit (last character); check the number"
     return None
@@ -248,10 +249,11 @@ def _constraint_problem(value: Any, constraints: Mapping[str, str]) -> str | Non
     except ValueError:
         return None  # a malformed bound is a lint error of the BPMN file, not the user's fault
     if isinstance(value, str):
-        if "maxlength" in constraints and constraints["maxlength"].isdigit() and len(value) > int(constraints["maxlength"]):
-            return f"must be at most {constraints['maxlength']} characters"
-        if "minlength" in constraints and constraints["minlength"].isdigit() and len(value) < int(constraints["minlength"]):
-            return f"must be at least {constraints['minlength']} characters"
+        longest, shortest = constraints.get("maxlength", ""), constraints.get("minlength", "")
+        if longest.isdigit() and len(value) > int(longest):
+            return f"must be at most {longest} characters"
+        if shortest.isdigit() and len(value) < int(shortest):
+            return f"must be at least {shortest} characters"
         pattern = constraints.get("pattern")
         if pattern and len(value) <= patterns.MAX_MATCHED_LENGTH:
             try:  # RE2: linear time, so a pattern like (a+)+$ cannot hang a completion

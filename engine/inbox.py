@@ -6,19 +6,31 @@ Nothing here deserializes a workflow.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, false, func, literal_column, or_, select, true
 from sqlalchemy.orm import Session, aliased, defer, load_only
 
+from . import policy
 from .clock import local
 from .errors import InvalidInput, NotFound
 from .forms import CASE_FIELDS
-from . import policy
-from .models import AuditEvent, Card, Case, Notification, OrgUnit, Pause, ProcessVersion, TaskRow, TimerRow, User
+from .models import (
+    T_TASK,
+    AuditEvent,
+    Card,
+    Case,
+    Notification,
+    OrgUnit,
+    Pause,
+    ProcessVersion,
+    TaskRow,
+    TimerRow,
+    User,
+)
 from .policy import Actor, as_actor
 from .vocab import WORKER_ROLES, Level, Role
-
 
 Who = Actor | User | None  # None: the operator (kept for older callers; the CLI passes Actor.operator())
 
@@ -39,8 +51,9 @@ def case_scope(user: Who) -> ColumnElement[bool]:
     return column[Level(actor.level)] == actor.unit_id
 
 
-READY = literal_column("'ready'")  # literals, so both databases match the partial indexes over live rows
-OPEN = literal_column("'open'")
+# literals, so both databases match the partial indexes over live rows
+READY: ColumnElement[str] = literal_column("'ready'")
+OPEN: ColumnElement[str] = literal_column("'open'")
 
 
 def queue_filter(user: Actor | User) -> ColumnElement[bool] | None:
@@ -81,11 +94,12 @@ def _iso(value: Any) -> str | None:
 
 
 def task_dict(task: Any, case: Any = None, assignee: str | None = None,
-              unit: str | None = None) -> dict[str, Any]:
+              unit: str | None = None, assignee_display: str | None = None) -> dict[str, Any]:
     d = {
         "id": task.id, "case_id": task.case_id, "bpmn_id": task.bpmn_id, "name": task.name, "lane": task.lane,
         "level": task.level, "unit_id": task.unit_id, "unit": unit, "candidate_group": task.candidate_group,
-        "assignee": assignee, "state": task.state, "created_at": _iso(task.created_at),
+        "assignee": assignee, "assignee_display_name": assignee_display, "state": task.state,
+        "created_at": _iso(task.created_at),
         "completed_at": _iso(task.completed_at), "due_at": _iso(task.due_at), "limit_workdays": task.limit_workdays,
         "warning_level": task.warning_level if task.state == "ready" else None,
     }
@@ -94,7 +108,7 @@ def task_dict(task: Any, case: Any = None, assignee: str | None = None,
     return d
 
 
-_TASK_LIST_COLUMNS = tuple(TaskRow.__table__.c[name] for name in (
+_TASK_LIST_COLUMNS = tuple(T_TASK.c[name] for name in (
     "id", "case_id", "bpmn_id", "name", "lane", "level", "unit_id", "candidate_group", "state", "created_at",
     "completed_at", "due_at", "limit_workdays", "warning_level"))
 
@@ -103,7 +117,8 @@ def _task_rows(where: ColumnElement[bool], order: tuple[Any, ...], limit: int) -
     """Task rows as plain columns (named as `task_dict` reads them): a list builds no ORM objects."""
     assignee, unit = aliased(User), aliased(OrgUnit)
     return (select(*_TASK_LIST_COLUMNS, Case.number, Case.service_code, Case.applicant_name,
-                   assignee.username.label("assignee_name"), unit.name.label("unit_name"))
+                   assignee.username.label("assignee_name"), assignee.display_name.label("assignee_display"),
+                   unit.name.label("unit_name"))
             .join(Case, Case.id == TaskRow.case_id)
             .join(unit, unit.id == TaskRow.unit_id)
             .outerjoin(assignee, assignee.id == TaskRow.assignee_id)
@@ -122,12 +137,13 @@ def list_tasks(session: Session, user: Who = None, case_number: str | None = Non
     its partial index over ready tasks in due order and stopping at `limit`, merged here; so its cost
     follows the open work, never the history of completed tasks.
     """
-    if case_number is None and not who(user).is_operator:
+    actor = who(user)
+    if case_number is None and not actor.is_operator:
         by_due = (TaskRow.due_at.asc().nulls_last(), TaskRow.id)  # the indexes' order (PostgreSQL's default)
-        parts = [f for f in (queue_filter(user), claimed_filter(user)) if f is not None]
-        rows = sorted((r for f in parts for r in session.execute(_task_rows(f, by_due, limit)).all()),
-                      key=_due_order)[:limit]
-        return [task_dict(r, r, r.assignee_name, r.unit_name) for r in rows]
+        parts = [f for f in (queue_filter(actor), claimed_filter(actor)) if f is not None]
+        inbox = sorted((r for f in parts for r in session.execute(_task_rows(f, by_due, limit)).all()),
+                       key=_due_order)[:limit]
+        return [task_dict(r, r, r.assignee_name, r.unit_name, r.assignee_display) for r in inbox]
     where: list[ColumnElement[bool]] = []
     if case_number is not None:
         where += [Case.number == case_number, case_scope(user)]
@@ -137,7 +153,7 @@ def list_tasks(session: Session, user: Who = None, case_number: str | None = Non
                                       limit)).all()
     if case_number is not None and not rows:
         visible_case(session, user, case_number)  # raises NotFound for an unknown or hidden case
-    return [task_dict(r, r, r.assignee_name, r.unit_name) for r in rows]
+    return [task_dict(r, r, r.assignee_name, r.unit_name, r.assignee_display) for r in rows]
 
 
 def task_detail(session: Session, task_id: int, user: Who = None) -> dict[str, Any]:
@@ -147,7 +163,7 @@ def task_detail(session: Session, task_id: int, user: Who = None) -> dict[str, A
                           .options(_case_columns_only())
                           .where(TaskRow.id == task_id, case_scope(user))).first()
     if row is None:
-        raise NotFound(f"no task {task_id}")
+        raise NotFound(f"没有这个环节，或您无权查看 / no task {task_id}", reason="task.not_found", task_id=task_id)
     task, case, meta = row
     unit = session.get(OrgUnit, task.unit_id)
     assignee = session.get(User, task.assignee_id) if task.assignee_id else None
@@ -162,7 +178,7 @@ def visible_case(session: Session, user: Who, number: str) -> Case:
     case = session.scalar(select(Case).options(defer(Case.instance_json, raiseload=True))
                           .where(Case.number == number, case_scope(user)))
     if case is None:
-        raise NotFound(f"no case {number}")
+        raise NotFound(f"没有办件 {number}，或您无权查看 / no case {number}", reason="case.not_found", case=number)
     return case
 
 
@@ -194,8 +210,9 @@ def case_detail(session: Session, number: str, user: Who = None) -> dict[str, An
     units = {u.id: u for u in session.scalars(select(OrgUnit).where(
         OrgUnit.id.in_([case.village_id, case.township_id, case.county_id])))}
     first_clerk = session.get(User, case.first_clerk_id) if case.first_clerk_id else None
-    actors = dict(session.execute(select(User.id, User.username).join(
-        AuditEvent, AuditEvent.actor_id == User.id).where(AuditEvent.case_id == case.id)).all())
+    actors: dict[int, tuple[str, str]] = {uid: (name, shown) for uid, name, shown in session.execute(
+        select(User.id, User.username, User.display_name).distinct()
+        .join(AuditEvent, AuditEvent.actor_id == User.id).where(AuditEvent.case_id == case.id))}
     timers = session.scalars(select(TimerRow).where(TimerRow.case_id == case.id).order_by(TimerRow.id)).all()
     audit = session.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id)
                             .order_by(AuditEvent.id)).all()
@@ -206,6 +223,7 @@ def case_detail(session: Session, number: str, user: Who = None) -> dict[str, An
         "village": units[case.village_id].name, "township": units[case.township_id].name,
         "county": units[case.county_id].name,
         "first_clerk": first_clerk.username if first_clerk else None,
+        "first_clerk_name": first_clerk.display_name if first_clerk else None,
         "created_at": _iso(case.created_at), "updated_at": _iso(case.updated_at), "closed_at": _iso(case.closed_at),
         "version": case.version,
         "accepted_at": _iso(case.accepted_at),
@@ -223,10 +241,21 @@ def case_detail(session: Session, number: str, user: Who = None) -> dict[str, An
         "tasks": list_tasks(session, user, number, state=None),
         "timers": [{"bpmn_id": t.bpmn_id, "due_at": _iso(t.due_at), "state": t.state,
                     "fired_at": _iso(t.fired_at), "error": t.error} for t in timers],
-        "audit": [{"at": _iso(e.at), "actor": actors.get(e.actor_id) if e.actor_id else "system",
-                   "action": e.action, "old": e.old_value, "new": e.new_value, "details": e.details}
-                  for e in audit],
+        "audit": [{"at": _iso(e.at), **_who_did(e, actors), "action": e.action, "old": e.old_value,
+                   "new": e.new_value, "details": e.details} for e in audit],
     }
+
+
+def _who_did(event: AuditEvent, actors: dict[int, tuple[str, str]]) -> dict[str, str]:
+    """`actor` (a username, the operator's login, or "system" for the engine's own moves) and
+    `actor_name` (the person's name, as pages show it)."""
+    if event.actor_id is not None and event.actor_id in actors:
+        username, shown = actors[event.actor_id]
+        return {"actor": username, "actor_name": shown}
+    operator = (event.details or {}).get("operator")
+    if operator:
+        return {"actor": operator, "actor_name": f"{Role.OPERATOR.zh}（{operator.removeprefix('operator:')}）"}
+    return {"actor": "system", "actor_name": "系统"}
 
 
 def count_open_cases(session: Session, user: Who = None) -> int:
@@ -246,7 +275,8 @@ def card_dict(c: Card) -> dict[str, Any]:
             "responsible_clerk_id": c.responsible_clerk_id, "assignee_id": c.assignee_id}
 
 
-def list_notifications(session: Session, user: Actor | User, unread_only: bool = False, limit: int = 50) -> list[dict[str, Any]]:
+def list_notifications(session: Session, user: Actor | User, unread_only: bool = False,
+                       limit: int = 50) -> list[dict[str, Any]]:
     stmt = (select(Notification, Case.number).outerjoin(Case, Case.id == Notification.case_id)
             .where(Notification.user_id == as_actor(user).id).order_by(Notification.id.desc()).limit(limit))
     if unread_only:

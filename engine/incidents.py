@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from sqlalchemy import Engine, and_, insert, literal_column, or_, select, true, update
+from sqlalchemy import Engine, RowMapping, and_, insert, literal_column, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -29,12 +30,21 @@ from . import clock, forms, policy
 from .db import is_sqlite, transaction
 from .errors import Conflict, InvalidInput, NotFound
 from .inbox import Who, case_scope, who
-from .models import AuditEvent, Case, Incident, OrgUnit, TaskRow, TimerRow, User
+from .models import (
+    T_AUDIT,
+    T_CASE,
+    T_INC,
+    T_TASK,
+    T_TIMER,
+    Case,
+    Incident,
+    OrgUnit,
+    TimerRow,
+    User,
+)
 
 log = logging.getLogger(__name__)
 
-T_INC, T_CASE, T_TIMER, T_TASK, T_AUDIT = (Incident.__table__, Case.__table__, TimerRow.__table__,
-                                           TaskRow.__table__, AuditEvent.__table__)
 KINDS = ("timer", "warning", "service_day")
 STATUSES = ("open", "resolved")
 MESSAGE_MAX, TYPE_MAX, ELEMENT_MAX, NOTE_MAX = 1000, 100, 100, 500
@@ -315,7 +325,7 @@ def require_warning_progress(session: Session, case_id: int, now: datetime) -> N
 
 
 # ------------------------------------------------------------------------------------------- retries
-def next_due(session: Session, kind: str, now: datetime, skip: set[int]) -> Mapping[str, Any] | None:
+def next_due(session: Session, kind: str, now: datetime, skip: set[int]) -> RowMapping | None:
     """The open incident of `kind` whose retry is due first, locked (with its case) SKIP LOCKED on
     PostgreSQL so sweepers share the retries. A range scan of the partial index over open incidents: it
     does not grow with resolved incidents, nor with open ones that are not due."""

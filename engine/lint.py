@@ -6,17 +6,17 @@ Each finding names the file, the element id and the line, so it can be fixed in 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from lxml import etree
 
-from .bpmn import NS, compile_bpmn, load_xml, process_properties, user_task_meta
+from .bpmn import BPMN, BPMNDI, NS, compile_bpmn, load_xml, process_properties, user_task_meta
 from .errors import BpmnRejected, Finding
 
 LANES = {"village": "村", "township": "乡镇", "county": "县"}
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-B = "{%s}" % NS["bpmn"]
 
 
 def lint_file(path: Path, item: dict[str, Any] | None = None) -> list[Finding]:
@@ -31,7 +31,8 @@ def lint_file(path: Path, item: dict[str, Any] | None = None) -> list[Finding]:
     processes = root.findall("bpmn:process", NS)
     executable = [p for p in processes if p.get("isExecutable", "true").lower() != "false"]
     if len(executable) != 1:
-        findings.append(Finding("error", f"a catalogue file holds exactly one executable process, not {len(executable)}",
+        findings.append(Finding("error",
+                                f"a catalogue file holds exactly one executable process, not {len(executable)}",
                                 line=root.sourceline, file=name))
         return findings
     process = executable[0]
@@ -53,7 +54,7 @@ def lint_file(path: Path, item: dict[str, Any] | None = None) -> list[Finding]:
 
 
 def _check_lanes(process: etree._Element, err: Any) -> None:
-    lanes = {lane.get("id"): lane for lane in process.iter(B + "lane")}
+    lanes = {lane.get("id"): lane for lane in process.iter(f"{BPMN}lane")}
     for lane_id, lane in lanes.items():
         if lane_id not in LANES:
             err(f"lane {lane_id!r} does not exist in Yicun: lanes are village, township and county", lane)
@@ -61,7 +62,7 @@ def _check_lanes(process: etree._Element, err: Any) -> None:
             err(f"lane {lane_id} must be named {LANES[lane_id]}", lane)
     for missing in sorted(set(LANES) - set(lanes)):
         err(f"lane {missing!r} ({LANES[missing]}) is missing")
-    in_lane = {ref.text.strip() for ref in process.iter(B + "flowNodeRef") if ref.text}
+    in_lane = {ref.text.strip() for ref in process.iter(f"{BPMN}flowNodeRef") if ref.text}
     for node in process:
         tag = etree.QName(node).localname
         if tag in ("laneSet", "sequenceFlow", "extensionElements", "documentation", "dataObject",
@@ -72,7 +73,7 @@ def _check_lanes(process: etree._Element, err: Any) -> None:
 
 
 def _check_user_tasks(process: etree._Element, err: Any) -> None:
-    timers = {b.get("attachedToRef") for b in process.iter(B + "boundaryEvent")
+    timers = {b.get("attachedToRef") for b in process.iter(f"{BPMN}boundaryEvent")
               if b.find("bpmn:timerEventDefinition", NS) is not None}
     for meta in user_task_meta(process).values():
         el = process.xpath(".//*[@id=$id]", id=meta.bpmn_id)[0]
@@ -87,8 +88,8 @@ def _check_user_tasks(process: etree._Element, err: Any) -> None:
 
 
 def _check_gateways(process: etree._Element, err: Any, findings: list[Finding], name: str) -> None:
-    flows = {f.get("id"): f for f in process.iter(B + "sequenceFlow")}
-    for gw in process.iter(B + "exclusiveGateway"):
+    flows = {f.get("id"): f for f in process.iter(f"{BPMN}sequenceFlow")}
+    for gw in process.iter(f"{BPMN}exclusiveGateway"):
         outgoing = [f for f in flows.values() if f.get("sourceRef") == gw.get("id")]
         if len(outgoing) < 2 or gw.get("default"):
             continue
@@ -100,8 +101,8 @@ def _check_gateways(process: etree._Element, err: Any, findings: list[Finding], 
 
 
 def _check_diagram(root: etree._Element, process: etree._Element, err: Any) -> None:
-    shapes = {s.get("bpmnElement") for s in root.iter("{%s}BPMNShape" % NS["bpmndi"])}
-    edges = {e.get("bpmnElement") for e in root.iter("{%s}BPMNEdge" % NS["bpmndi"])}
+    shapes = {s.get("bpmnElement") for s in root.iter(f"{BPMNDI}BPMNShape")}
+    edges = {e.get("bpmnElement") for e in root.iter(f"{BPMNDI}BPMNEdge")}
     if not shapes:
         err("no diagram interchange (BPMNDiagram): modelers cannot show this file")
         return
@@ -121,7 +122,8 @@ def _check_against_catalog(process: etree._Element, item: dict[str, Any], err: A
     if (process.get("name") or "") != item.get("name"):
         err(f"process name {process.get('name')!r} differs from the catalogue name {item.get('name')!r}")
     props = process_properties(process)
-    for prop, key in (("legalLimitWorkdays", "legal_limit_workdays"), ("promisedLimitWorkdays", "promised_limit_workdays"),
+    for prop, key in (("legalLimitWorkdays", "legal_limit_workdays"),
+                      ("promisedLimitWorkdays", "promised_limit_workdays"),
                       ("extensionMaxWorkdays", "extension_max_workdays"), ("approveLevel", "approve_level")):
         if str(props.get(prop)) != str(item.get(key)):
             err(f"property {prop}={props.get(prop)!r} differs from the catalogue's {key}={item.get(key)!r}")

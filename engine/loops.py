@@ -11,8 +11,8 @@ refuses every cycle that is left, whatever gateways (exclusive, inclusive, paral
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -45,7 +45,7 @@ class _Graph:
     edges: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, container: etree._Element) -> "_Graph":
+    def of(cls, container: etree._Element) -> _Graph:
         graph = cls(container)
         for child in container:
             if _local(child) and _local(child) not in _NOT_NODES and child.get("id"):

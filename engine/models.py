@@ -5,7 +5,7 @@ never deserialize workflows; only `cases` writes them, together with the instanc
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -18,12 +18,13 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
     text,
 )
-from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -45,13 +46,13 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -355,3 +356,17 @@ class Incident(Base):
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     resolved_at: Mapped[datetime | None]
     resolved_note: Mapped[str | None] = mapped_column(String(500))
+
+
+# --------------------------------------------------------------------------- Core tables of the write paths
+def _table(model: type[Base]) -> Table:
+    """The model's Core table. Declarative models type `__table__` as a FromClause; the write paths
+    insert into and update these tables, which needs them typed as what they are."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+T_UNIT, T_USER, T_PV, T_SEQ = _table(OrgUnit), _table(User), _table(ProcessVersion), _table(CaseSequence)
+T_CASE, T_TASK, T_TIMER, T_AUDIT = _table(Case), _table(TaskRow), _table(TimerRow), _table(AuditEvent)
+T_PAUSE, T_CARD, T_NOTE, T_INC = _table(Pause), _table(Card), _table(Notification), _table(Incident)

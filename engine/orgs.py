@@ -11,9 +11,9 @@ import hashlib
 import hmac
 import os
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -135,8 +135,11 @@ def read_seed(path: Path = SEED_CSV) -> list[SeedUnit]:
                          int(r["agents"])) for r in csv.DictReader(fh)]
 
 
-_SURNAMES = "王李张刘陈杨黄赵周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文符盛"
-_GIVEN = "建国英华明军平秀兰玉珍桂芳丽红梅敏静燕霞海波强伟磊洋勇杰涛斌超林春秋志新德福寿康安宁桃湘益资沅雪云巧凤琴兵文武辉"
+_SURNAMES = ("王李张刘陈杨黄赵周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈"
+             "曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔"
+             "康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文符盛")
+_GIVEN = ("建国英华明军平秀兰玉珍桂芳丽红梅敏静燕霞海波强伟磊洋勇杰涛斌超林春秋志新德福"
+          "寿康安宁桃湘益资沅雪云巧凤琴兵文武辉")
 
 
 def _person_name(rng: random.Random) -> str:
@@ -170,7 +173,7 @@ def seed_staff(session: Session, units: Iterable[SeedUnit] | None = None, *, dem
     that shared password at first login.
     """
     units = list(units or read_seed())
-    unit_ids = dict(session.execute(select(OrgUnit.code, OrgUnit.id)).all())
+    unit_ids: dict[str, int] = dict(session.execute(select(OrgUnit.code, OrgUnit.id)).tuples().all())
     password = hash_password(DEMO_PASSWORD)
     rng = random.Random(2016)
     rows: list[dict] = []
@@ -195,7 +198,8 @@ def seed_staff(session: Session, units: Iterable[SeedUnit] | None = None, *, dem
                 add(f"agent-{u.code}-{i}", _person_name(rng), "agent", u.code)
         elif u.level == "village":
             for i in range(1, u.clerks + 1):
-                name = "盛巧云" if (u.name == "邹家村" and u.parent_code == "430902102" and i == 1) else _person_name(rng)
+                named_clerk = u.name == "邹家村" and u.parent_code == "430902102" and i == 1
+                name = "盛巧云" if named_clerk else _person_name(rng)
                 add(f"clerk-{u.code}-{i}", name, "clerk", u.code)
     session.execute(insert(User), rows)
     counts: dict[str, int] = {}

@@ -16,8 +16,9 @@ it or above it in that chain (or at the city). README "Who may do what" is this 
 from __future__ import annotations
 
 import getpass
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import Forbidden
 from .vocab import OFFICER_ROLES, WORKER_ROLES, Level, PauseKind, Role
@@ -113,7 +114,9 @@ def oversees(actor: Actor, unit_id: int, chain: Chain) -> bool:
 def may_see_case(actor: Actor, chain: Chain) -> bool:
     """Everyone sees the cases of their own unit and below (DESIGN invariant 7); anything else is
     'not found'. The same rule as `case_scope` in SQL."""
-    return actor.is_operator or actor.role == Role.ADMIN or (is_staff(actor) and oversees(actor, chain.village_id, chain))
+    if actor.is_operator or actor.role == Role.ADMIN:
+        return True
+    return is_staff(actor) and oversees(actor, chain.village_id, chain)
 
 
 def may_accept_at(actor: Actor, village_id: int, chain: Chain) -> bool:

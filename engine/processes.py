@@ -6,9 +6,10 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session, load_only
@@ -130,7 +131,8 @@ def dry_run(data: bytes, filename: str) -> dict[str, Any]:
                 "message": first.message, "errors": len(exc.findings)}
     runnable = [p.process_id for p in compiled.processes if p.executable]
     return {"file": filename, "outcome": "deploys" if runnable else "model only", "element": None, "line": None,
-            "message": ", ".join(runnable) if runnable else "no executable process: kept as a model (viewable, not startable)",
+            "message": ", ".join(runnable) if runnable
+            else "no executable process: kept as a model (viewable, not startable)",
             "errors": 0}
 
 

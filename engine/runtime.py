@@ -14,16 +14,20 @@ import ast
 import json
 import re
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow import TaskState
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.event_definitions.base import EventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import TerminateEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     DurationTimerEventDefinition,
@@ -36,7 +40,6 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEv
 from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
-from SpiffWorkflow.bpmn.specs.event_definitions.simple import TerminateEventDefinition
 from SpiffWorkflow.spiff.parser.event_parsers import (
     SpiffBoundaryEventParser,
     SpiffIntermediateCatchEventParser,
@@ -44,12 +47,10 @@ from SpiffWorkflow.spiff.parser.event_parsers import (
 )
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
-from SpiffWorkflow.bpmn.parser.util import full_tag
-from SpiffWorkflow.bpmn.specs.event_definitions.base import EventDefinition
 
 from . import clock
-from .workdays import default_calendar
 from .expressions import RESTRICTED_ENGINE, RestrictedScriptEngine, is_iso_literal
+from .workdays import default_calendar
 
 __all__ = ["YicunParser", "SafeBpmnWorkflow", "SERIALIZER", "dump_instance", "load_instance",
            "spec_to_json", "spec_from_json", "ready_user_tasks", "armed_timers", "TaskState"]
@@ -69,6 +70,9 @@ _APPROX_DAYS = {"years": 366, "months": 31, "weeks": 7, "days": 1, "hours": 1 / 
 class TimerValueError(ValueError):
     """A timer's value cannot be armed: not ISO 8601, or out of range. A ValueError, so the engine turns
     it into a WorkflowError naming the step instead of a traceback."""
+
+    #: the timer's BPMN id, once known (see _armed; incidents blame that element)
+    element_id: str | None = None
 
 
 def _timer_text(my_task: Any, expression: str) -> str:
@@ -122,7 +126,7 @@ def _armed(my_task: Any, compute: Any) -> Any:
         return compute()
     except TimerValueError as exc:
         named = TimerValueError(f"timer {my_task.task_spec.bpmn_id}: {exc}")
-        named.element_id = my_task.task_spec.bpmn_id  # type: ignore[attr-defined]
+        named.element_id = my_task.task_spec.bpmn_id
         raise named from None
 
 
@@ -151,7 +155,7 @@ class ClockDurationTimerEventDefinition(DurationTimerEventDefinition):
             marker = WORKDAYS_MARKER.match(text)
             if marker:  # workdays(N): the end of the N-th working day after today (Asia/Shanghai)
                 due = default_calendar().due(start, int(marker.group(1)))
-                event_value = due.end_instant.astimezone(timezone.utc).isoformat()
+                event_value = due.end_instant.astimezone(UTC).isoformat()
                 my_task._set_internal_data(workdays=int(marker.group(1)), estimated=due.estimated)
             else:
                 event_value = (start + _armed(my_task, lambda: timer_delta(text, start))).isoformat()
@@ -271,7 +275,7 @@ class SafeBpmnWorkflow(BpmnWorkflow):
             raise PermissionError("Yicun workflows only run with the restricted script engine")
         super().__init__(spec, subprocess_specs, script_engine=RESTRICTED_ENGINE, **kwargs)
 
-    @property  # type: ignore[override]
+    @property
     def script_engine(self) -> RestrictedScriptEngine:
         return RESTRICTED_ENGINE
 
@@ -377,7 +381,7 @@ def armed_timers(workflow: Any) -> dict[str, TimerInfo]:
             due = TimerEventDefinition.parse_time_or_duration(value)
             if not isinstance(due, datetime):
                 continue
-        result[str(task.id)] = TimerInfo(task.task_spec.bpmn_id, due.astimezone(timezone.utc),
+        result[str(task.id)] = TimerInfo(task.task_spec.bpmn_id, due.astimezone(UTC),
                                          task.internal_data.get("workdays"), bool(task.internal_data.get("paused")))
     return result
 
@@ -388,7 +392,7 @@ def timer_tasks(workflow: Any, spiff_ids: Any) -> list[Any]:
 
 def set_timer_due(task: Any, due: datetime | None, paused: bool = False) -> None:
     """Move an armed timer (pause: far future, flagged; resume/extension: the new instant)."""
-    when = PAUSED_VALUE if paused or due is None else due.astimezone(timezone.utc).isoformat()
+    when = PAUSED_VALUE if paused or due is None else due.astimezone(UTC).isoformat()
     value = task.internal_data.get("event_value")
     if isinstance(value, dict):  # a cycle timer: move its next round
         value = dict(value, next=when)
@@ -533,7 +537,7 @@ class _SpecPlan:
     looped_joins: frozenset[str]  # parallel/inclusive gateways on a cycle: their spent tokens must go
 
 
-_PLANS: "weakref.WeakKeyDictionary[Any, _SpecPlan]" = weakref.WeakKeyDictionary()
+_PLANS: weakref.WeakKeyDictionary[Any, _SpecPlan] = weakref.WeakKeyDictionary()
 
 
 def _plan(spec: Any) -> _SpecPlan:
@@ -562,7 +566,7 @@ def _flows(workflow: Any) -> list[Any]:
     return [workflow, *workflow.subprocesses.values()]
 
 
-_LIMITS: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
+_LIMITS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
 
 def _case_limit(workflow: Any) -> int:
@@ -632,7 +636,7 @@ def _contract(top: Any, flow: Any) -> int:
     looped = _plan(flow.spec).looped_joins
     order: list[Any] = []
     near: dict[Any, dict[str, Any]] = {}  # task id → looped join name → nearest COMPLETED ancestor instance
-    stack = [(root, {})]
+    stack: list[tuple[Any, dict[str, Any]]] = [(root, {})]
     while stack:
         task, above = stack.pop()
         order.append(task)

@@ -15,6 +15,7 @@ path) and a row below (deadline warnings).
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
@@ -48,7 +49,7 @@ class Node:
         return "task" if self.tag == "userTask" else "gateway" if "Gateway" in self.tag else "event"
 
     def center(self) -> tuple[float, float]:
-        lane_top = POOL_Y + [l for l, _ in LANES].index(self.lane) * LANE_H
+        lane_top = POOL_Y + [name for name, _ in LANES].index(self.lane) * LANE_H
         return FIRST_X + self.col * COL_W, lane_top + self.row
 
     def bounds(self) -> tuple[float, float, float, float]:
@@ -163,7 +164,8 @@ class _Builder:
                 fields = _decision_fields(key, st)
                 doc = f"{LEVEL_ZH[st['level']]}级{st['name']}：作出同意或不同意的意见，并说明理由。"
             elif st["kind"] == "assign":
-                fields = [_field(f"{key}_person", "承办人", "string", True), _field(f"{key}_date", "指派日期", "date", True)]
+                fields = [_field(f"{key}_person", "承办人", "string", True),
+                          _field(f"{key}_date", "指派日期", "date", True)]
                 doc = f"{st['name']}，并告知承办人联系方式。"
             else:  # deliver
                 fields = [_field("delivered", "已将办理结果送达申请人", "boolean", True),
@@ -274,7 +276,8 @@ def _intake_fields(item: dict[str, Any]) -> list[str]:
     out = []
     for f in item["form"]:
         if f["type"] == "enum":
-            out.append(_enum(f["id"], f["label"], [(o["id"], o["name"]) for o in f["options"]], f.get("required", False)))
+            options = [(o["id"], o["name"]) for o in f["options"]]
+            out.append(_enum(f["id"], f["label"], options, f.get("required", False)))
             continue
         cons = {}
         if "pattern" in f:
@@ -338,7 +341,8 @@ def render(item: dict[str, Any]) -> str:
     code, name = item["code"], item["name"]
     width = FIRST_X + (b.col + 1.2) * COL_W - POOL_X
     height = LANE_H * len(LANES)
-    props = {"legalLimitWorkdays": item["legal_limit_workdays"], "promisedLimitWorkdays": item["promised_limit_workdays"],
+    props = {"legalLimitWorkdays": item["legal_limit_workdays"],
+             "promisedLimitWorkdays": item["promised_limit_workdays"],
              "extensionMaxWorkdays": item["extension_max_workdays"], "approveLevel": item["approve_level"]}
     out = ['<?xml version="1.0" encoding="UTF-8"?>',
            '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
@@ -351,8 +355,10 @@ def render(item: dict[str, Any]) -> str:
            f'    <bpmn:participant id="Participant_{code}" name="{_attr(name)}" processRef="{code}" />',
            '  </bpmn:collaboration>',
            f'  <bpmn:process id="{code}" name="{_attr(name)}" isExecutable="true">',
-           '    <bpmn:documentation>' + escape(f"{name}（{item['department']}）：法定{item['legal_limit_workdays']}个工作日，"
-                                            f"承诺{item['promised_limit_workdays']}个工作日。所需材料：{'、'.join(item['documents'])}。")
+           '    <bpmn:documentation>' + escape(f"{name}（{item['department']}）："
+                                            f"法定{item['legal_limit_workdays']}个工作日，"
+                                            f"承诺{item['promised_limit_workdays']}个工作日。"
+                                            f"所需材料：{'、'.join(item['documents'])}。")
            + '</bpmn:documentation>',
            '    <bpmn:extensionElements>', '      <camunda:properties>']
     out += [f'        <camunda:property name="{k}" value="{v}" />' for k, v in props.items()]
@@ -371,7 +377,8 @@ def render(item: dict[str, Any]) -> str:
         attrs = "".join(f' {k}="{_attr(v)}"' for k, v in n.attrs.items() if not k.startswith("_"))
         refs = "".join(f"      <bpmn:incoming>{i}</bpmn:incoming>\n" for i in incoming.get(n.id, [])) + \
             "".join(f"      <bpmn:outgoing>{o}</bpmn:outgoing>\n" for o in outgoing.get(n.id, []))
-        out.append(f'    <bpmn:{n.tag} id="{n.id}" name="{_attr(n.name)}"{attrs}>\n{_order_body(n, refs)}    </bpmn:{n.tag}>')
+        out.append(f'    <bpmn:{n.tag} id="{n.id}" name="{_attr(n.name)}"{attrs}>\n'
+                   f'{_order_body(n, refs)}    </bpmn:{n.tag}>')
     for f in b.flows:
         name = f' name="{_attr(f.name)}"' if f.name else ""
         if f.condition:
@@ -401,7 +408,8 @@ def render(item: dict[str, Any]) -> str:
                 f'        <dc:Bounds x="{x:.0f}" y="{y:.0f}" width="{w}" height="{h}" />']
         if n.kind != "task" and n.name:
             lx, ly = (x - 22, y + h + 4) if n.tag != "boundaryEvent" else (x + 30, y + 30)
-            out += ['        <bpmndi:BPMNLabel>', f'          <dc:Bounds x="{lx:.0f}" y="{ly:.0f}" width="80" height="27" />',
+            out += ['        <bpmndi:BPMNLabel>',
+                    f'          <dc:Bounds x="{lx:.0f}" y="{ly:.0f}" width="80" height="27" />',
                     '        </bpmndi:BPMNLabel>']
         out.append('      </bpmndi:BPMNShape>')
     for f in b.flows:
@@ -409,9 +417,11 @@ def render(item: dict[str, Any]) -> str:
         out.append(f'      <bpmndi:BPMNEdge id="{f.id}_di" bpmnElement="{f.id}">')
         out += [f'        <di:waypoint x="{px:.0f}" y="{py:.0f}" />' for px, py in pts]
         if f.name:  # the label beside the edge's longest segment, clear of the shapes it connects
-            (ax, ay), (bx, by) = max(zip(pts, pts[1:]), key=lambda seg: abs(seg[0][0] - seg[1][0]) + abs(seg[0][1] - seg[1][1]))
+            (ax, ay), (bx, by) = max(itertools.pairwise(pts),
+                                     key=lambda seg: abs(seg[0][0] - seg[1][0]) + abs(seg[0][1] - seg[1][1]))
             lx, ly = ((ax + 6, (ay + by) / 2 - 7) if abs(ax - bx) < 1 else ((ax + bx) / 2 - 20, ay + 3))
-            out += ['        <bpmndi:BPMNLabel>', f'          <dc:Bounds x="{lx:.0f}" y="{ly:.0f}" width="44" height="14" />',
+            out += ['        <bpmndi:BPMNLabel>',
+                    f'          <dc:Bounds x="{lx:.0f}" y="{ly:.0f}" width="44" height="14" />',
                     '        </bpmndi:BPMNLabel>']
         out.append('      </bpmndi:BPMNEdge>')
     out += ['    </bpmndi:BPMNPlane>', '  </bpmndi:BPMNDiagram>', '</bpmn:definitions>', '']

@@ -38,7 +38,8 @@ def is_service_day(day: date, cal: WorkCalendar | None = None) -> bool:
 
 def _case_entry(case: Case, village: str, reason: str, due: datetime | None) -> dict[str, Any]:
     return {"number": case.number, "service_code": case.service_code, "applicant_name": case.applicant_name,
-            "village": village, "reason": reason, "due_at": clock.local(due).isoformat(timespec="minutes") if due else None,
+            "village": village, "reason": reason,
+            "due_at": clock.local(due).isoformat(timespec="minutes") if due else None,
             "warning_level": case.warning_level}
 
 
@@ -68,7 +69,8 @@ def build_digest(session: Session, unit: OrgUnit, now: datetime, cal: WorkCalend
     overdue += [_case_entry(c, v, f"环节「{t}」超时", d) for c, v, t, d in step_over]
     due_soon = [_case_entry(c, v, "即将到期", c.promised_due_at) for c, v in session.execute(
         base.where(Case.paused_at.is_(None), due > now, due <= soon).order_by(due))]
-    paused = [_case_entry(c, v, "暂停计时", None) | {"paused_at": clock.local(c.paused_at).isoformat(timespec="minutes")}
+    paused = [_case_entry(c, v, "暂停计时", None)
+              | {"paused_at": clock.local(c.paused_at).isoformat(timespec="minutes")}
               for c, v in session.execute(base.where(Case.paused_at.is_not(None)).order_by(Case.paused_at))]
     return {"unit": {"code": unit.code, "name": unit.name, "level": unit.level},
             "overdue": overdue, "due_soon": due_soon, "paused": paused,
@@ -115,7 +117,7 @@ def _store_digest(session: Session, unit_id: int, day: date, now: datetime, inci
     exists = select(ServiceDayDigest.id).where(ServiceDayDigest.unit_id == unit_id,
                                                ServiceDayDigest.service_date == day)
     if session.scalar(exists) is None:
-        unit = session.get(OrgUnit, unit_id)
+        unit = session.get_one(OrgUnit, unit_id)
         content = build_digest(session, unit, now)
         try:
             with session.begin_nested():

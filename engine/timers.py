@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import Engine
 
 from . import cases, clock, incidents
-
 from .db import transaction
 
 log = logging.getLogger(__name__)

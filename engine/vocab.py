@@ -7,8 +7,8 @@ and the CLI print. Nothing here imports anything of ours.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Mapping
 
 
 class _Named(StrEnum):
@@ -30,7 +30,7 @@ class _Named(StrEnum):
         return tuple(m.value for m in cls)
 
     @classmethod
-    def parse(cls, value: str, what: str | None = None) -> "_Named":
+    def parse(cls, value: str, what: str | None = None) -> _Named:
         """The member for `value`, or a ValueError naming the allowed values (callers turn it into
         InvalidInput; a typo must never look like 'nothing matched')."""
         try:
@@ -119,6 +119,33 @@ class IncidentStatus(_Named):
     RESOLVED = "resolved"
 
 
+class AuditAction(_Named):
+    """What an audit event records (`audit_events.action`)."""
+    CASE_STARTED = "case.started"
+    CASE_BACKDATED = "case.backdated"
+    CASE_PAUSED = "case.paused"
+    CASE_PAUSED_BACKDATED = "case.paused_backdated"
+    CASE_RESUMED = "case.resumed"
+    CASE_EXTENDED = "case.extended"
+    CASE_PUBLICITY = "case.publicity"
+    CASE_WITHDRAWN = "case.withdrawn"
+    CASE_CLOSED = "case.closed"
+    TASK_OPENED = "task.opened"
+    TASK_CLAIMED = "task.claimed"
+    TASK_UNCLAIMED = "task.unclaimed"
+    TASK_REASSIGNED = "task.reassigned"
+    TASK_COMPLETED = "task.completed"
+    TASK_CANCELLED = "task.cancelled"
+    TIMER_FIRED = "timer.fired"
+    CARD_YELLOW = "card.yellow"
+    CARD_RED = "card.red"
+    PROCESS_DEPLOYED = "process.deployed"
+    INCIDENT_OPENED = "incident.opened"
+    INCIDENT_FAILED = "incident.failed"
+    INCIDENT_RETRY = "incident.retry"
+    INCIDENT_RESOLVED = "incident.resolved"
+
+
 #: County departments a task's candidate group may name: Chinese name → short code (stable, stored).
 DEPARTMENTS: Mapping[str, str] = {
     "民政": "mz", "人社": "rs", "医保": "yb", "卫健": "wj", "公安": "ga", "自然资源": "zr",
@@ -146,4 +173,18 @@ _LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "PauseKind": {"supplement": ("补正", "awaiting documents"), "special": ("特别程序", "special procedure"),
                   "publicity": ("公示", "publicity")},
     "IncidentStatus": {"open": ("待处理", "open"), "resolved": ("已处理", "resolved")},
+    "AuditAction": {
+        "case.started": ("受理", "accepted"), "case.backdated": ("补录受理时间", "acceptance back-dated"),
+        "case.paused": ("暂停计时", "clock paused"), "case.paused_backdated": ("补录暂停", "pause back-dated"),
+        "case.resumed": ("恢复计时", "clock resumed"), "case.extended": ("延期", "extended"),
+        "case.publicity": ("公示", "publicity"), "case.withdrawn": ("撤回", "withdrawn"),
+        "case.closed": ("办结", "closed"), "task.opened": ("环节开始", "step opened"),
+        "task.claimed": ("签收", "claimed"), "task.unclaimed": ("退回待办", "released"),
+        "task.reassigned": ("转办", "reassigned"), "task.completed": ("办理完成", "step completed"),
+        "task.cancelled": ("环节取消", "step cancelled"), "timer.fired": ("时限到期", "deadline reached"),
+        "card.yellow": ("黄牌", "yellow card"), "card.red": ("红牌", "red card"),
+        "process.deployed": ("部署流程", "process deployed"), "incident.opened": ("故障登记", "incident opened"),
+        "incident.failed": ("故障重现", "incident failed again"), "incident.retry": ("故障重试", "incident retried"),
+        "incident.resolved": ("故障处理完毕", "incident resolved"),
+    },
 }

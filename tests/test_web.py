@@ -119,3 +119,19 @@ def test_error_pages_are_in_chinese(client):
     assert case.status_code == 404 and "找不到" in case.get_data(as_text=True)
     api = client.get("/api/v1/cases/YY-2026-999999")
     assert api.status_code == 404 and api.get_json()["error"] == "not_found" and csrf_token(client, "/")
+
+
+def test_a_case_page_speaks_of_people_and_steps_not_stored_words(client, seeded, manual_clock):
+    from engine import orgs, timers
+    from engine.db import read
+    number = start(seeded, service="FX-PENSION").case_number
+    timers.sweep(seeded, manual_clock.now() + timedelta(days=4))
+    login(client, CLERK)
+    page = client.get(f"/cases/{number}").get_data(as_text=True)
+    with read(seeded) as s:
+        clerk_name = orgs.actor_by_name(s, CLERK).display_name
+    assert f"首问责任人 {clerk_name}" in page
+    history = page[page.index('<ol class="audit">'):]
+    assert "受理" in history and "环节开始" in history and "红牌" in history and "系统" in history
+    for raw in ("case.started", "task.opened", "card.red", CLERK, "system", "（— → open）"):
+        assert raw not in history, raw

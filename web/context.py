@@ -16,14 +16,13 @@ from sqlalchemy.orm import Session
 from engine import db, orgs, policy
 from engine.policy import Actor
 
-
 #: Session key set at login when `accounts.login` says the password must be changed first (web.guards
 #: then allows only the change-password page and logout; that page removes it).
 MUST_CHANGE_KEY = "must_change_password"
 
 
 def engine() -> Engine:
-    return current_app.extensions["yicun_engine"]  # type: ignore[no-any-return]
+    return current_app.extensions["yicun_engine"]
 
 
 def read() -> AbstractContextManager[Session]:

@@ -6,8 +6,8 @@ engine) is shown as it is rather than breaking the page.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
-from typing import Callable
 
 from flask import Flask
 
@@ -41,11 +41,25 @@ def _labeller(enum: type[vocab._Named]) -> Callable[[str | None], str]:
 VOCABULARY_FILTERS: dict[str, type[vocab._Named]] = {
     "role": vocab.Role, "level": vocab.Level, "case_status": vocab.CaseStatus, "task_state": vocab.TaskState,
     "timer_state": vocab.TimerState, "warning": vocab.WarningLevel, "card_colour": vocab.CardColour,
-    "pause_kind": vocab.PauseKind, "incident_status": vocab.IncidentStatus,
+    "pause_kind": vocab.PauseKind, "incident_status": vocab.IncidentStatus, "audit_action": vocab.AuditAction,
 }
+
+
+def stored_word(value: str | None) -> str:
+    """An audit event's old/new value: a status, state or colour in Chinese where it is one of those
+    words, otherwise as recorded (an instant, a name)."""
+    if value is None or value == "":
+        return "—"
+    for enum in (vocab.CaseStatus, vocab.TaskState, vocab.TimerState, vocab.WarningLevel):
+        try:
+            return enum(value).zh
+        except ValueError:
+            continue
+    return value
 
 
 def init_filters(app: Flask) -> None:
     app.add_template_filter(when, "when")
+    app.add_template_filter(stored_word, "stored_word")
     for name, enum in VOCABULARY_FILTERS.items():
         app.add_template_filter(_labeller(enum), name)

@@ -12,8 +12,16 @@ Callers use the names below; the modules are the package's own business.
 from __future__ import annotations
 
 from .clock_stops import MIN_EFFECTIVE_PAUSE, PAUSE_KINDS
-from .service import (STEP_BUDGET_SECONDS, claim_task, complete_task, fire_timers, reassign_task, start_case,
-                      unclaim_task, withdraw_case)
+from .service import (
+                      STEP_BUDGET_SECONDS,
+                      claim_task,
+                      complete_task,
+                      fire_timers,
+                      reassign_task,
+                      start_case,
+                      unclaim_task,
+                      withdraw_case,
+)
 from .sla import extend_case, pause_case, resume_case
 from .store import MAX_INSTANCE_BYTES, StepResult, next_due_case
 from .warnings import evaluate_case, mark_read, next_case_to_check

@@ -6,17 +6,17 @@ again, when it restarts (DESIGN.md §5) — never the calendar time that passed.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, insert, or_, update
 from sqlalchemy.orm import Session
 
 from .. import runtime
-from ..models import Pause
+from ..models import T_CASE, T_PAUSE, T_TASK, T_TIMER, Pause
 from ..workdays import default_calendar
 from . import store
-from .store import T_CASE, T_TASK, T_TIMER
 
 if TYPE_CHECKING:
     from . import projection
@@ -38,7 +38,7 @@ def publicity_interval(session: Session, case: Mapping[str, Any], info: runtime.
     left = dues_left(cal, sla, now)
     moved, estimated = dues_after(cal, info.due, left)
     estimated = estimated or sla["due_estimated"]
-    store.conn(session).execute(insert(Pause.__table__).values(
+    store.conn(session).execute(insert(T_PAUSE).values(
         case_id=case["id"], kind="publicity", reason=f"公示 ({info.bpmn_id})", started_at=now, ended_at=info.due,
         started_by_id=None, ended_by_id=None, left=left))
     if moved:
@@ -46,7 +46,8 @@ def publicity_interval(session: Session, case: Mapping[str, Any], info: runtime.
                                .values(warning_check_at=now, due_estimated=estimated, **moved))
     audit.append(dict(case_id=case["id"], actor_id=None, at=now, action="case.publicity",
                       details={"until": info.due.isoformat(), **{k: v.isoformat() for k, v in moved.items()}},
-                      old_value=store.iso_or_none(sla["legal_due_at"]), new_value=store.iso_or_none(moved.get("legal_due_at"))))
+                      old_value=store.iso_or_none(sla["legal_due_at"]),
+                      new_value=store.iso_or_none(moved.get("legal_due_at"))))
 
 
 def hold_new_timers(session: Session, case_id: int, wf: Any, before: projection.Snapshot, after: projection.Snapshot,
@@ -68,7 +69,7 @@ def hold_new_timers(session: Session, case_id: int, wf: Any, before: projection.
         runtime.set_timer_due(task, None, paused=True)
         after.timers[str(task.id)] = runtime.TimerInfo(info.bpmn_id, info.due, info.workdays, True)
     left["timers"] = timers_left
-    store.conn(session).execute(update(Pause.__table__).where(Pause.id == pause["id"]).values(left=left))
+    store.conn(session).execute(update(T_PAUSE).where(Pause.id == pause["id"]).values(left=left))
 
 
 # Built once, run with one parameter set per timer or step (executemany): moving several deadlines is
@@ -124,8 +125,9 @@ def stop_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping[
         moves[tid] = None
     left.update(dues_left(cal, sla, at))
     retime(session, wf, case["id"], moves, now, pause=True)
-    store.conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(paused_at=at, warning_check_at=None))
-    store.conn(session).execute(insert(Pause.__table__).values(case_id=case["id"], kind=kind, reason=reason, started_at=at,
+    store.conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"])
+                                .values(paused_at=at, warning_check_at=None))
+    store.conn(session).execute(insert(T_PAUSE).values(case_id=case["id"], kind=kind, reason=reason, started_at=at,
                                                           ended_at=None, started_by_id=actor_id, ended_by_id=None,
                                                           left=left))
     return dict(case_id=case["id"], actor_id=actor_id, at=now, action="case.paused",
@@ -194,10 +196,11 @@ def start_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping
         case_values.update(clock_columns)
     else:
         store.conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(**clock_columns))
-    store.conn(session).execute(update(Pause.__table__).where(Pause.id == pause["id"])
+    store.conn(session).execute(update(T_PAUSE).where(Pause.id == pause["id"])
                            .values(ended_at=at, ended_by_id=actor_id))
     return dict(case_id=case["id"], actor_id=actor_id, at=now, action="case.resumed",
                 details={"at": at.isoformat(), "paused_at": sla["paused_at"].isoformat(),
                          "automatic": "task" in pause["left"], "shorter_than_a_day": short,
                          **{k: v.isoformat() for k, v in new_dues.items()}},
-                old_value=store.iso_or_none(sla["legal_due_at"]), new_value=store.iso_or_none(new_dues.get("legal_due_at")))
+                old_value=store.iso_or_none(sla["legal_due_at"]),
+                new_value=store.iso_or_none(new_dues.get("legal_due_at")))

@@ -5,17 +5,18 @@ The pages and reports read only these rows (never the workflow), so this diff is
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from .. import deadlines, runtime
 from ..errors import Conflict, WorkflowError
-from ..models import Pause
+from ..models import T_CASE, T_PAUSE, T_TIMER, Pause
 from . import clock_stops, store, warnings
-from .store import T_CASE, T_TIMER
+
 
 class Snapshot:
     """Open user tasks, armed timers and finished end events of a workflow at one moment."""
@@ -53,7 +54,8 @@ def sync(session: Session, loaded: store.Loaded, before: Snapshot, now: datetime
         if pause is not None and pause["left"].get("task") in before.ready and \
                 pause["left"]["task"] not in after.ready:
             # the step that stopped the clock is done (the documents came in): the clock runs again
-            audit.append(clock_stops.start_clock(session, wf, case, store.sla_row(session, case_id), pause, at=now, now=now,
+            sla = store.sla_row(session, case_id)
+            audit.append(clock_stops.start_clock(session, wf, case, sla, pause, at=now, now=now,
                                       actor_id=actor_id))
             after.timers = runtime.armed_timers(wf)
             paused, resumed = False, True
@@ -96,7 +98,7 @@ def sync(session: Session, loaded: store.Loaded, before: Snapshot, now: datetime
     if new_rows:
         # one statement per row: executemany with RETURNING is not portable across drivers (1–2 rows a step)
         opened_ids = [store.conn(session).execute(store.INS_TASK, row).scalar_one() for row in new_rows]
-        for row_id, row in zip(opened_ids, new_rows):
+        for row_id, row in zip(opened_ids, new_rows, strict=True):
             audit.append(dict(case_id=case_id, actor_id=actor_id, at=now, action="task.opened",
                               details={"task_id": row_id, "task": row["name"], "level": row["level"],
                                        "unit_id": row["unit_id"]}, old_value=None, new_value="ready"))
@@ -160,7 +162,7 @@ def sync(session: Session, loaded: store.Loaded, before: Snapshot, now: datetime
         store.conn(session).execute(update(T_CASE).where(T_CASE.c.id == case_id)
                                .values(warning_check_at=None, paused_at=None))
         if case.get("paused_at") is not None:  # closed while its clock stood still: the pause ends too
-            store.conn(session).execute(update(Pause.__table__).where(Pause.case_id == case_id,
+            store.conn(session).execute(update(T_PAUSE).where(Pause.case_id == case_id,
                                                                  Pause.ended_at.is_(None)).values(ended_at=now))
         audit.append(dict(case_id=case_id, actor_id=actor_id, at=now, action="case.closed",
                           details={"outcome": outcome}, old_value=case["status"], new_value=status))

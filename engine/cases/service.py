@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -18,13 +19,12 @@ from sqlalchemy.orm import Session
 from .. import clock, deadlines, forms, policy, runtime, settings
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, ProcessCrashed, WorkflowError
 from ..expressions import ExpressionRejected, time_budget
-from ..models import Case, OrgUnit, User
+from ..models import T_CASE, T_TASK, T_TIMER, Case, OrgUnit, User
 from ..policy import Actor, Chain, as_actor
 from ..processes import latest_version, load_spec
 from ..vocab import Role
 from ..workdays import default_calendar
 from . import projection, store, warnings
-from .store import T_CASE, T_TASK, T_TIMER
 
 log = logging.getLogger("engine.cases")
 
@@ -190,7 +190,8 @@ def _set_assignee(session: Session, task: Mapping[str, Any], case: Mapping[str, 
                           .values(assignee_id=assignee_id))
     if res.rowcount != 1:
         raise Conflict(f"task {task['id']} changed meanwhile; reload and try again")
-    res = store.conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"], T_CASE.c.version == case["version"])
+    res = store.conn(session).execute(update(T_CASE)
+                                      .where(T_CASE.c.id == case["id"], T_CASE.c.version == case["version"])
                           .values(version=case["version"] + 1, updated_at=now))
     if res.rowcount != 1:
         raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")

@@ -6,19 +6,19 @@ workflow and save it with the version check (the shared steps live in `store` an
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .. import clock, deadlines, forms, policy, runtime, settings
 from ..errors import Conflict, InvalidInput
-from ..models import Pause, User
+from ..models import T_CASE, Pause, User
 from ..policy import Actor, Approver, Chain, as_actor
 from ..workdays import default_calendar
 from . import clock_stops, store, warnings
-from .store import T_CASE
 
 
 def pause_case(session: Session, case_number: str, actor: Actor | User, reason: str, kind: str = "supplement",
@@ -113,7 +113,9 @@ def resume_case(session: Session, case_number: str, actor: Actor | User, at: dat
                    f"{actor.username} may not resume case {case_number}", case=case_number)
     loaded = store.restore(session, case)
     pause = store.open_pause(session, case["id"])
-    if pause is not None:  # the officer who ordered the 特别程序 ends it
+    if pause is None:  # paused_at without its interval: nothing to take the time left from
+        raise Conflict(f"case {case_number} is marked paused but has no open pause", reason="case.pause_missing")
+    if pause["kind"] != "supplement":  # the officer who ordered the 特别程序 ends it
         approver = _approver(case, loaded.spec)
         policy.require(policy.may_resume(actor, pause["kind"], chain, approver), "case.resume_legal_clock",
                        f"a {clock_stops.PAUSE_KINDS[pause['kind']]} pause is ended by {approver.describe()}",
@@ -161,7 +163,8 @@ def extend_case(session: Session, case_number: str, actor: Actor | User, workday
     policy.require(policy.may_extend(actor, approver), "case.extend",
                    f"an extension of this item is approved by {approver.describe()}", case=case_number)
     cal = default_calendar()
-    moves = {tid: deadlines.shift_workdays(info.due, workdays, info.workdays is not None, cal)
+    moves: dict[str, datetime | None] = {
+        tid: deadlines.shift_workdays(info.due, workdays, info.workdays is not None, cal)
              for tid, info in runtime.armed_timers(loaded.workflow).items() if not info.paused}
     new_dues = {f"{k}_due_at": deadlines.shift_workdays(sla[f"{k}_due_at"], workdays, True, cal)
                 for k in ("legal", "promised") if sla[f"{k}_due_at"] is not None}

@@ -8,21 +8,18 @@ writes case, task, timer, pause, card and audit rows (tests/test_layout.py check
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import bindparam, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from .. import clock, db, runtime
 from ..errors import Conflict, NotFound, WorkflowError
-from ..models import AuditEvent, Case, CaseSequence, Pause, ProcessVersion, TaskRow, TimerRow
+from ..models import T_AUDIT, T_CASE, T_PAUSE, T_PV, T_SEQ, T_TASK, T_TIMER, Pause
 from ..processes import LoadedSpec, load_spec
-
-T_CASE, T_TASK, T_TIMER, T_AUDIT = Case.__table__, TaskRow.__table__, TimerRow.__table__, AuditEvent.__table__
-T_PV = ProcessVersion.__table__
-
 
 # Prebuilt statements for the write path. SQLAlchemy caches the compiled form of a statement object,
 # so building these once (with bindparams) instead of per call makes each execution ~5× cheaper;
@@ -137,12 +134,11 @@ def next_number(session: Session, now: datetime) -> str:
     from sqlalchemy.dialects import postgresql, sqlite
 
     year = clock.local(now).year
-    table = CaseSequence.__table__
+    table = T_SEQ
     dialect_insert = sqlite.insert if db.is_sqlite(session) else postgresql.insert
-    stmt = dialect_insert(table).values(year=year, last_value=1)
-    stmt = stmt.on_conflict_do_update(index_elements=[table.c.year],
-                                      set_={"last_value": table.c.last_value + 1}).returning(table.c.last_value)
-    value = conn(session).execute(stmt).scalar_one()
+    upsert = dialect_insert(table).values(year=year, last_value=1).on_conflict_do_update(
+        index_elements=[table.c.year], set_={"last_value": table.c.last_value + 1})
+    value = conn(session).execute(upsert.returning(table.c.last_value)).scalar_one()
     return f"YY-{year}-{value:06d}"
 
 
@@ -211,7 +207,7 @@ def save_instance(session: Session, loaded: Loaded, now: datetime, **columns: An
 
 
 def open_pause(session: Session, case_id: int) -> Mapping[str, Any] | None:
-    return conn(session).execute(select(Pause.__table__).where(Pause.case_id == case_id, Pause.ended_at.is_(None))
+    return conn(session).execute(select(T_PAUSE).where(Pause.case_id == case_id, Pause.ended_at.is_(None))
                                   .order_by(Pause.id.desc()).limit(1)).mappings().first()
 
 

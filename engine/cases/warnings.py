@@ -10,8 +10,9 @@ what is about to change. The arithmetic (thresholds, levels) is `engine.deadline
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import bindparam, insert, literal_column, select, update
 from sqlalchemy.orm import Session
@@ -19,11 +20,8 @@ from sqlalchemy.orm import Session
 from ..clock import SHANGHAI
 from ..db import is_sqlite
 from ..deadlines import CARDS_AT, level_at, next_check, yellow_at
-from ..models import AuditEvent, Card, Case, Notification, OrgUnit, TaskRow, User
+from ..models import T_AUDIT, T_CARD, T_CASE, T_NOTE, T_TASK, OrgUnit, User
 from ..policy import Actor
-
-T_CARD, T_NOTE = Card.__table__, Notification.__table__
-T_CASE, T_TASK = Case.__table__, TaskRow.__table__
 
 
 def _supervisors(session: Session, unit_id: int) -> list[int]:
@@ -36,7 +34,7 @@ def _supervisors(session: Session, unit_id: int) -> list[int]:
                                 .where(User.role == "supervisor", User.active.is_(True), OrgUnit.code.in_(codes))))
 
 
-def issue_card(session: Session, *, case: Mapping[str, Any], subject: str, color: str, unit_id: int,
+def issue_card(session: Session, *, case: Mapping[Any, Any], subject: str, color: str, unit_id: int,
                reason: str, now: datetime, due_at: datetime | None, task_id: int | None = None,
                assignee_id: int | None = None) -> int | None:
     """Record a card once per (case, subject, colour) and notify; returns its id (None if it existed)."""
@@ -54,7 +52,7 @@ def issue_card(session: Session, *, case: Mapping[str, Any], subject: str, color
     if users:
         session.execute(insert(T_NOTE), [dict(user_id=u, case_id=case["id"], card_id=card_id, created_at=now,
                                              read_at=None, message=message) for u in sorted(users)])
-    session.execute(insert(AuditEvent.__table__).values(
+    session.execute(insert(T_AUDIT).values(
         case_id=case["id"], actor_id=None, at=now, action=f"card.{color}", details={"subject": subject,
                                                                                       "reason": reason},
         old_value=None, new_value=color))
@@ -63,8 +61,8 @@ def issue_card(session: Session, *, case: Mapping[str, Any], subject: str, color
 
 def mark_read(session: Session, user: Actor | User, now: datetime) -> int:
     """The user has seen their notifications; returns how many were unread."""
-    res = session.execute(update(T_NOTE).where(T_NOTE.c.user_id == user.id, T_NOTE.c.read_at.is_(None))
-                          .values(read_at=now))
+    res = session.connection().execute(update(T_NOTE).where(T_NOTE.c.user_id == user.id, T_NOTE.c.read_at.is_(None))
+                                       .values(read_at=now))
     return res.rowcount or 0
 
 
@@ -88,7 +86,7 @@ def resolve_cards(conn: Any, case_id: int, now: datetime, task_ids: list[int] | 
 def evaluate_case(session: Session, case_id: int, now: datetime) -> int:
     """Bring the warning levels of one (locked, open, running) case and its open steps up to `now`,
     issuing cards for every level reached. Returns the number of cards issued."""
-    case = session.execute(select(Case.__table__).where(Case.id == case_id)).mappings().one()
+    case = session.execute(select(T_CASE).where(T_CASE.c.id == case_id)).mappings().one()
     issued = 0
     if case["status"] != "open" or case["paused_at"] is not None:
         return 0

@@ -1,5 +1,6 @@
 """Alembic environment: runs on the connection `engine.db.migrate` hands over, or on YICUN_DATABASE_URL."""
 from alembic import context
+from sqlalchemy import Connection
 
 from engine.db import make_engine
 from engine.models import Base
@@ -17,7 +18,7 @@ def run() -> None:
         _run(connection)
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
                       render_as_batch=connection.dialect.name == "sqlite")
     with context.begin_transaction():

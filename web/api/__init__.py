@@ -8,7 +8,8 @@ header, so nothing that used them breaks.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Flask, Response
 

@@ -1,6 +1,7 @@
 """/api/v1/cases: the open cases the actor may see (the same query as the workbench's list)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import jsonify
@@ -20,4 +21,4 @@ def case(number: str) -> Any:
         return jsonify(inbox.case_detail(s, number, current_actor()))
 
 
-ROUTES = [("/cases", "cases", list_cases), ("/cases/<number>", "case", case)]
+ROUTES: list[tuple[str, str, Callable[..., Any]]] = [("/cases", "cases", list_cases), ("/cases/<number>", "case", case)]

@@ -1,6 +1,7 @@
 """/api/v1/processes: the deployed process versions (the same rows as the processes page)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import jsonify
@@ -15,4 +16,4 @@ def list_processes() -> Any:
         return jsonify(inbox.process_rows(processes.list_versions(s)))
 
 
-ROUTES = [("/processes", "processes", list_processes)]
+ROUTES: list[tuple[str, str, Callable[..., Any]]] = [("/processes", "processes", list_processes)]
