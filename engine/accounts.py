@@ -9,9 +9,9 @@ other engine service; bad input raises before anything is written.
 
 Logins and transactions. A refused login must leave its trace — the failure counter, the lock, the
 audit row — but a service that raises makes its caller roll back. So `authenticate` never raises for a
-refusal: it records the attempt and returns a `LoginResult`; the caller commits, and only then reads
-`result.actor`, which raises the refusal (`Forbidden` with reason `auth.failed`, `auth.locked` or
-`auth.disabled`). `login(engine, …)` does exactly that in one call and is what the web should use.
+refusal: it records the attempt and returns a `LoginResult` holding the refusal (`Forbidden` with reason
+`auth.failed`, `auth.locked` or `auth.disabled`) as `error`; the caller commits, and only then raises it.
+`login(engine, …)` does exactly that in one call and is what the web uses.
 
 Throttling (README "Accounts"): `login_max_failures` consecutive wrong passwords lock an account for
 `login_lock_minutes`; `login_ip_max_failures` failures from one address within
@@ -123,7 +123,7 @@ def create_user(session: Session, actor: Actor, *, username: Any, display_name: 
     taken (also in another letter case: `Admin` beside `admin` would be two people to the eye)."""
     _require_admin(actor)
     username = _clean_username(username)
-    name = clean_text(display_name, "姓名 / display name", DISPLAY_NAME_MAX)
+    name = clean_text(display_name, "姓名 / display name", DISPLAY_NAME_MAX, field="display_name")
     role, unit, department = _placement(session, role, unit_code, department)
     temporary = None
     if password is None:
@@ -158,7 +158,7 @@ def update_user(session: Session, actor: Actor, username: str, *, display_name: 
     user = _user(session, username)
     old_unit = user.unit
     name = user.display_name if display_name is None else clean_text(display_name, "姓名 / display name",
-                                                                        DISPLAY_NAME_MAX)
+                                                                        DISPLAY_NAME_MAX, field="display_name")
     new_role = user.role if role is None else role
     if department is None and new_role == Role.COUNTY_OFFICER:
         department = user.department
@@ -255,9 +255,9 @@ def change_own_password(session: Session, actor: Actor, old: Any, new: Any, *, n
 # ------------------------------------------------------------------------------------------- login
 @dataclass(frozen=True)
 class LoginResult:
-    """What a login attempt came to. Read `actor` only after committing the session the attempt was
-    recorded in: for a refused login it raises the refusal (`Forbidden`), so a refusal can never be
-    mistaken for a login. `must_change_password`: send the user to the change-password page first."""
+    """What a login attempt came to: `error` is the refusal to raise once the attempt is committed;
+    reading `actor` of a refused login raises it too, so a refusal can never be mistaken for a login.
+    `must_change_password`: send the user to the change-password page first."""
     username: str
     must_change_password: bool = False
     locked_until: datetime | None = None
@@ -289,7 +289,7 @@ def login(engine: Engine, username: Any, password: Any, *, ip: str | None, now: 
 def authenticate(session: Session, username: Any, password: Any, *, ip: str | None,
                  now: datetime | None = None) -> LoginResult:
     """Check a username and password and record the outcome (see the module's docstring: never raises
-    for a refusal; commit, then read `result.actor`). On SQLite run it in a write transaction (the
+    for a refusal; commit, then raise `result.error` if there is one). On SQLite run it in a write transaction (the
     default of `db.transaction`) so two attempts on one account count one after the other; on
     PostgreSQL the account row is locked."""
     now = now or clock.now()
@@ -454,7 +454,7 @@ def list_accounts(session: Session, actor: Actor, *, text: Any = None, role: Any
     if not (isinstance(offset, int) and isinstance(limit, int) and offset >= 0 and 1 <= limit <= ACCOUNTS_PAGE_MAX):
         raise InvalidInput(f"offset ≥ 0, limit 1–{ACCOUNTS_PAGE_MAX}", reason="users.page_invalid")
     stmt = select(User, OrgUnit).join(OrgUnit, OrgUnit.id == User.unit_id)
-    needle = clean_text(text, "搜索 / search", SEARCH_MAX, required=False).lower()
+    needle = clean_text(text, "搜索 / search", SEARCH_MAX, required=False, field="q").lower()
     if needle:
         stmt = stmt.where(or_(func.lower(User.username).contains(needle, autoescape=True),
                               func.lower(User.display_name).contains(needle, autoescape=True)))
@@ -463,7 +463,7 @@ def list_accounts(session: Session, actor: Actor, *, text: Any = None, role: Any
             raise InvalidInput(f"没有角色 {str(role)[:40]!r} / unknown role; one of {', '.join(USER_ROLES)}",
                                reason="user.role_unknown")
         stmt = stmt.where(User.role == role)
-    code = clean_text(unit_code, "单位代码 / unit code", 20, required=False)
+    code = clean_text(unit_code, "单位代码 / unit code", 20, required=False, field="unit")
     if code:
         unit = session.scalar(select(OrgUnit).where(OrgUnit.code == code))
         if unit is None:
@@ -483,8 +483,7 @@ def get_account(session: Session, actor: Actor, username: Any) -> Account:
         row = session.execute(select(User, OrgUnit).join(OrgUnit, OrgUnit.id == User.unit_id)
                               .where(User.username == username)).first()
     if row is None:
-        raise NotFound(f"没有用户 {str(username)[:64]!r} / no user {str(username)[:64]!r}", reason="user.not_found",
-                       username=str(username)[:64])
+        raise _no_user(username)
     return _account(row[0], row[1])
 
 
@@ -508,9 +507,13 @@ def _user(session: Session, username: Any) -> User:
     if isinstance(username, str) and USERNAME.fullmatch(username):
         user = session.scalar(_for_update(session, select(User).where(User.username == username)))
     if user is None:
-        raise NotFound(f"没有用户 {str(username)[:64]!r} / no user {str(username)[:64]!r}", reason="user.not_found",
-                       username=str(username)[:64])
+        raise _no_user(username)
     return user
+
+
+def _no_user(username: Any) -> NotFound:
+    shown = str(username)[:64]
+    return NotFound(f"没有用户 {shown!r} / no user {shown!r}", reason="user.not_found", username=shown)
 
 
 def _for_update(session: Session, stmt: Any) -> Any:
@@ -530,7 +533,7 @@ def _placement(session: Session, role: Any, unit_code: Any, department: Any) -> 
     if role not in USER_ROLES:
         raise InvalidInput(f"角色须为以下之一 / role must be one of: {', '.join(USER_ROLES)} (not {str(role)[:40]!r})",
                            reason="user.role_unknown")
-    code = clean_text(unit_code, "单位代码 / unit code", 20)
+    code = clean_text(unit_code, "单位代码 / unit code", 20, field="unit")
     unit = session.scalar(select(OrgUnit).where(OrgUnit.code == code))
     if unit is None:
         raise InvalidInput(f"没有代码为 {code} 的单位 / no org unit with code {code}", reason="user.unit_unknown",

@@ -47,17 +47,20 @@ def control_characters(text: str) -> bool:
     return bool(_CONTROL.search(text))
 
 
-def clean_text(value: Any, what: str, max_length: int, required: bool = True) -> str:
-    """A name, reason or note typed by a user: stripped, bounded, free of control characters."""
+def clean_text(value: Any, what: str, max_length: int, required: bool = True, field: str | None = None) -> str:
+    """A name, reason or note typed by a user: stripped, bounded, free of control characters. Given
+    `field`, a refusal names the form field it is about (so a page can show it there)."""
+    where = {"field": field} if field else {}
     if not isinstance(value, (str, type(None))):
-        raise InvalidInput(f"{what} must be text")
+        raise InvalidInput(f"{what} must be text", **where)
     text = (value or "").strip()
     if required and not text:
-        raise InvalidInput(f"{what} is required")
+        raise InvalidInput(f"{what} is required", **where)
     if len(text) > max_length:
-        raise InvalidInput(f"{what} is longer than {max_length} characters")
+        raise InvalidInput(f"{what} is longer than {max_length} characters",
+                           max_length=max_length, **where)
     if control_characters(text):
-        raise InvalidInput(f"{what} contains control characters")
+        raise InvalidInput(f"{what} contains control characters", **where)
     return text
 
 

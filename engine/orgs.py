@@ -71,7 +71,7 @@ def actor_by_id(session: Session, user_id: int) -> Actor | None:
     what a web request loads once from its session cookie."""
     row = session.execute(select(User, OrgUnit).join(OrgUnit, OrgUnit.id == User.unit_id)
                           .where(User.id == user_id, User.active.is_(True))).first()
-    return None if row is None else _actor(row[0], row[1])
+    return None if row is None else Actor.of(row[0])  # its unit is in the session: no query
 
 
 def actor_by_name(session: Session, username: str) -> Actor:
@@ -80,13 +80,7 @@ def actor_by_name(session: Session, username: str) -> Actor:
                           .where(User.username == username, User.active.is_(True))).first()
     if row is None:
         raise NotFound(f"no active user {username!r}", reason="user.not_found", username=username)
-    return _actor(row[0], row[1])
-
-
-def _actor(user: User, unit: OrgUnit) -> Actor:
-    return Actor(id=user.id, username=user.username, role=user.role, unit_id=unit.id, unit_path=unit.path,
-                 level=unit.level, department=user.department, display_name=user.display_name,
-                 active=bool(user.active))
+    return Actor.of(row[0])
 
 
 def in_subtree(unit: OrgUnit, root: OrgUnit) -> bool:

@@ -31,14 +31,16 @@ if TYPE_CHECKING:
 class Actor:
     """Someone acting: a user (id, unit, role, department) or the operator at the server's shell.
 
-    Built once per request or command (`Actor.of(user)`, `orgs.actor(...)`); services take it instead of
-    an ORM `User`, so a rule never triggers a lazy load and the operator is a named actor, never `None`.
+    Built once per request or command (`orgs.actor_by_id`, `orgs.actor_by_name`, `Actor.of(user)`);
+    services take it instead of an ORM `User`, so a rule never triggers a lazy load and the operator is a
+    named actor, never `None`.
     """
     id: int | None
     username: str
     role: str
     unit_id: int | None = None
     unit_path: str = "/"
+    unit_name: str = ""
     level: str = Level.CITY
     department: str | None = None
     display_name: str = ""
@@ -58,7 +60,7 @@ class Actor:
     def of(cls, user: User) -> Actor:
         unit = user.unit
         return cls(id=user.id, username=user.username, role=user.role, unit_id=user.unit_id, unit_path=unit.path,
-                   level=unit.level, department=user.department, display_name=user.display_name,
+                   unit_name=unit.name, level=unit.level, department=user.department, display_name=user.display_name,
                    active=bool(user.active))
 
     @property

@@ -342,3 +342,15 @@ def worker_for(engine: Engine, task: TaskRow) -> str:
     from engine.demo import eligible_worker
     with db.read(engine) as s:
         return eligible_worker(s, task).username
+
+
+@pytest.fixture
+def app(seeded: Engine) -> Any:
+    """The web app on the seeded database, CSRF protection on (tests/webtools.py posts forms with it)."""
+    from .webtools import make_app
+    return make_app(seeded)
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()

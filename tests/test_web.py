@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from .conftest import CLERK, OTHER_CLERK, start
-from .webtools import csrf_token, login, make_app, post_form
-
-
-@pytest.fixture
-def client(seeded):
-    return make_app(seeded).test_client()
+from .webtools import csrf_token, login, post_form
 
 
 def test_login_required_and_wrong_password(client):

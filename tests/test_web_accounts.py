@@ -14,20 +14,10 @@ from engine.models import AuditEvent, LoginFailure, User
 from engine.orgs import DEMO_PASSWORD
 
 from .conftest import CLERK, CLERK2, snapshot
-from .webtools import csrf_token, login, make_app, post_form
+from .webtools import csrf_token, login, post_form
 
 NEW_PASSWORD = "Qiaoyun-2026x"  # passes the password policy
 TEMPORARY = re.compile(r'<code class="big password">([^<]+)</code>')
-
-
-@pytest.fixture
-def app(seeded):
-    return make_app(seeded)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 @pytest.fixture

@@ -29,16 +29,6 @@ def clean_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def app(seeded):
-    return make_app(seeded)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 def _url(engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 

@@ -25,9 +25,6 @@ REASON_FIELDS: Mapping[str, str] = {
 }
 #: reason prefix → field: every other password-policy refusal is about the new password.
 PREFIX_FIELDS: Mapping[str, str] = {"password.": "new"}
-#: `engine.forms.clean_text` refusals carry no reason of their own, only the field's name at the start
-#: of the message ("姓名 / display name is required"): matched on that name.
-MESSAGE_FIELDS: Mapping[str, str] = {"姓名": "display_name", "单位代码": "unit", "搜索": "q"}
 
 
 def field_of(exc: YicunError) -> str:
@@ -37,11 +34,8 @@ def field_of(exc: YicunError) -> str:
     for prefix, field in PREFIX_FIELDS.items():
         if exc.reason.startswith(prefix):
             return field
-    if exc.reason == exc.code:  # no reason given: the message names the field
-        for name, field in MESSAGE_FIELDS.items():
-            if exc.message.startswith(name):
-                return field
-    return FORM
+    named = exc.details.get("field")  # text refusals (engine.forms.clean_text) say which field
+    return named if isinstance(named, str) else FORM
 
 
 def place(exc: YicunError, fields: Collection[str]) -> dict[str, str]:

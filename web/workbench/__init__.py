@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, url_for
 
-from engine import cases, clock, inbox, orgs, processes
+from engine import cases, clock, inbox, processes
 from engine.vocab import Role
 
-from ..context import current_actor, read, unit_code, write
+from ..context import current_actor, read, write
 
 bp = Blueprint("workbench", __name__)
 
@@ -19,7 +19,7 @@ def home() -> Any:
     actor = current_actor()
     with read() as s:
         return render_template(
-            "workbench/home.html", unit=orgs.unit_by_code(s, unit_code(actor)),
+            "workbench/home.html",
             process_count=processes.count_processes(s),  # a count, not 176 processes loaded to count them
             cases=inbox.list_cases(s, actor, "open", limit=200),
             open_count=inbox.count_open_cases(s, actor),
