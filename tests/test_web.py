@@ -128,3 +128,4 @@ def test_a_case_page_speaks_of_people_and_steps_not_stored_words(client, seeded,
     assert "受理" in history and "环节开始" in history and "红牌" in history and "系统" in history
     for raw in ("case.started", "task.opened", "card.red", CLERK, "system", "（— → open）"):
         assert raw not in history, raw
+    assert "受理（— → 办理中）" in history and "环节开始（— → 待办）" in history and "红牌（— → 红牌）" in history

@@ -45,16 +45,25 @@ VOCABULARY_FILTERS: dict[str, type[vocab._Named]] = {
 }
 
 
-def stored_word(value: str | None) -> str:
-    """An audit event's old/new value: a status, state or colour in Chinese where it is one of those
-    words, otherwise as recorded (an instant, a name)."""
+#: which vocabulary an audit event's old/new values come from, by the noun of its action
+_AUDIT_VALUES: dict[str, type[vocab._Named]] = {
+    "case": vocab.CaseStatus, "task": vocab.TaskState, "timer": vocab.TimerState, "card": vocab.CardColour,
+    "incident": vocab.IncidentStatus,
+}
+
+
+def stored_word(value: str | None, action: str = "") -> str:
+    """An audit event's old/new value: in Chinese where it is a word of the vocabulary its action's noun
+    uses (`task.completed`: ready → completed is 待办 → 已办; `case.closed`: … → 办结), otherwise as
+    recorded (an instant, a name)."""
     if value is None or value == "":
         return "—"
-    for enum in (vocab.CaseStatus, vocab.TaskState, vocab.TimerState, vocab.WarningLevel):
+    enum = _AUDIT_VALUES.get(action.split(".", 1)[0])
+    if enum is not None:
         try:
             return enum(value).zh
         except ValueError:
-            continue
+            pass
     return value
 
 
