@@ -9,35 +9,53 @@ PORT   ?= 5000
 YICUN_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export YICUN_TEST_PG_URL
 
-.PHONY: run test test-sqlite test-postgres test-fast install bench lint clean
+.PHONY: run test test-sqlite test-postgres test-fast install bench lint clean catalogues
+
+# The web's languages: web/translations/<locale>/LC_MESSAGES/messages.po are kept in the repository, the
+# compiled .mo files the app reads are made from them here (and are not committed).
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard web/translations/*/LC_MESSAGES/messages.po))
+#: gettext's own names (_, gettext, ngettext…) plus lazy_gettext as _l and N_ (mark only), for pybabel extract
+BABEL_KEYWORDS := -k _l -k N_
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,lint]'
 	touch $@
 
-install: $(STAMP)
+$(CATALOGUES): %.mo: %.po $(STAMP)
+	$(BIN)/pybabel compile -i $< -o $@
+
+install: $(STAMP) $(CATALOGUES)
+
+## make catalogues: after changing a page's text, extract the Chinese source strings and bring both .po files
+## up to date (new strings get an empty msgstr: write the English in web/translations/en/…/messages.po)
+catalogues: $(STAMP)
+	$(BIN)/pybabel extract -F web/babel.cfg $(BABEL_KEYWORDS) --add-location=file --no-wrap -o web/translations/messages.pot .
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-wrap --ignore-obsolete
 
 ## make run [PORT=5000]: create the venv, install, create + seed the SQLite database, deploy bpmn/, serve the
 ## demo on 127.0.0.1:$(PORT) (development server; creates instance/secret_key once, mode 0600)
-run: $(STAMP)
+run: $(STAMP) $(CATALOGUES)
 	YICUN_DATABASE_URL=$(DB_URL) $(BIN)/yicun init --demo
 	YICUN_DATABASE_URL=$(DB_URL) $(BIN)/yicun serve --demo --host 127.0.0.1 --port $(PORT)
 
 ## make test: the whole suite on SQLite, then the database tests again on PostgreSQL
-test: $(STAMP)
+test: $(STAMP) $(CATALOGUES)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --db=sqlite
 	$(BIN)/python -m pytest -q -p no:cacheprovider --db=postgresql -m db
 
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) $(CATALOGUES)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --db=sqlite
 
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) $(CATALOGUES)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --db=postgresql -m db
 
-## make test-fast: the inner loop on SQLite, everything but the tests marked slow (`make test` runs those too)
-test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider --db=sqlite -m "not slow"
+## make test-fast: the inner loop on SQLite, everything but the tests marked slow (`make test` runs those too),
+## on one pytest-xdist worker per CPU (`make test-fast XDIST=0`: one process); the tests sharing a module-scoped
+## fixture stay on one worker (tests/conftest.py); each worker has its own temporary folder and SQLite files
+XDIST ?= auto
+test-fast: $(STAMP) $(CATALOGUES)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --db=sqlite -m "not slow" -n $(XDIST) --dist loadgroup
 
 ## make lint: ruff, then mypy, over engine/ and web/ (configured in pyproject.toml); fails if either finds anything
 lint: $(STAMP)
@@ -47,4 +65,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_step.py
 
 clean:
-	rm -rf $(VENV) instance *.egg-info
+	rm -rf $(VENV) instance *.egg-info $(CATALOGUES)

@@ -32,18 +32,18 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
-from common import ROOT, FIXTURES
-
+from common import FIXTURES, ROOT
 from sqlalchemy import Engine, select, text
 
 from engine import cases, clock, db, demo, orgs, processes, timers
 from engine.errors import YicunError
-from engine.policy import Actor
 from engine.models import Case, ProcessVersion, TaskRow, User
+from engine.policy import Actor
 
 NOW = clock.to_utc("2026-11-02T09:00:00+08:00")  # a Monday; every measurement runs at this instant
 HISTORY_START = clock.to_utc("2026-10-05T09:00:00+08:00")  # the simulated month of the templates

@@ -10,9 +10,9 @@ every step).
 """
 from __future__ import annotations
 
-import timeit
 import time
-from typing import Callable
+import timeit
+from collections.abc import Callable
 
 from common import ROOT  # noqa: F401  (puts the repository on sys.path)
 

@@ -19,10 +19,9 @@ import tempfile
 import time
 
 from common import CLERK, prepare_database
-
 from sqlalchemy import select
 
-from engine import cases, clock, db, orgs, processes, runtime
+from engine import bpmn, cases, clock, db, orgs, processes
 from engine.models import Case, TaskRow
 
 FORM = {"applicant_id_number": "430902195901010025", "birth_date": "1966-11-02", "bank_account": "6217001234",
@@ -46,12 +45,12 @@ def prepare(engine, n: int) -> tuple[list[int], list[str], processes.LoadedSpec]
 
 
 def floor_step(instance_json: str, spec: processes.LoadedSpec) -> str:
-    wf = runtime.load_instance(instance_json, spec.spec, spec.subprocess_specs)
-    task = runtime.ready_user_tasks(wf)[0]
+    wf = bpmn.load_instance(instance_json, spec.spec, spec.subprocess_specs)
+    task = bpmn.ready_user_tasks(wf)[0]
     task.data.update(FORM)
     task.run()
-    runtime.run_until_waiting(wf)
-    return runtime.dump_instance(wf)
+    bpmn.run_until_waiting(wf)
+    return bpmn.dump_instance(wf)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Long-running loops: instance size, tree depth and step time stay flat (runtime.compact).
+"""Long-running loops: instance size, tree depth and step time stay flat (engine.bpmn.compaction).
 
 (a) an hourly reminder loop (tests/fixtures/loops/remind.bpmn: an interrupting PT1H boundary timer on
     the open step → a script → back to the step) fired for a year, 8,760 rounds, through the real
@@ -20,14 +20,16 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from common import CLERK, prepare_database
-
 from sqlalchemy import select
 
-from engine import cases, clock, db, orgs, processes, runtime, timers
+from engine import bpmn, cases, clock, db, orgs, processes, timers
+from engine.bpmn import compaction as bpmn_compaction
+from engine.bpmn import workflow as bpmn_workflow
 from engine.models import Case, TaskRow
 
 START = "2026-11-02T09:00:00+08:00"
@@ -46,16 +48,16 @@ def _case_state(engine: Any, number: str) -> tuple[int, int, int, float, str]:
         text, status = case.instance_json, case.status
     if status != "open":
         return len(text.encode()), 0, 0, 0.0, status
-    wf = runtime.load_instance(text, spec.spec, spec.subprocess_specs)
+    wf = bpmn.load_instance(text, spec.spec, spec.subprocess_specs)
     times = []
     for _ in range(20):
         t0 = time.perf_counter()
-        again = runtime.load_instance(text, spec.spec, spec.subprocess_specs)
-        runtime.run_until_waiting(again)
-        runtime.dump_instance(again)
+        again = bpmn.load_instance(text, spec.spec, spec.subprocess_specs)
+        bpmn.run_until_waiting(again)
+        bpmn.dump_instance(again)
         times.append((time.perf_counter() - t0) * 1000)
-    tasks = sum(len(f.tasks) for f in runtime._flows(wf))
-    return len(text.encode()), runtime.tree_depth(wf), tasks, statistics.median(times), status
+    tasks = sum(len(f.tasks) for f in bpmn_workflow.flows(wf))
+    return len(text.encode()), bpmn.tree_depth(wf), tasks, statistics.median(times), status
 
 
 def _start(engine: Any, code: str) -> str:
@@ -92,7 +94,7 @@ def reminder_year(url: str, hours: int, compaction: bool) -> None:
     engine = db.make_engine(url)
     number = _start(engine, "TEST-LOOP-REMIND")
     base = datetime.fromisoformat(START)
-    original = runtime.keep_bounded
+    original = bpmn_compaction.keep_bounded
 
     def step(n: int) -> None:
         report = timers.sweep(engine, base + timedelta(hours=n, seconds=1))
@@ -100,14 +102,14 @@ def reminder_year(url: str, hours: int, compaction: bool) -> None:
             raise RuntimeError(f"round {n}: {report.to_dict()}")
 
     if not compaction:
-        runtime.keep_bounded = lambda *a, **k: 0  # type: ignore[assignment]
+        bpmn_compaction.keep_bounded = lambda *a, **k: 0  # type: ignore[assignment]
     try:
         marks = MARKS if compaction else (10, 100, 200, 300, 320, 330, 340, 400)
         title = ("(a) hourly reminder, timers.sweep, compaction on" if compaction else
                  "(c) the same with compaction off (SpiffWorkflow alone)")
         _run(title, engine, number, hours, step, marks)
     finally:
-        runtime.keep_bounded = original
+        bpmn_compaction.keep_bounded = original
         engine.dispose()
 
 

@@ -16,7 +16,6 @@ import time
 import uuid
 
 from common import CLERK, prepare_database, run_sweepers
-
 from sqlalchemy import func, select, text
 
 from engine import cases, clock, db, orgs

@@ -36,10 +36,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import clock, db, settings
+from .cases import audit
+from .cases.service import release_claims_of
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .forms import clean_text, control_characters
-from .models import AuditEvent, LoginFailure, OrgUnit, User
-from .orgs import DEMO_PASSWORD, check_password, hash_password
+from .models import LoginFailure, OrgUnit, User
+from .orgs import DEMO_PASSWORD, check_password, credential_stamp, hash_password
 from .policy import Actor, is_staff, may_administer_users, require
 from .vocab import DEPARTMENTS, USER_ROLES, Level, Role
 
@@ -153,7 +155,8 @@ def update_user(session: Session, actor: Actor, username: str, *, display_name: 
                 unit_code: Any = None, department: Any = None, now: datetime | None = None) -> User:
     """Change an account's name, role, unit or department (None: unchanged). The result must still fit
     (a clerk in a village…); a county officer keeps their department unless given another, anyone else
-    has none. The last active admin cannot stop being one. No change: nothing written."""
+    has none. The last active admin cannot stop being one. No change: nothing written. Tasks the account
+    claimed that it may no longer work on go back to their unit's queue (`cases.service.release_claims_of`)."""
     _require_admin(actor)
     user = _user(session, username)
     old_unit = user.unit
@@ -174,14 +177,17 @@ def update_user(session: Session, actor: Actor, username: str, *, display_name: 
     before = _placement_text(user.role, old_unit.code, user.department)
     user.display_name, user.role, user.unit_id, user.department = name, new_role, unit.id, department
     session.flush()
-    _audit(session, actor, now or clock.now(), "user.updated", user, old=before,
+    now = now or clock.now()
+    _audit(session, actor, now, "user.updated", user, old=before,
            new=_placement_text(new_role, unit.code, department), changes=changes)
+    if changes.keys() & {"role", "unit", "department"} and user.active:
+        release_claims_of(session, Actor.of(user), user.id, actor, now, "user.updated")
     return user
 
 
 def disable_user(session: Session, actor: Actor, username: str, *, now: datetime | None = None) -> User:
-    """Stop an account from logging in (its history stays). Not your own, not the last active admin;
-    an account already disabled is left as it is."""
+    """Stop an account from logging in (its history stays); the tasks it claimed go back to their unit's
+    queue. Not your own, not the last active admin; an account already disabled is left as it is."""
     _require_admin(actor)
     user = _user(session, username)
     if not user.active:
@@ -191,7 +197,9 @@ def disable_user(session: Session, actor: Actor, username: str, *, now: datetime
         _keep_an_admin(session, user)
     user.active = False
     session.flush()
-    _audit(session, actor, now or clock.now(), "user.disabled", user, old="active", new="disabled")
+    now = now or clock.now()
+    _audit(session, actor, now, "user.disabled", user, old="active", new="disabled")
+    release_claims_of(session, None, user.id, actor, now, "user.disabled")
     return user
 
 
@@ -230,9 +238,10 @@ def reset_password(session: Session, actor: Actor, username: str, *, password: s
     return temporary
 
 
-def change_own_password(session: Session, actor: Actor, old: Any, new: Any, *, now: datetime | None = None) -> None:
+def change_own_password(session: Session, actor: Actor, old: Any, new: Any, *, now: datetime | None = None) -> str:
     """A user replaces their own password (the temporary one at first login, or any time): the current
-    one must be right and the new one must pass the policy and differ. Clears `must_change_password`."""
+    one must be right and the new one must pass the policy and differ. Clears `must_change_password`.
+    Returns the new `orgs.credential_stamp`: the session that changed it keeps going, every other one ends."""
     require(is_staff(actor), "users.change_own_password",
             "只有登录的用户可以修改自己的密码 / only a logged-in user can change their own password")
     user = session.scalar(_for_update(session, select(User).where(User.id == actor.id)))
@@ -250,6 +259,7 @@ def change_own_password(session: Session, actor: Actor, old: Any, new: Any, *, n
     user.password_changed_at = now
     session.flush()
     _audit(session, actor, now, "user.password_changed", user, was_required=was_required)
+    return credential_stamp(user)
 
 
 # ------------------------------------------------------------------------------------------- login
@@ -257,9 +267,11 @@ def change_own_password(session: Session, actor: Actor, old: Any, new: Any, *, n
 class LoginResult:
     """What a login attempt came to: `error` is the refusal to raise once the attempt is committed;
     reading `actor` of a refused login raises it too, so a refusal can never be mistaken for a login.
-    `must_change_password`: send the user to the change-password page first."""
+    `must_change_password`: send the user to the change-password page first; `stamp`: what the login
+    session keeps to be ended by a later password change (`orgs.credential_stamp`)."""
     username: str
     must_change_password: bool = False
+    stamp: str = ""
     locked_until: datetime | None = None
     error: Forbidden | None = None
     _actor: Actor | None = field(default=None, repr=False)
@@ -316,7 +328,8 @@ def authenticate(session: Session, username: Any, password: Any, *, ip: str | No
                                                      "administrator", reason="auth.disabled"))
         user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
         session.flush()
-        return LoginResult(name, must_change_password=bool(user.must_change_password), _actor=Actor.of(user))
+        return LoginResult(name, must_change_password=bool(user.must_change_password),
+                           stamp=credential_stamp(user), _actor=Actor.of(user))
     user.failed_logins = (user.failed_logins or 0) + 1
     failures = user.failed_logins
     locked = failures >= limits.login_max_failures
@@ -390,11 +403,15 @@ def _locked(name: str, until: datetime) -> LoginResult:
         reason="auth.locked", until=_iso(until)))
 
 
-@functools.lru_cache(maxsize=1)
 def _dummy_hash() -> str:
     """A hash of nothing anyone knows, made like every stored hash: checking a password against it
     costs what checking a real one costs."""
-    return hash_password(secrets.token_hex(16))
+    return _dummy_hash_at(settings.get().password_hash_iterations)
+
+
+@functools.lru_cache(maxsize=2)
+def _dummy_hash_at(iterations: int) -> str:
+    return hash_password(secrets.token_hex(16), iterations=iterations)
 
 
 def _name_tag(name: str) -> str:
@@ -544,7 +561,7 @@ def _placement(session: Session, role: Any, unit_code: Any, department: Any) -> 
             f"{Role(role).zh}只能设在{'或'.join(Level(lv).zh for lv in allowed)}级单位，"
             f"{unit.name}是{Level(unit.level).zh}级 / "
             f"a {role} belongs to a {' or '.join(allowed)} unit; {unit.code} is a {unit.level}",
-            reason="user.role_level", role=role, unit=unit.code)
+            reason="user.role_level", role=role, unit=unit.code, unit_name=unit.name, unit_level=unit.level)
     if role == Role.COUNTY_OFFICER:
         if department in (None, ""):
             raise InvalidInput("县级审批人员须指定部门 / a county officer needs a department: "
@@ -584,10 +601,7 @@ def _audit(session: Session, actor: Actor, now: datetime, action: str, user: Use
 
 def _log(session: Session, now: datetime, action: str, actor_id: int | None, old: str | None = None,
          new: str | None = None, **details: Any) -> None:
-    session.execute(insert(AuditEvent).values(case_id=None, actor_id=actor_id, at=now, action=action,
-                                              details={k: v for k, v in details.items() if v is not None},
-                                              old_value=old[:200] if old else None,
-                                              new_value=new[:200] if new else None))
+    audit.record(session, action, at=now, actor_id=actor_id, old=old, new=new, **details)
 
 
 def has_active_admin(session: Session) -> bool:

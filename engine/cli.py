@@ -9,8 +9,9 @@ so the engine never imports them.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import os
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
@@ -19,13 +20,11 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from . import accounts, cases, clock, db, demo, inbox, orgs, processes, service_day, timers, workdays
+from . import accounts, cases, clock, db, demo, logs, orgs, processes, queries, service_day, settings, timers, workdays
 from .bpmn import compile_bpmn
-from .errors import BpmnRejected, InvalidInput, UsageError, YicunError
+from .errors import BpmnRejected, InvalidInput, NotFound, UsageError, YicunError
 from .models import OrgUnit
 from .policy import Actor
-
-REPO_BPMN = Path(__file__).resolve().parent.parent / "bpmn"
 
 
 class Context:
@@ -72,15 +71,16 @@ def _json_arg(text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
     if len(text) > MAX_DATA_ARG:
-        raise InvalidInput(f"--data is longer than {MAX_DATA_ARG} characters")
+        raise InvalidInput(f"--data is longer than {MAX_DATA_ARG} characters", reason="cli.data_too_long",
+                           limit=MAX_DATA_ARG)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"--data is not valid JSON: {exc}") from None
+        raise InvalidInput(f"--data is not valid JSON: {exc}", reason="cli.data_not_json") from None
     except RecursionError:
-        raise InvalidInput("--data is nested too deeply") from None
+        raise InvalidInput("--data is nested too deeply", reason="cli.data_too_deep") from None
     if not isinstance(value, dict):
-        raise InvalidInput("--data must be a JSON object")
+        raise InvalidInput("--data must be a JSON object", reason="cli.data_not_object")
     return value
 
 
@@ -92,9 +92,11 @@ def _date_arg(text: str | None, option: str) -> Any:
     try:
         day = date.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidInput(f"{option} must be a date YYYY-MM-DD, not {text!r}") from None
+        raise InvalidInput(f"{option} must be a date YYYY-MM-DD, not {text!r}", reason="cli.date_invalid",
+                           option=option) from None
     if not clock.FIRST_YEAR <= day.year <= clock.LAST_YEAR:
-        raise InvalidInput(f"{option} must lie between {clock.FIRST_YEAR} and {clock.LAST_YEAR}")
+        raise InvalidInput(f"{option} must lie between {clock.FIRST_YEAR} and {clock.LAST_YEAR}",
+                           reason="cli.date_out_of_range", option=option)
     return day
 
 
@@ -122,7 +124,7 @@ def cmd_init(ctx: Context) -> None:
             else:
                 out["units"] = orgs.seed_org_tree(s)
                 out["users"] = orgs.seed_staff(s)
-        bpmn_dir = Path(ctx.args.bpmn_dir or os.environ.get("YICUN_BPMN_DIR") or REPO_BPMN)
+        bpmn_dir = Path(ctx.args.bpmn_dir or settings.get().bpmn_dir)
         out["deployed"] = _deploy_files(ctx, sorted(bpmn_dir.glob("*.bpmn")), None)
         out["demo_cases"] = demo.create_demo_cases(ctx.engine)
         out["demo_logins"] = {u: d for u, d in orgs.DEMO_LOGINS}
@@ -185,7 +187,8 @@ def _deploy_files(ctx: Context, files: Sequence[Path], actor_name: str | None) -
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
-            raise YicunError(f"cannot read {path}: {exc.strerror}") from None
+            raise InvalidInput(f"cannot read {path}: {exc.strerror}", reason="cli.file_unreadable",
+                               path=str(path)) from None
         # compile before the transaction: on SQLite its first statement takes the write lock
         compiled = compile_bpmn(data, Path(path).name)
         with db.transaction(ctx.engine) as s:
@@ -201,7 +204,8 @@ def cmd_deploy(ctx: Context) -> int:
             try:
                 outcomes.append(processes.dry_run(Path(path).read_bytes(), Path(path).name))
             except OSError as exc:
-                raise YicunError(f"cannot read {path}: {exc.strerror}") from None
+                raise InvalidInput(f"cannot read {path}: {exc.strerror}", reason="cli.file_unreadable",
+                                   path=str(path)) from None
         ctx.emit(outcomes, lambda os_: "\n".join(
             f"{o['file']}: {o['outcome']}" + (f" — {o['element'] or ''} line {o['line']}: {o['message']}"
                                               if o["outcome"] == "refused" else f" ({o['message']})") for o in os_))
@@ -226,7 +230,7 @@ def cmd_case_start(ctx: Context) -> None:
 
 def cmd_case_show(ctx: Context) -> None:
     with db.read(ctx.engine) as s:
-        detail = inbox.case_detail(s, ctx.args.number, ctx.actor(s, required=False))
+        detail = queries.case_detail(s, ctx.args.number, ctx.actor(s, required=False)).to_json()
     ctx.emit(detail, _case_text)
 
 
@@ -256,13 +260,18 @@ def _case_text(d: dict[str, Any]) -> str:
                      + (f" [{t['warning_level']}]" if t["warning_level"] else ""))
     for t in d["timers"]:
         lines.append(f"  timer {t['bpmn_id']} {t['state']} due {t['due_at']}")
+    for st in d["steps"]:  # what each step submitted, by the labels of its form
+        entered = "; ".join(f"{f['label']}={f['value'] if f['choice'] is None else f['choice']}" for f in st["fields"])
+        lines.append(f"  step {st['name']} [{st['unit'] or '-'}] by {st['actor']} at {st['at']}"
+                     + (f": {entered}" if entered else ""))
     return "\n".join(lines)
 
 
 def cmd_case_list(ctx: Context) -> None:
     with db.read(ctx.engine) as s:
-        rows = inbox.list_cases(s, ctx.actor(s, required=False), None if ctx.args.status == "all" else ctx.args.status,
-                                limit=ctx.args.limit)
+        page = queries.list_cases(s, ctx.actor(s, required=False),
+                                  None if ctx.args.status == "all" else ctx.args.status, limit=ctx.args.limit)
+    rows = queries.to_json(page.items)
     ctx.emit(rows, lambda rs: "\n".join(
         f"{r['number']} {r['status']:<9} {r['service_code']:<8} {r['applicant_name']} ({r['village']})"
         for r in rs) or "no cases")
@@ -322,7 +331,7 @@ def cmd_service_day_show(ctx: Context) -> None:
 def cmd_notifications(ctx: Context) -> None:
     with db.transaction(ctx.engine, write=ctx.args.mark_read) as s:
         user = ctx.actor(s)
-        rows = inbox.list_notifications(s, user, unread_only=ctx.args.unread)
+        rows = queries.to_json(queries.list_notifications(s, user, unread_only=ctx.args.unread))
         if ctx.args.mark_read:
             cases.mark_read(s, user, clock.now())
     ctx.emit(rows, lambda rs: "\n".join(f"{r['created_at']} {'  ' if r['read'] else '* '}{r['message']}"
@@ -330,8 +339,7 @@ def cmd_notifications(ctx: Context) -> None:
 
 
 def cmd_scheduler(ctx: Context) -> None:
-    import logging
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(logs.service_level(ctx.args.verbose))
     print(f"timer sweep every {ctx.args.sweep_seconds}s and the daily service-day job; Ctrl-C stops",
           file=sys.stderr)
     try:
@@ -346,7 +354,7 @@ def cmd_catalog_check(ctx: Context) -> int:
     try:
         items = catalog.load(path)
     except (OSError, ValueError) as exc:
-        raise YicunError(f"cannot read {path}: {exc}") from None
+        raise InvalidInput(f"cannot read {path}: {exc}", reason="cli.file_unreadable", path=str(path)) from None
     errors = catalog.check(items)
     out = {"file": str(path), "items": len(items), "errors": [e.__dict__ for e in errors]}
     ctx.emit(out, lambda o: "\n".join([f"{o['file']}: {o['items']} items, {len(errors)} error(s)"]
@@ -355,13 +363,14 @@ def cmd_catalog_check(ctx: Context) -> int:
 
 
 def cmd_bpmn_lint(ctx: Context) -> int:
-    from . import catalog, lint
+    from . import catalog
+    from .bpmn import conventions as lint
     if ctx.args.files:
         items = catalog.by_code(catalog.load()) if catalog.catalog_path().exists() else {}
         findings = [f for p in ctx.args.files for f in lint.lint_file(Path(p), items.get(Path(p).stem))]
     else:
         items_list = catalog.load() if catalog.catalog_path().exists() else None
-        findings = lint.lint_tree(Path(ctx.args.dir), items_list)
+        findings = lint.lint_tree(Path(ctx.args.dir or settings.get().bpmn_dir), items_list)
     errors = [f for f in findings if f.severity == "error"]
     ctx.emit([f.to_dict() for f in findings], lambda fs: "\n".join(str(f) for f in findings)
              + f"\n{len(errors)} error(s), {len(findings) - len(errors)} warning(s)")
@@ -369,16 +378,17 @@ def cmd_bpmn_lint(ctx: Context) -> int:
 
 
 def cmd_bpmn_scaffold(ctx: Context) -> None:
-    from . import catalog, scaffold
+    from . import catalog
+    from .bpmn import scaffold
     items = catalog.by_code(catalog.load())
     codes = sorted(items) if ctx.args.all else ctx.args.codes
     if not codes:
-        raise YicunError("name the item codes to scaffold, or --all")
+        raise UsageError("name the item codes to scaffold, or --all", reason="cli.codes_required")
     written, kept = [], []
     for code in codes:
         if code not in items:
-            raise YicunError(f"no catalogue item {code}")
-        path = Path(ctx.args.dir) / f"{code}.bpmn"
+            raise NotFound(f"no catalogue item {code}", reason="cli.catalog_item_unknown", code=code)
+        path = Path(ctx.args.dir or settings.get().bpmn_dir) / f"{code}.bpmn"
         if path.exists() and not ctx.args.force:
             kept.append(code)
             continue
@@ -397,8 +407,9 @@ def cmd_case_withdraw(ctx: Context) -> None:
 
 def cmd_task_list(ctx: Context) -> None:
     with db.read(ctx.engine) as s:
-        rows = inbox.list_tasks(s, ctx.actor(s, required=False), ctx.args.case,
-                                state=None if ctx.args.all else "ready")
+        page = queries.list_tasks(s, ctx.actor(s, required=False), ctx.args.case,
+                                  state=None if ctx.args.all else "ready")
+    rows = queries.to_json(page.items)
     ctx.emit(rows, lambda rs: "\n".join(
         f"{t['id']:>6} {t['state']:<9} {t['case_number']} {t['name']} [{t['unit']}] "
         f"assignee={t['assignee'] or '-'} due={t['due_at'] or '-'}" for t in rs) or "no tasks")
@@ -406,7 +417,7 @@ def cmd_task_list(ctx: Context) -> None:
 
 def cmd_task_show(ctx: Context) -> None:
     with db.read(ctx.engine) as s:
-        detail = inbox.task_detail(s, ctx.args.id, ctx.actor(s, required=False))
+        detail = queries.task_detail(s, ctx.args.id, ctx.actor(s, required=False)).to_json()
     ctx.emit(detail, lambda t: "\n".join(
         [f"task {t['id']} {t['name']} ({t['state']}) case {t['case_number']} [{t['unit']}] due {t['due_at'] or '-'}"]
         + ([t["documentation"]] if t["documentation"] else [])
@@ -525,7 +536,7 @@ def cmd_users_passwd(ctx: Context) -> None:
 
 def cmd_processes_list(ctx: Context) -> None:
     with db.read(ctx.engine) as s:
-        rows = inbox.process_rows(processes.list_versions(s, latest_only=not ctx.args.all))
+        rows = queries.to_json(queries.process_items(processes.list_versions(s, latest_only=not ctx.args.all)))
     ctx.emit(rows, lambda rs: "\n".join(f"{r['process_id']:<12} v{r['version']:<3} {r['name']}"
                                         + ("" if r["executable"] else " (model only)") for r in rs) or "none")
 
@@ -591,6 +602,8 @@ def _bounded(low: int, high: int, what: str) -> Callable[[str], int]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="yicun", description="Yicun (益村) case engine")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="log everything at DEBUG on stderr, SpiffWorkflow's per-task messages included")
     p.add_argument("--db", help="database URL (default: $YICUN_DATABASE_URL or sqlite:///instance/yicun.db)")
     p.add_argument("--now", dest="clock_now", metavar="ISO",
                    help="run the command at this instant (a manual clock; naive times are Asia/Shanghai)")
@@ -694,13 +707,13 @@ def build_parser() -> argparse.ArgumentParser:
     bp = sub.add_parser("bpmn", help="BPMN files").add_subparsers(dest="bpmn_cmd", required=True)
     sp = bp.add_parser("lint", help="check the conventions (DESIGN.md §6) and the match with the catalogue")
     sp.add_argument("files", nargs="*", help="default: every file of --dir, cross-checked with catalog.yaml")
-    sp.add_argument("--dir", default=str(REPO_BPMN))
+    sp.add_argument("--dir", help="default: bpmn/ or $YICUN_BPMN_DIR")
     sp.set_defaults(func=cmd_bpmn_lint)
     sp = bp.add_parser("scaffold", help="generate bpmn/<code>.bpmn from the catalogue (then edit it as a file)")
     sp.add_argument("codes", nargs="*")
     sp.add_argument("--all", action="store_true")
     sp.add_argument("--force", action="store_true", help="overwrite existing files")
-    sp.add_argument("--dir", default=str(REPO_BPMN))
+    sp.add_argument("--dir", help="default: bpmn/ or $YICUN_BPMN_DIR")
     sp.set_defaults(func=cmd_bpmn_scaffold)
 
     cal = sub.add_parser("calendar", help="the working-day calendar").add_subparsers(dest="cal_cmd", required=True)
@@ -794,37 +807,55 @@ def _require_manual_clock() -> None:
     """`--now` runs a command at another instant: every date the engine records and every back-dating
     bound (pauses, 补录) follows it, and a sweep "in the future" fires timers early. It is for tests and
     demos, so it needs YICUN_MANUAL_CLOCK=1 in the environment; a production server never sets it."""
-    if os.environ.get("YICUN_MANUAL_CLOCK") != "1":
+    if not settings.get().manual_clock:
         raise InvalidInput("--now (a manual clock) is for tests and demos: set YICUN_MANUAL_CLOCK=1 to use it; "
-                           "to record something that happened earlier use --at (pause/resume) or --accepted-at")
+                           "to record something that happened earlier use --at (pause/resume) or --accepted-at",
+                           reason="cli.manual_clock_off")
+
+
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    """The parser, built once per process: building it costs ~50 ms (argparse looks up translations for every
+    sub-command), which a process running many commands (the test suite) paid on each. Parsing leaves it as
+    it was (no option has a mutable default)."""
+    return build_parser()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parser().parse_args(argv)
     ctx = Context(args)
+    logs.configure(logging.DEBUG if args.verbose else logging.WARNING)
     try:
+        settings.get()  # every YICUN_* variable is checked before the command runs (exit 3 naming it)
         if args.clock_now or getattr(args, "now", None):
             _require_manual_clock()
         if args.clock_now:
             clock.set_clock(clock.ManualClock(args.clock_now))
         return args.func(ctx) or 0
     except YicunError as exc:
-        if args.json:
-            print(json.dumps(exc.to_dict(), ensure_ascii=False, indent=2, default=str), file=sys.stderr)
-        elif isinstance(exc, BpmnRejected):
-            print(f"error: {exc}", file=sys.stderr)
-        else:
-            print(f"error: {exc}", file=sys.stderr)
-            for key, value in exc.details.items():
-                if isinstance(value, list):
-                    for item in value:
-                        print(f"  {item}", file=sys.stderr)
-                else:
-                    print(f"  {key}: {value}", file=sys.stderr)
-        return exc.exit_code
+        return _refused(exc, args.json)
+    except settings.SettingError as exc:  # a bad YICUN_* variable: the message names it
+        return _refused(InvalidInput(str(exc), reason="cli.setting_invalid"), args.json)
     except (ValueError, OverflowError) as exc:  # e.g. a malformed or out-of-range --now
+        return _refused(InvalidInput(str(exc), reason="cli.value_invalid"), args.json)
+
+
+def _refused(exc: YicunError, as_json: bool) -> int:
+    """Print a refusal on stderr — with --json its `to_dict()` (code, stable reason, message, parameters),
+    else the message and its parameters — and return the exit status of its class (README)."""
+    if as_json:
+        print(json.dumps(exc.to_dict(), ensure_ascii=False, indent=2, default=str), file=sys.stderr)
+    elif isinstance(exc, BpmnRejected):
         print(f"error: {exc}", file=sys.stderr)
-        return 3
+    else:
+        print(f"error: {exc}", file=sys.stderr)
+        for key, value in exc.details.items():
+            if isinstance(value, list):
+                for item in value:
+                    print(f"  {item}", file=sys.stderr)
+            else:
+                print(f"  {key}: {value}", file=sys.stderr)
+    return exc.exit_code
 
 
 if __name__ == "__main__":

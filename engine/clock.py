@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -94,3 +94,19 @@ def to_utc(value: datetime | str) -> datetime:
 def local(value: datetime) -> datetime:
     """An instant as Asia/Shanghai wall time, for display."""
     return value.astimezone(SHANGHAI)
+
+
+def due_date(instant: datetime) -> date:
+    """The date a deadline stands for. A working-day deadline ends at 24:00 Asia/Shanghai of its due date,
+    which is stored as 00:00 of the next day; the instant just before it is still on the due date."""
+    return (instant.astimezone(SHANGHAI) - timedelta(microseconds=1)).date()
+
+
+def due_text(instant: datetime) -> str:
+    """A deadline as limits are stated (…日24时): 'YYYY-MM-DD 24:00' for one that ends a day, otherwise
+    (a calendar-time deadline, e.g. 72 hours) its local 'YYYY-MM-DD HH:MM'. The one place that says it:
+    the web's `when` filter shows every instant through it (so a deadline among other instants reads right)."""
+    shown = local(instant)
+    if shown.time() == time(0):
+        return f"{due_date(instant):%Y-%m-%d} 24:00"
+    return f"{shown:%Y-%m-%d %H:%M}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,12 +17,14 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_u
 from sqlalchemy.exc import ArgumentError, DataError, OperationalError
 from sqlalchemy.orm import Session
 
-DEFAULT_URL = "sqlite:///instance/yicun.db"
+from . import settings
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def database_url() -> str:
-    return os.environ.get("YICUN_DATABASE_URL", DEFAULT_URL)
+    """$YICUN_DATABASE_URL, else the SQLite file instance/yicun.db (`settings.get().database_url`)."""
+    return settings.get().database_url
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
@@ -138,7 +139,7 @@ def _refuse_nul(_conn: Any, _cursor: Any, _statement: str, parameters: Any, _con
         for value in values:
             if isinstance(value, str) and "\x00" in value:
                 from .errors import InvalidInput
-                raise InvalidInput("text may not contain NUL characters")
+                raise InvalidInput("text may not contain NUL characters", reason="input.nul")
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -183,13 +184,14 @@ def transaction(engine: Engine, write: bool = True) -> Iterator[Session]:
     except DataError as exc:
         session.rollback()  # a value the database cannot hold (an id past its integer range, bad text)
         from .errors import InvalidInput
-        raise InvalidInput(f"a value is out of range for the database: {str(exc.orig).splitlines()[0][:200]}") \
-            from exc
+        raise InvalidInput(f"a value is out of range for the database: {str(exc.orig).splitlines()[0][:200]}",
+                           reason="input.out_of_range") from exc
     except OperationalError as exc:
         session.rollback()
         if _busy(exc):  # another writer held the database past the busy timeout: a retryable conflict
             from .errors import Busy
-            raise Busy("the database is busy with another change; try again in a moment") from exc
+            raise Busy("the database is busy with another change; try again in a moment",
+                       reason="database.busy") from exc
         raise
     except BaseException:
         session.rollback()

@@ -1,23 +1,23 @@
 """SLA arithmetic, pure: due instants, yellow thresholds, warning levels, shifting by working days.
 
 Levels (DESIGN.md §5): green; yellow when at most max(1, ⌈20 % of the limit⌉) working days are left
-(ratio from $YICUN_YELLOW_RATIO); red when overdue. Nothing here touches the database: the cards and
-notifications these levels issue are written by `engine.cases.warnings`.
+(the ratio is `settings.get().yellow_ratio`, $YICUN_YELLOW_RATIO); red when overdue. Nothing here touches
+the database: the cards and notifications these levels issue are written by `engine.cases.warnings`.
 """
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from .clock import SHANGHAI
+from . import settings
+from .clock import SHANGHAI, due_date
 from .workdays import WorkCalendar, default_calendar
 
 
 def yellow_ratio() -> float:
-    return float(os.environ.get("YICUN_YELLOW_RATIO", "0.2"))
+    return settings.get().yellow_ratio
 
 
 def yellow_threshold(limit_workdays: int) -> int:
@@ -40,7 +40,7 @@ def yellow_at(due_at: datetime, limit_workdays: int | None, opened_at: datetime,
         return max(opened_at, due_at - max(timedelta(days=1), span * yellow_ratio()))
     cal = cal or default_calendar()
     k = yellow_threshold(limit_workdays)
-    day = (due_at.astimezone(SHANGHAI) - timedelta(microseconds=1)).date()  # the due date itself
+    day = due_date(due_at)
     seen = 0
     while seen < k:
         day -= timedelta(days=1)
@@ -77,8 +77,7 @@ def shift_workdays(instant: datetime, workdays: int, end_of_day: bool, cal: Work
     cal = cal or default_calendar()
     local = instant.astimezone(SHANGHAI)
     if end_of_day:
-        due_date = (local - timedelta(microseconds=1)).date()
-        return cal.add_workdays(due_date, workdays).end_instant
+        return cal.add_workdays(due_date(instant), workdays).end_instant
     moved = cal.add_workdays(local.date(), workdays).date
     return datetime.combine(moved, local.timetz())
 

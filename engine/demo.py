@@ -27,6 +27,7 @@ DEMO_CASES = [
 _TEXT_SAMPLES = ("430902196601020023", "13907371234", "6217001234567890123", "430902102201", "湘H12345",
                  "材料齐全，情况属实", "2026", "A1", "12345678", "符建英", "0737-4221234", "A12345678",
                  "43090219660102002311", "Q430123456")
+_SAMPLE_BIRTH_DATE = "1966-01-02"  # the birth date inside the first sample, an ID number
 
 
 def sample_form(fields: list[dict[str, Any]], decision: str = "approve") -> dict[str, Any]:
@@ -47,8 +48,8 @@ def sample_form(fields: list[dict[str, Any]], decision: str = "approve") -> dict
             low = int(float(cons.get("min", 1)))
             high = int(float(cons.get("max", max(low, 2))))
             data[f["id"]] = min(max(low, 2), high)
-        elif kind == "date":
-            data[f["id"]] = today
+        elif kind == "date":  # a birth date is the sample ID number's (1966-01-02), not the day of the demo
+            data[f["id"]] = _SAMPLE_BIRTH_DATE if "birth" in f["id"] else today
         else:
             pattern = cons.get("pattern")
             if pattern:

@@ -9,7 +9,9 @@ from typing import Any
 class YicunError(Exception):
     """`code` names the class of error (and maps to the HTTP status and the CLI exit code on the class);
     `reason` names this particular refusal (`task.claimed_by_other`, `policy.extend`…) so the web can
-    translate it and a client can act on it; `details` are its parameters."""
+    translate it and a client can act on it; `details` are its parameters. Every raise in engine/ names
+    its reason (tests/test_reasons.py scans for one without, and for a reason web/reasons.py cannot
+    translate with the parameters given); the fallback to `code` is for errors from outside the engine."""
     code = "error"
     http_status = 400
     exit_code = 1
@@ -88,7 +90,9 @@ class BpmnRejected(YicunError):
 
 
 class WorkflowError(YicunError):
-    """The process itself failed while running (e.g. a condition referring to a missing field)."""
+    """The process itself failed while running (e.g. a condition referring to a missing field). Raised from
+    a run, its details name where: `element` (BPMN id), `line` (in the script or expression) and
+    `error_type` (SpiffWorkflow's classification)."""
     code, http_status, exit_code = "workflow_error", 422, 7
 
 
@@ -97,6 +101,6 @@ class ProcessCrashed(WorkflowError):
     SpiffWorkflow or in our glue). The step is refused like any WorkflowError; `cause_type` names the
     original exception for the incident list and the log."""
 
-    def __init__(self, message: str, cause_type: str) -> None:
-        super().__init__(message, cause_type=cause_type)
+    def __init__(self, message: str, cause_type: str, **details: Any) -> None:
+        super().__init__(message, reason="workflow.crashed", cause_type=cause_type, **details)
         self.cause_type = cause_type

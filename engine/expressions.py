@@ -31,15 +31,13 @@ import contextlib
 import contextvars
 import functools
 import itertools
-import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
-from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from . import settings
 
 # ------------------------------------------------------------------------------------------------ limits
 #: Longest expression (condition, timer) and script, in characters.
@@ -64,8 +62,11 @@ MAX_BUILT_PER_EVALUATION = 1_000_000
 MAX_INSTANCES = 100
 #: the case data a script may leave behind, measured like a built value (aliases counted each time)
 MAX_DATA_SIZE = 1_000_000
-#: Wall-clock budget of one evaluation (configurable: YICUN_EXPRESSION_SECONDS).
-TIME_BUDGET_SECONDS = float(os.environ.get("YICUN_EXPRESSION_SECONDS", "0.5"))
+
+
+def time_budget_seconds() -> float:
+    """Wall-clock budget of one evaluation: `settings.get().expression_seconds` ($YICUN_EXPRESSION_SECONDS)."""
+    return settings.get().expression_seconds
 
 
 class ExpressionRejected(ValueError):
@@ -112,7 +113,7 @@ _OUTER_DEADLINE: contextvars.ContextVar[tuple[float, float] | None] = contextvar
 @contextlib.contextmanager
 def time_budget(seconds: float) -> Iterator[None]:
     """Share one deadline among all evaluations inside (a deploy's smoke run, one engine step): each
-    still has its own TIME_BUDGET_SECONDS, but none runs past the end of this one."""
+    still has its own time_budget_seconds(), but none runs past the end of this one."""
     mine = (time.perf_counter() + seconds, seconds)
     outer = _OUTER_DEADLINE.get()
     token = _OUTER_DEADLINE.set(mine if outer is None else min(outer, mine))
@@ -123,11 +124,12 @@ def time_budget(seconds: float) -> Iterator[None]:
 
 
 def _new_meter() -> _Meter:
-    deadline = time.perf_counter() + TIME_BUDGET_SECONDS
+    budget = time_budget_seconds()
+    deadline = time.perf_counter() + budget
     outer = _OUTER_DEADLINE.get()
     if outer is not None and outer[0] < deadline:
         return _Meter(outer[0], outer[1], True)
-    return _Meter(deadline, TIME_BUDGET_SECONDS, False)
+    return _Meter(deadline, budget, False)
 
 
 def _meter() -> _Meter:
@@ -734,7 +736,7 @@ def _refuse_constant_excess(tree: ast.AST) -> None:
     lines = ast.Constant(tuple(getattr(node, "lineno", 0) for node in parts))  # type: ignore[arg-type]
     fold = ast.Expression(_helper_call("fold", lines, *(ast.Lambda(no_args, node) for node in parts)))
     code = _compile(ast.fix_missing_locations(fold), "<constant>", "eval")
-    with time_budget(TIME_BUDGET_SECONDS):
+    with time_budget(time_budget_seconds()):
         _run(_Compiled(code, True), "eval", {}, None)
 
 
@@ -764,7 +766,9 @@ def _compile_script(source: str) -> _Compiled:
     tree = _parse(source, "exec")
     _check_depth(tree)
     _check(tree, _SCRIPT_NODES)
-    return _build(tree, "<script>", "exec")
+    # "<string>" is the code name SpiffWorkflow's engine looks for in a traceback to report the script's
+    # failing line (PythonScriptEngine.get_error_line_number_and_content)
+    return _build(tree, "<string>", "exec")
 
 
 def compile_expression(source: str) -> Any:
@@ -839,54 +843,3 @@ _ISO_LITERAL = re.compile(
 def is_iso_literal(text: str) -> bool:
     """True for a bare ISO 8601 duration, date-time or repeating interval (``P3D``, ``R3/PT1H``)."""
     return bool(_ISO_LITERAL.match(text.strip()))
-
-
-class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
-    """SpiffWorkflow script environment that only speaks the restricted language."""
-
-    def evaluate(self, expression: str, context: dict[str, Any],
-                 external_context: Mapping[str, Any] | None = None) -> Any:
-        return evaluate(expression, context, external_context)
-
-    def execute(self, script: str, context: dict[str, Any], external_context: Mapping[str, Any] | None = None) -> bool:
-        execute(script, context, external_context)
-        return True
-
-    def call_service(self, context: dict[str, Any], **kwargs: Any) -> Any:
-        raise ExpressionRejected(f"service tasks are not supported (operation {kwargs.get('operation_name')!r})")
-
-
-class RestrictedScriptEngine(PythonScriptEngine):
-    """The only script engine a Yicun workflow ever runs with."""
-
-    def __init__(self) -> None:
-        super().__init__(environment=RestrictedEnvironment())
-
-    def validate(self, expression: str) -> None:
-        compile_expression(expression)
-
-    def evaluate(self, task: Any, expression: str, external_context: Mapping[str, Any] | None = None) -> Any:
-        """As the base class; a multi-instance cardinality is bounded too (SpiffWorkflow creates that many
-        tasks at once, so `loopCardinality` of 10**8 from case data would hang the step)."""
-        value = super().evaluate(task, expression, external_context)
-        spec = getattr(task, "task_spec", None)
-        if expression is not None and expression == getattr(spec, "cardinality", None) and (
-                isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INSTANCES):
-            exc = ExpressionLimitExceeded(f"{getattr(spec, 'bpmn_id', '')}: loopCardinality gave {str(value)[:40]!r}; "
-                                          f"a multi-instance activity has 0 to {MAX_INSTANCES} instances")
-            exc.element_id = getattr(spec, "bpmn_id", None)
-            raise exc
-        return value
-
-    @property
-    def environment(self) -> RestrictedEnvironment:
-        return _ENVIRONMENT
-
-    @environment.setter
-    def environment(self, value: Any) -> None:
-        if not isinstance(value, RestrictedEnvironment):
-            raise PermissionError("the restricted expression environment cannot be replaced")
-
-
-_ENVIRONMENT = RestrictedEnvironment()
-RESTRICTED_ENGINE = RestrictedScriptEngine()

@@ -49,18 +49,19 @@ def control_characters(text: str) -> bool:
 
 def clean_text(value: Any, what: str, max_length: int, required: bool = True, field: str | None = None) -> str:
     """A name, reason or note typed by a user: stripped, bounded, free of control characters. Given
-    `field`, a refusal names the form field it is about (so a page can show it there)."""
+    `field`, a refusal names the form field it is about (so a page can show it there); its `reason`
+    (text.required, text.too_long…) lets a page say it in the reader's language."""
     where = {"field": field} if field else {}
     if not isinstance(value, (str, type(None))):
-        raise InvalidInput(f"{what} must be text", **where)
+        raise InvalidInput(f"{what} must be text", reason="text.not_text", **where)
     text = (value or "").strip()
     if required and not text:
-        raise InvalidInput(f"{what} is required", **where)
+        raise InvalidInput(f"{what} is required", reason="text.required", **where)
     if len(text) > max_length:
-        raise InvalidInput(f"{what} is longer than {max_length} characters",
+        raise InvalidInput(f"{what} is longer than {max_length} characters", reason="text.too_long",
                            max_length=max_length, **where)
     if control_characters(text):
-        raise InvalidInput(f"{what} contains control characters", **where)
+        raise InvalidInput(f"{what} contains control characters", reason="text.control_characters", **where)
     return text
 
 
@@ -97,11 +98,13 @@ def validate(data: Any, fields: list[dict[str, Any]] | None, existing: Mapping[s
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise InvalidInput("form data must be a JSON object")
+        raise InvalidInput("form data must be a JSON object", reason="form.not_object")
     if _depth(data, MAX_FORM_DEPTH) > MAX_FORM_DEPTH:
-        raise InvalidInput(f"form data is nested deeper than {MAX_FORM_DEPTH} levels")
+        raise InvalidInput(f"form data is nested deeper than {MAX_FORM_DEPTH} levels", reason="form.too_deep",
+                           max_depth=MAX_FORM_DEPTH)
     if len(json.dumps(data, ensure_ascii=False, default=str)) > MAX_FORM_BYTES:
-        raise InvalidInput(f"form data is larger than {MAX_FORM_BYTES} bytes")
+        raise InvalidInput(f"form data is larger than {MAX_FORM_BYTES} bytes", reason="form.too_large",
+                           max_bytes=MAX_FORM_BYTES)
     existing = existing or {}
     declared = {f["id"]: f for f in fields or []}
     where = f"step {step}" if step else "this step"
@@ -146,7 +149,8 @@ def validate(data: Any, fields: list[dict[str, Any]] | None, existing: Mapping[s
             if problem:
                 errors[fid] = problem
     if errors:
-        raise InvalidInput("the form has errors", fields=errors)
+        labels = {key: str(declared[key].get("label") or key) if key in declared else key for key in errors}
+        raise InvalidInput("the form has errors", reason="form.invalid", fields=errors, labels=labels)
     return copy.deepcopy(data)
 
 

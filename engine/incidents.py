@@ -16,8 +16,6 @@ Every change is audited.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,12 +24,12 @@ from sqlalchemy import Engine, RowMapping, and_, insert, literal_column, or_, se
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from . import clock, forms, policy
+from . import clock, forms, policy, settings
+from .bpmn.failures import locate
+from .cases import audit, parking
 from .db import is_sqlite, transaction
 from .errors import Conflict, InvalidInput, NotFound
-from .inbox import Who, case_scope, who
 from .models import (
-    T_AUDIT,
     T_CASE,
     T_INC,
     T_TASK,
@@ -42,14 +40,15 @@ from .models import (
     TimerRow,
     User,
 )
+from .queries.scope import Who, case_scope, who
 
 log = logging.getLogger(__name__)
 
 KINDS = ("timer", "warning", "service_day")
 STATUSES = ("open", "resolved")
 MESSAGE_MAX, TYPE_MAX, ELEMENT_MAX, NOTE_MAX = 1000, 100, 100, 500
-DEFAULT_RETRY_SECONDS, DEFAULT_RETRY_MAX_SECONDS = 60, 6 * 3600
-PARKED = ("failed", "held")  # timer states of a case with an open timer incident
+DEFAULT_RETRY_SECONDS = settings.Settings().incident_retry_seconds  # 60
+DEFAULT_RETRY_MAX_SECONDS = settings.Settings().incident_retry_max_seconds  # 6 h
 
 
 class NoProgress(RuntimeError):
@@ -68,28 +67,18 @@ class Backoff:
         return timedelta(seconds=min(self.max_seconds, self.first_seconds * 2 ** min(retry_count, 40)))
 
 
-def _env_seconds(name: str, default: int, low: int, high: int) -> int:
-    """A bad setting must not stop the very code that records failures: it is logged and the default used."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        log.error("%s must be a whole number of seconds between %s and %s, not %r; using %s",
-                  name, low, high, raw, default)
-        return default
-    return value
-
-
 def backoff() -> Backoff:
-    """$YICUN_INCIDENT_RETRY_SECONDS (first retry, default 60) and $YICUN_INCIDENT_RETRY_MAX_SECONDS (cap,
-    default 21600 = 6 h), read at each failure so an operator can change them without a restart."""
-    first = _env_seconds("YICUN_INCIDENT_RETRY_SECONDS", DEFAULT_RETRY_SECONDS, 1, 30 * 86_400)
-    cap = _env_seconds("YICUN_INCIDENT_RETRY_MAX_SECONDS", DEFAULT_RETRY_MAX_SECONDS, 1, 30 * 86_400)
-    return Backoff(first, max(first, cap))
+    """The retry policy of the settings: $YICUN_INCIDENT_RETRY_SECONDS (first retry, default 60) and
+    $YICUN_INCIDENT_RETRY_MAX_SECONDS (cap, default 21600 = 6 h). `yicun` checks the settings before any
+    command runs; should they be bad all the same (a process that never checked them), the error is logged
+    and the defaults used: a bad setting must not stop the very code that records failures."""
+    try:
+        current = settings.get()
+    except settings.SettingError as exc:
+        log.error("%s; retrying incidents on the default schedule", exc)
+        current = settings.Settings()
+    first = current.incident_retry_seconds
+    return Backoff(first, max(first, current.incident_retry_max_seconds))
 
 
 # ------------------------------------------------------------------------------------------- describing
@@ -112,23 +101,9 @@ def describe(exc: BaseException) -> tuple[str, str]:
 
 
 def element_of(exc: BaseException) -> str | None:
-    """The BPMN id of the element to blame, found along the exception's causes: one our own errors name
-    outright (a timer whose value cannot be armed) wins over the task SpiffWorkflow was running then."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and all(current is not seen for seen in chain):
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    for item in chain:
-        named = getattr(item, "element_id", None)
-        if isinstance(named, str) and named:
-            return _clean(named, ELEMENT_MAX)
-    for item in chain:
-        spec = getattr(item, "task_spec", None) or getattr(getattr(item, "task", None), "task_spec", None)
-        bpmn_id = getattr(spec, "bpmn_id", None)
-        if isinstance(bpmn_id, str) and bpmn_id:
-            return _clean(bpmn_id, ELEMENT_MAX)
-    return None
+    """The BPMN id of the element to blame (`bpmn.failures.locate`)."""
+    element = locate(exc).element_id
+    return _clean(element, ELEMENT_MAX) if element else None
 
 
 # ------------------------------------------------------------------------------------------- recording
@@ -171,7 +146,7 @@ def _record(session: Session, kind: str, etype: str, message: str, now: datetime
     if case_id is not None:
         unit_id = session.execute(_lock(session, select(T_CASE.c.village_id).where(T_CASE.c.id == case_id),
                                         of=T_CASE)).scalar_one()
-        parked = _PARK[kind](session, case_id, now, f"{etype}: {message}")
+        parked = parking.PARK[kind](session, case_id, now, _clean(f"{etype}: {message}", MESSAGE_MAX))
         element = element or parked
         match = T_INC.c.case_id == case_id
     else:
@@ -212,85 +187,10 @@ def _lock(session: Session, stmt: Any, of: Any) -> Any:
 
 def _audit(session: Session, incident_id: int, case_id: int | None, actor_id: int | None, now: datetime,
            action: str, old: str | None, new: str | None, **details: Any) -> None:
-    session.execute(insert(T_AUDIT).values(case_id=case_id, actor_id=actor_id, at=now, action=action,
-                                           details={"incident_id": incident_id, **details},
-                                           old_value=_clean(old, 200) if old else None,
-                                           new_value=_clean(new, 200) if new else None))
-
-
-# ------------------------------------------------------------------------------------------- parking
-def _park_timers(session: Session, case_id: int, now: datetime, message: str) -> str | None:
-    """Take the case's armed timers out of the sweep: the due ones become `failed` (with the error), the
-    later ones `held`. Returns the BPMN id of the first due one, the element that failed."""
-    first = session.scalar(select(T_TIMER.c.bpmn_id).where(T_TIMER.c.case_id == case_id, T_TIMER.c.state == "armed",
-                                                           T_TIMER.c.due_at <= now)
-                           .order_by(T_TIMER.c.due_at, T_TIMER.c.id).limit(1))
-    session.execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.state == "armed",
-                                          T_TIMER.c.due_at <= now)
-                    .values(state="failed", error=_clean(message, MESSAGE_MAX)))
-    session.execute(update(T_TIMER).where(T_TIMER.c.case_id == case_id, T_TIMER.c.state == "armed")
-                    .values(state="held"))
-    return first
-
-
-def _park_warnings(session: Session, case_id: int, now: datetime, message: str) -> str | None:
-    """Take the case and its open steps out of the warning sweep (their next-check instants)."""
-    step = session.scalar(select(T_TASK.c.bpmn_id).where(T_TASK.c.case_id == case_id, T_TASK.c.state == "ready",
-                                                         T_TASK.c.warning_check_at <= now)
-                          .order_by(T_TASK.c.warning_check_at).limit(1))
-    session.execute(update(T_CASE).where(T_CASE.c.id == case_id).values(warning_check_at=None))
-    session.execute(update(T_TASK).where(T_TASK.c.case_id == case_id, T_TASK.c.state == "ready")
-                    .values(warning_check_at=None))
-    return step
-
-
-def _park_nothing(_session: Session, _case_id: int, _now: datetime, _message: str) -> str | None:
-    return None
-
-
-_PARK: dict[str, Callable[[Session, int, datetime, str], str | None]] = {
-    "timer": _park_timers, "warning": _park_warnings, "service_day": _park_nothing}
-
-
-def rearm_timers(session: Session, case_id: int, strict: bool = True) -> None:
-    """Put a case's parked timers back in the sweep, as the workflow has them now: still waiting → armed
-    (or paused, with the workflow's due); gone meanwhile → fired or cancelled; case closed → cancelled.
-
-    The workflow is the truth because users went on working on the case while its timers were parked
-    (a step completed cancels its deadline timer; a pause moves them). `strict` (a retry) lets a case that
-    cannot be restored fail the retry; otherwise (a person resolving) the timers go back as they were, and
-    the sweep will find out.
-    """
-    from . import runtime
-    from .cases import store  # cases imports the sweep's neighbours; import when needed
-
-    parked = session.execute(select(T_TIMER.c.id, T_TIMER.c.spiff_task_id).where(
-        T_TIMER.c.case_id == case_id, T_TIMER.c.state.in_(PARKED))).all()
-    if not parked:
-        return
-    case = store.lock_case(session, case_id)
-    ids = [row.id for row in parked]
-    if case["status"] != "open":
-        session.execute(update(T_TIMER).where(T_TIMER.c.id.in_(ids)).values(state="cancelled"))
-        return
-    try:
-        workflow = store.restore(session, case).workflow
-    except Exception:
-        if strict:
-            raise
-        session.execute(update(T_TIMER).where(T_TIMER.c.id.in_(ids)).values(state="armed", error=None))
-        return
-    armed = runtime.armed_timers(workflow)
-    for row in parked:
-        info = armed.get(row.spiff_task_id)
-        if info is None:
-            state = "fired" if runtime.timer_fired(workflow, row.spiff_task_id) else "cancelled"
-            session.execute(update(T_TIMER).where(T_TIMER.c.id == row.id).values(state=state))
-        elif info.paused:  # a pause keeps the row's due for the resume to move
-            session.execute(update(T_TIMER).where(T_TIMER.c.id == row.id).values(state="paused", error=None))
-        else:
-            session.execute(update(T_TIMER).where(T_TIMER.c.id == row.id)
-                            .values(state="armed", due_at=info.due, error=None))
+    audit.write(session, [dict(case_id=case_id, actor_id=actor_id, at=now, action=action,
+                               details={"incident_id": incident_id, **details},
+                               old_value=_clean(old, audit.VALUE_MAX) if old else None,
+                               new_value=_clean(new, audit.VALUE_MAX) if new else None)])
 
 
 def require_timer_progress(session: Session, case_id: int, now: datetime) -> None:
@@ -300,16 +200,6 @@ def require_timer_progress(session: Session, case_id: int, now: datetime) -> Non
                                                            T_TIMER.c.due_at <= now).limit(1))
     if stuck is not None:
         raise NoProgress(f"timer {stuck} is due but its workflow does not fire it")
-
-
-def recheck_warnings(session: Session, case_id: int, now: datetime) -> None:
-    """Put a case's warning checks back in the sweep: it re-derives every level and next check at `now`."""
-    session.execute(update(T_CASE).where(T_CASE.c.id == case_id, T_CASE.c.status == "open",
-                                         or_(T_CASE.c.promised_due_at.is_not(None),
-                                             T_CASE.c.legal_due_at.is_not(None)))
-                    .values(warning_check_at=now))
-    session.execute(update(T_TASK).where(T_TASK.c.case_id == case_id, T_TASK.c.state == "ready",
-                                         T_TASK.c.due_at.is_not(None)).values(warning_check_at=now))
 
 
 def require_warning_progress(session: Session, case_id: int, now: datetime) -> None:
@@ -365,7 +255,7 @@ def units_with_open_incident(session: Session, kind: str) -> set[int]:
 # ------------------------------------------------------------------------------------------- people
 def _scope(user: Who) -> Any:
     """Incidents a user may see (`policy.may_see_incidents`): the operator and admins all; a supervisor
-    those of the cases (and of the job units) in their subtree, as `inbox.case_scope` draws it."""
+    those of the cases (and of the job units) in their subtree, as `queries.case_scope` draws it."""
     actor = who(user)
     policy.require(policy.may_see_incidents(actor), "incident.see",
                    f"{actor.username} may not see incidents (supervisors and admins may)")
@@ -409,9 +299,11 @@ def list_incidents(session: Session, user: Who = None, status: str | None = "ope
     if status == "all":
         status = None
     if status is not None and status not in STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(STATUSES)} or all, not {status!r}")
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)} or all, not {status!r}",
+                           reason="incident.status_invalid", status=status)
     if not 1 <= limit <= 10_000:
-        raise InvalidInput(f"limit must be between 1 and 10000, not {limit}")
+        raise InvalidInput(f"limit must be between 1 and 10000, not {limit}", reason="page.limit_invalid",
+                           limit=limit, max_limit=10_000)
     return _rows(session, user, *([Incident.status == status] if status else []), limit=limit)
 
 
@@ -419,12 +311,12 @@ def show(session: Session, incident_id: int, user: Who = None) -> dict[str, Any]
     """One incident, with the case's timers parked behind it; one outside the user's subtree is not found."""
     rows = _rows(session, user, Incident.id == incident_id)
     if not rows:
-        raise NotFound(f"no incident {incident_id}")
+        raise NotFound(f"no incident {incident_id}", reason="incident.not_found", incident_id=incident_id)
     out = rows[0]
     case_id = session.scalar(select(Incident.case_id).where(Incident.id == incident_id))
     out["parked_timers"] = [
         {"bpmn_id": t.bpmn_id, "state": t.state, "due_at": _iso(t.due_at), "error": t.error}
-        for t in session.scalars(select(TimerRow).where(TimerRow.case_id == case_id, TimerRow.state.in_(PARKED))
+        for t in session.scalars(select(TimerRow).where(TimerRow.case_id == case_id, TimerRow.state.in_(parking.PARKED))
                                  .order_by(TimerRow.due_at, TimerRow.id))] if case_id else []
     return out
 
@@ -432,11 +324,13 @@ def show(session: Session, incident_id: int, user: Who = None) -> dict[str, Any]
 def _locked_for_action(session: Session, incident_id: int, user: Who) -> Incident:
     visible = show(session, incident_id, user)  # scope first: a hidden incident is simply not found
     if visible["status"] != "open":
-        raise Conflict(f"incident {incident_id} is already resolved")
+        raise Conflict(f"incident {incident_id} is already resolved", reason="incident.already_resolved",
+                       incident_id=incident_id)
     stmt = select(Incident).where(Incident.id == incident_id).execution_options(populate_existing=True)
     incident = session.scalar(stmt if is_sqlite(session) else stmt.with_for_update())
     if incident is None or incident.status != "open":
-        raise Conflict(f"incident {incident_id} was resolved meanwhile")
+        raise Conflict(f"incident {incident_id} was resolved meanwhile", reason="incident.already_resolved",
+                       incident_id=incident_id)
     return incident
 
 
@@ -461,9 +355,9 @@ def resolve(session: Session, incident_id: int, user: Who, note: str,
     note = forms.clean_text(note, "a note (what was done about it)", NOTE_MAX)
     incident = _locked_for_action(session, incident_id, user)
     if incident.case_id is not None and incident.kind == "timer":
-        rearm_timers(session, incident.case_id, strict=False)
+        parking.rearm_timers(session, incident.case_id, strict=False)
     elif incident.case_id is not None and incident.kind == "warning":
-        recheck_warnings(session, incident.case_id, now)
+        parking.recheck_warnings(session, incident.case_id, now)
     actor = who(user)
     session.execute(update(T_INC).where(T_INC.c.id == incident_id).values(
         status="resolved", resolved_at=now, resolved_by_id=actor.id, resolved_note=note, next_retry_at=None))

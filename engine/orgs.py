@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from . import settings
 from .errors import InvalidInput, NotFound
 from .models import OrgUnit, User
 from .policy import Actor
@@ -34,7 +35,10 @@ DEMO_PASSWORD = "yicun2016"
 
 
 # ----------------------------------------------------------------------------------------- passwords
-def hash_password(password: str, *, salt: bytes | None = None, iterations: int = 120_000) -> str:
+def hash_password(password: str, *, salt: bytes | None = None, iterations: int | None = None) -> str:
+    """PBKDF2-SHA256 at `settings.get().password_hash_iterations` rounds (120,000; the test suite alone
+    sets fewer). The count is stored in the hash, so `check_password` verifies older hashes at theirs."""
+    iterations = iterations or settings.get().password_hash_iterations
     salt = salt or os.urandom(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
     return f"pbkdf2_sha256${iterations}${salt.hex()}${digest.hex()}"
@@ -55,23 +59,34 @@ def check_password(stored: str | None, password: str) -> bool:
 def unit_by_code(session: Session, code: str) -> OrgUnit:
     unit = session.scalar(select(OrgUnit).where(OrgUnit.code == code))
     if unit is None:
-        raise NotFound(f"no org unit with code {code!r}")
+        raise NotFound(f"no org unit with code {code!r}", reason="unit.not_found", unit=code)
     return unit
 
 
 def user_by_name(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active:
-        raise NotFound(f"no active user {username!r}")
+        raise NotFound(f"no active user {username!r}", reason="user.not_found", username=username)
     return user
 
 
-def actor_by_id(session: Session, user_id: int) -> Actor | None:
-    """The active user with this id as an Actor (one query, unit joined); None if gone or disabled —
-    what a web request loads once from its session cookie."""
+def credential_stamp(user: User) -> str:
+    """What a login session remembers of the password it was opened with: a digest of its stored hash,
+    which a reset by an administrator or a change by the user replaces (a new salt every time, so even
+    the same password set again makes a new stamp) — every older session then ends. The digest of a
+    salted hash reveals nothing a guess could be checked against."""
+    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:24]
+
+
+def actor_by_id(session: Session, user_id: int, stamp: str | None = None) -> Actor | None:
+    """The active user with this id as an Actor (one query, unit joined); None if gone or disabled, or —
+    given the session's `stamp` — if the password changed since (`credential_stamp`). What a web request
+    loads once from its session cookie."""
     row = session.execute(select(User, OrgUnit).join(OrgUnit, OrgUnit.id == User.unit_id)
                           .where(User.id == user_id, User.active.is_(True))).first()
-    return None if row is None else Actor.of(row[0])  # its unit is in the session: no query
+    if row is None or (stamp is not None and credential_stamp(row[0]) != stamp):
+        return None
+    return Actor.of(row[0])  # its unit is in the session: no query
 
 
 def actor_by_name(session: Session, username: str) -> Actor:
@@ -91,7 +106,8 @@ def list_units(session: Session, level: str | None = None, parent_code: str | No
     stmt = select(OrgUnit).order_by(OrgUnit.code)
     if level:
         if level not in LEVELS:
-            raise InvalidInput(f"unknown level {level!r}; one of {', '.join(LEVELS)}")
+            raise InvalidInput(f"unknown level {level!r}; one of {', '.join(LEVELS)}", reason="unit.level_unknown",
+                               level=level)
         stmt = stmt.where(OrgUnit.level == level)
     if parent_code:
         stmt = stmt.where(OrgUnit.parent_id == unit_by_code(session, parent_code).id)
@@ -103,7 +119,8 @@ def list_users(session: Session, role: str | None = None, unit_code: str | None 
     stmt = select(User).order_by(User.username)
     if role:
         if role not in ROLES:
-            raise InvalidInput(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+            raise InvalidInput(f"unknown role {role!r}; one of {', '.join(ROLES)}", reason="user.role_unknown",
+                               role=role)
         stmt = stmt.where(User.role == role)
     if unit_code:
         stmt = stmt.where(User.unit_id == unit_by_code(session, unit_code).id)
@@ -149,7 +166,8 @@ def seed_org_tree(session: Session, units: Iterable[SeedUnit] | None = None) -> 
     for u in units:
         parent = ids.get(u.parent_code) if u.parent_code else None
         if u.parent_code and parent is None:
-            raise InvalidInput(f"seed unit {u.code} comes before its parent {u.parent_code}")
+            raise InvalidInput(f"seed unit {u.code} comes before its parent {u.parent_code}", reason="init.seed_order",
+                               unit=u.code, parent=u.parent_code)
         path = (parent[1] if parent else "/") + u.code + "/"
         ids[u.code] = (next_id, path)
         rows.append({"id": next_id, "code": u.code, "name": u.name, "level": u.level,

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session, load_only
 
-from . import clock, db, policy, runtime
-from .bpmn import CompiledFile, compile_bpmn
+from . import clock, db, policy
+from .bpmn import CompiledFile, compile_bpmn, decision_names, first_steps, spec_from_json, spec_to_json
 from .errors import Conflict, NotFound
-from .models import AuditEvent, ProcessVersion, User
+from .models import ProcessVersion, User
 from .policy import Actor, as_actor
 
 
@@ -73,6 +73,7 @@ def deploy(session: Session, data: bytes, filename: str, actor: Actor | User | N
     pass `compiled` = compile_bpmn(data, filename), made before its transaction began. No `actor` is the
     server's operator (the seed, `yicun init`, benchmarks), recorded by name in the audit trail.
     """
+    from .cases import audit  # engine.cases imports this module (specs), so its writer is imported here
     actor = Actor.operator() if actor is None else as_actor(actor)
     policy.require(policy.may_deploy(actor), "process.deploy", f"{actor.username} may not deploy processes")
     now = now or clock.now()
@@ -95,17 +96,16 @@ def deploy(session: Session, data: bytes, filename: str, actor: Actor | User | N
             continue
         version = (latest.version if latest else 0) + 1
         meta = {tid: m.to_dict() for tid, m in proc.user_tasks.items()}
-        spec_json = runtime.spec_to_json(proc.spec, proc.subprocess_specs) if proc.executable else None
+        spec_json = spec_to_json(proc.spec, proc.subprocess_specs) if proc.executable else None
         version_id = session.execute(insert(ProcessVersion).returning(ProcessVersion.id).values(
             process_id=proc.process_id, version=version, name=proc.name, filename=filename,
             bpmn_xml=data.decode("utf-8"), sha256=compiled.sha256, spec_json=spec_json, task_meta=meta,
             findings=findings, executable=proc.executable, properties=proc.properties, deployed_at=now,
             deployed_by_id=actor.id)).scalar_one()
-        session.execute(insert(AuditEvent).values(
-            case_id=None, actor_id=actor.id, at=now, action="process.deployed",
-            details={"process_id": proc.process_id, "version": version, "file": filename,
-                     "sha256": compiled.sha256, "executable": proc.executable, **actor.audit_details},
-            old_value=str(latest.version) if latest else None, new_value=str(version)))
+        details: dict[str, Any] = {"process_id": proc.process_id, "version": version, "file": filename,
+                                   "sha256": compiled.sha256, "executable": proc.executable, **actor.audit_details}
+        audit.record(session, "process.deployed", at=now, actor_id=actor.id,
+                     old=str(latest.version) if latest else None, new=str(version), **details)
         results.append(DeployResult(proc.process_id, proc.name, version, version_id, proc.executable, True,
                                     findings))
     return results
@@ -146,8 +146,10 @@ def latest_version(session: Session, process_id: str) -> ProcessVersion:
     if pv is None:
         model_only = session.scalar(select(func.count()).where(ProcessVersion.process_id == process_id))
         if model_only:
-            raise Conflict(f"process {process_id!r} is deployed as a model only (not executable)")
-        raise NotFound(f"no deployed process for service {process_id!r}")
+            raise Conflict(f"process {process_id!r} is deployed as a model only (not executable)",
+                           reason="process.model_only", service=process_id)
+        raise NotFound(f"no deployed process for service {process_id!r}", reason="process.not_deployed",
+                       service=process_id)
     return pv
 
 
@@ -158,7 +160,8 @@ def load_spec(session: Session, version_id: int, key: tuple[str, str] | None = N
         key_row = session.execute(select(ProcessVersion.sha256, ProcessVersion.process_id)
                                   .where(ProcessVersion.id == version_id)).first()
         if key_row is None:
-            raise NotFound(f"no process version {version_id}")
+            raise NotFound(f"no process version {version_id}", reason="process.version_not_found",
+                           version_id=version_id)
         key = (key_row.sha256, key_row.process_id)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
@@ -168,11 +171,12 @@ def load_spec(session: Session, version_id: int, key: tuple[str, str] | None = N
     row = session.execute(select(ProcessVersion.spec_json, ProcessVersion.task_meta, ProcessVersion.properties)
                           .where(ProcessVersion.id == version_id)).one()
     if row.spec_json is None:
-        raise Conflict(f"process version {version_id} is a model only and cannot run")
-    spec, subs = runtime.spec_from_json(row.spec_json)
+        raise Conflict(f"process version {version_id} is a model only and cannot run", reason="process.model_only",
+                       version_id=version_id)
+    spec, subs = spec_from_json(row.spec_json)
     meta = row.task_meta if isinstance(row.task_meta, dict) else json.loads(row.task_meta)
-    loaded = LoadedSpec(spec, subs, meta, dict(row.properties or {}), runtime.decision_names(spec, subs),
-                        runtime.first_steps(spec, meta))
+    loaded = LoadedSpec(spec, subs, meta, dict(row.properties or {}), decision_names(spec, subs),
+                        first_steps(spec, meta))
     with _CACHE_LOCK:
         _CACHE[key] = loaded
         while len(_CACHE) > _CACHE_SIZE:

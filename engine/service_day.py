@@ -181,7 +181,10 @@ def get_digest(session: Session, unit_code: str, day: date | None = None) -> dic
         stmt = stmt.where(ServiceDayDigest.service_date == day)
     digest = session.scalar(stmt)
     if digest is None:
-        raise NotFound(f"no service-day digest for {unit_code}" + (f" on {day}" if day else ""))
+        if day:
+            raise NotFound(f"no service-day digest for {unit_code} on {day}", reason="service_day.not_found",
+                           unit=unit_code, day=day.isoformat())
+        raise NotFound(f"no service-day digest for {unit_code}", reason="service_day.none_yet", unit=unit_code)
     return {"service_date": digest.service_date.isoformat(),
             "generated_at": clock.local(digest.generated_at).isoformat(timespec="minutes"), **digest.content}
 

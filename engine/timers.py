@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from . import cases, clock, incidents
+from .cases import parking
 from .db import transaction
 
 log = logging.getLogger(__name__)
@@ -44,77 +45,96 @@ def sweep(engine: Engine, now: datetime | None = None, max_cases: int | None = N
     _retry(engine, "timer", now, report, _retry_timers, max_cases)
     skip: set[int] = set()
     while max_cases is None or report.cases < max_cases:
-        if not _fire_next(engine, now, skip, report):
+        if not _fire_next(engine, now, skip, report, max_cases):
             break
     _sweep_warnings(engine, now, report)
     return report
 
 
 # A savepoint set by hand rather than Session.begin_nested(): the firing is all Core statements on the
-# session's connection (no ORM state to rewind), and COMMIT releases the savepoint by itself, so a
+# session's connection (no ORM state to rewind), and COMMIT releases the savepoints by itself, so a
 # successful firing — nearly every one — pays one statement for it instead of two.
 #
-# On PostgreSQL the same round trip makes the firing's COMMIT asynchronous (synchronous_commit off for
-# this transaction only): the commit no longer waits for the WAL flush, which was the largest single
-# cost of a firing (≈1.5 ms of ≈3). That is safe for a firing and for nothing a person does: the
-# transaction is still atomic and ordered in the WAL, so a crash can only lose the last fraction of a
-# second of firings *whole* — their timers are still armed and the next sweep fires them again — and
-# any later synchronous commit (a clerk completing the escalated task) flushes the WAL up to and past
-# it, so nobody can act on a firing that is then lost. Firings have no effect outside the database.
+# On PostgreSQL a transaction fires up to FIRE_BATCH cases, each in its own savepoint: the cases are found
+# and locked (SKIP LOCKED) by one query, and BEGIN, that query and COMMIT are paid once per batch instead
+# of once per case — a third of a firing's round trips. A case that fails is rolled back to its savepoint
+# alone and recorded as an incident while the others go on. SQLite serialises every writer on one lock,
+# so there a transaction fires one case and holds that lock no longer than a clerk's step would.
+#
+# The same transaction's COMMIT is asynchronous on PostgreSQL (synchronous_commit off for it only): the
+# commit no longer waits for the WAL flush, which was the largest single cost of a firing (≈1.5 ms of ≈3).
+# That is safe for a firing and for nothing a person does: the transaction is still atomic and ordered in
+# the WAL, so a crash can only lose the last fraction of a second of firings *whole* — their timers are
+# still armed and the next sweep fires them again — and any later synchronous commit (a clerk completing
+# the escalated task) flushes the WAL up to and past it, so nobody can act on a firing that is then lost.
+# Firings have no effect outside the database.
+FIRE_BATCH = 16
+_ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF"
 _SAVEPOINT = "SAVEPOINT yicun_fire"
-_SAVEPOINT_ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; SAVEPOINT yicun_fire"
 _ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO SAVEPOINT yicun_fire"
 
 
-def _fire_next(engine: Engine, now: datetime, skip: set[int], report: SweepReport) -> bool:
-    """Fire the next due case in its own transaction; False when none is due. Any Exception of the case
-    (RecursionError, MemoryError, OverflowError, a bug of ours…) becomes its incident; an interrupt
-    (BaseException) still stops the sweep. A failure to *find* the next case is the database's, not a
-    case's: it ends the sweep.
+def _fire_next(engine: Engine, now: datetime, skip: set[int], report: SweepReport,
+               max_cases: int | None = None) -> bool:
+    """Fire the next due cases (a batch on PostgreSQL, one on SQLite) in one transaction, each in its own
+    savepoint; False when none is due. Any Exception of a case (RecursionError, MemoryError, OverflowError,
+    a bug of ours…) becomes its incident; an interrupt (BaseException) still stops the sweep. A failure
+    to *find* the next cases is the database's, not a case's: it ends the sweep.
 
-    The firing runs in a savepoint, so on failure its work is undone while the case row stays locked and
-    the incident is recorded (timers parked) in the same transaction: a second sweeper never picks the
-    case up between the rollback and the parking and fails on it again. Should that recording fail too,
-    the incident is recorded in a transaction of its own, after everything rolled back.
+    A failed firing's work is undone while the case row stays locked and the incident is recorded (timers
+    parked) in the same transaction: a second sweeper never picks the case up between the rollback and the
+    parking and fails on it again. Should that recording fail too, the whole batch rolls back (its timers
+    stay armed for the next loop) and the incident is recorded in a transaction of its own.
     """
     case_id, failure = None, None
+    done: list[tuple[int, int, BaseException | None, int | None]] = []  # case, fired, failure, incident
     try:
         with transaction(engine) as session:
-            case = cases.next_due_case(session, now, skip)
-            if case is None:
-                return False
-            case_id = case["id"]
             connection = session.connection()
-            connection.exec_driver_sql(_SAVEPOINT_ASYNC_COMMIT if connection.dialect.name == "postgresql"
-                                       else _SAVEPOINT)
-            try:
-                fired = cases.fire_timers(session, case_id, now, case)
-                if not fired:
-                    incidents.require_timer_progress(session, case_id, now)
-            except Exception as exc:
-                failure = exc
-                connection.exec_driver_sql(_ROLLBACK_TO_SAVEPOINT)
-                incident_id = incidents.record_in(session, kind="timer", exc=exc, now=now, case_id=case_id)
+            postgres = connection.dialect.name == "postgresql"
+            limit = FIRE_BATCH if postgres else 1
+            if max_cases is not None:
+                limit = max(1, min(limit, max_cases - report.cases))
+            due = cases.next_due_cases(session, now, skip, limit)
+            if not due:
+                return False
+            if postgres:
+                connection.exec_driver_sql(_ASYNC_COMMIT)
+            for case in due:
+                case_id, failure = case["id"], None
+                connection.exec_driver_sql(_SAVEPOINT)
+                try:
+                    fired = cases.fire_timers(session, case_id, now, case)
+                    if not fired:
+                        incidents.require_timer_progress(session, case_id, now)
+                except Exception as exc:
+                    failure = exc
+                    connection.exec_driver_sql(_ROLLBACK_TO_SAVEPOINT)
+                    incident_id = incidents.record_in(session, kind="timer", exc=exc, now=now, case_id=case_id)
+                    done.append((case_id, 0, exc, incident_id))
+                else:
+                    done.append((case_id, fired, None, None))
     except Exception as exc:
         if case_id is None:
             raise
         _failed(engine, "timer", case_id, failure or exc, now, report, skip)
         return True
-    if failure is not None:
-        skip.add(case_id)
-        etype, message = incidents.describe(failure)  # the recording logged it
-        report.failed.append({"case_id": case_id, "kind": "timer", "error": f"{etype}: {message}",
-                              "incident_id": incident_id})
-        return True
-    report.fired += fired
-    report.cases += 1
+    for fired_case, fired, failed, recorded in done:
+        if failed is not None:
+            skip.add(fired_case)
+            etype, message = incidents.describe(failed)  # the recording logged it
+            report.failed.append({"case_id": fired_case, "kind": "timer", "error": f"{etype}: {message}",
+                                  "incident_id": recorded})
+            continue
+        report.fired += fired
+        report.cases += 1
     return True
 
 
 def _retry_timers(session: Any, incident: Any, now: datetime) -> int:
     """A due retry: put the parked timers back as the workflow has them, fire what is due, and resolve
     the incident — all in this one transaction, so a failure leaves everything parked as it was."""
-    incidents.rearm_timers(session, incident["case_id"])
+    parking.rearm_timers(session, incident["case_id"])
     fired = cases.fire_timers(session, incident["case_id"], now)
     if not fired:
         incidents.require_timer_progress(session, incident["case_id"], now)

@@ -144,6 +144,14 @@ class AuditAction(_Named):
     INCIDENT_FAILED = "incident.failed"
     INCIDENT_RETRY = "incident.retry"
     INCIDENT_RESOLVED = "incident.resolved"
+    USER_CREATED = "user.created"
+    USER_UPDATED = "user.updated"
+    USER_DISABLED = "user.disabled"
+    USER_ENABLED = "user.enabled"
+    USER_PASSWORD_RESET = "user.password_reset"
+    USER_PASSWORD_CHANGED = "user.password_changed"
+    USER_LOGIN_FAILED = "user.login_failed"
+    USER_LOCKED = "user.locked"
 
 
 #: County departments a task's candidate group may name: Chinese name → short code (stable, stored).
@@ -186,5 +194,10 @@ _LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "process.deployed": ("部署流程", "process deployed"), "incident.opened": ("故障登记", "incident opened"),
         "incident.failed": ("故障重现", "incident failed again"), "incident.retry": ("故障重试", "incident retried"),
         "incident.resolved": ("故障处理完毕", "incident resolved"),
+        "user.created": ("新建账号", "account created"), "user.updated": ("修改账号", "account changed"),
+        "user.disabled": ("停用账号", "account disabled"), "user.enabled": ("启用账号", "account enabled"),
+        "user.password_reset": ("重置密码", "password reset"),
+        "user.password_changed": ("修改密码", "password changed"),
+        "user.login_failed": ("登录失败", "login failed"), "user.locked": ("账号锁定", "login locked"),
     },
 }

@@ -1,10 +1,10 @@
 """The working-day calendar (工作日) that every legal time limit is counted in.
 
 Sources, in order: the project-owned override file (``calendar.yaml`` at the repository root, or
-``$YICUN_CALENDAR``) — each year's State Council schedule can be added there without a release —
-then `chinese-calendar` (2004–2026 in 1.11.0). A date in a year neither knows falls back to
-Monday–Friday and every result built on it is marked **estimated**: never an exception, but a visible
-warning (logged here, flagged on the case for supervisors).
+``$YICUN_CALENDAR``: `settings.get().calendar_file`) — each year's State Council schedule can be added
+there without a release — then `chinese-calendar` (2004–2026 in 1.11.0). A date in a year neither knows
+falls back to Monday–Friday and every result built on it is marked **estimated**: never an exception, but
+a visible warning (logged here once per process and year, flagged on the case for supervisors).
 
 Counting follows Chinese legal practice (DOMAIN.md §3): the acceptance day is not counted, so an N-day
 limit ends on the N-th working day strictly after acceptance (an acceptance on a holiday counts from
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -23,10 +23,14 @@ from typing import Any
 import chinese_calendar
 import yaml
 
-from .clock import SHANGHAI
+from . import settings
+from .clock import SHANGHAI, due_date
 
 log = logging.getLogger(__name__)
-DEFAULT_FILE = Path(__file__).resolve().parent.parent / "calendar.yaml"
+#: the years already warned about in this process: every command, request and calendar object shares it,
+#: so an operator reads "calendar unknown for 2027" once, not once per command run in a process
+_warned_years: set[int] = set()
+_warned_lock = threading.Lock()
 _MAX_SPAN = 3660  # no limit in this domain reaches ten years; a bigger request is a bug
 
 
@@ -51,7 +55,6 @@ class WorkCalendar:
             if holidays & workdays:
                 raise ValueError(f"calendar {year}: {sorted(holidays & workdays)} are both holiday and workday")
             self._years[int(year)] = (holidays, workdays)
-        self._warned: set[int] = set()
 
     # ------------------------------------------------------------------ single days
     def is_workday(self, day: date) -> tuple[bool, bool]:
@@ -67,10 +70,8 @@ class WorkCalendar:
         try:
             return chinese_calendar.is_workday(day), False
         except NotImplementedError:
-            if day.year not in self._warned:
-                self._warned.add(day.year)
-                log.warning("calendar unknown for %s: counting Monday–Friday; deadlines are estimated "
-                            "until the State Council schedule is added to %s", day.year, DEFAULT_FILE.name)
+            if day.year not in _warned_years:
+                _warn_unknown_year(day.year)
             return day.weekday() < 5, True
 
     def known_year(self, year: int) -> bool:
@@ -137,8 +138,7 @@ class WorkCalendar:
 
     def workdays_left(self, at: datetime, due_end: datetime) -> tuple[int, bool]:
         """Working days strictly after the local date of `at` up to the due date (whose end is `due_end`)."""
-        due_date = (due_end.astimezone(SHANGHAI) - timedelta(microseconds=1)).date()
-        return self.count_workdays(at.astimezone(SHANGHAI).date(), due_date)
+        return self.count_workdays(at.astimezone(SHANGHAI).date(), due_date(due_end))
 
 
 def _dates(values: list[Any]) -> list[date]:
@@ -154,8 +154,17 @@ def _dates(values: list[Any]) -> list[date]:
     return out
 
 
+def _warn_unknown_year(year: int) -> None:
+    with _warned_lock:
+        if year in _warned_years:
+            return
+        _warned_years.add(year)
+    log.warning("calendar unknown for %s: counting Monday–Friday; deadlines are estimated until the State "
+                "Council schedule is added to %s", year, settings.get().calendar_file.name)
+
+
 def load_overrides(path: Path | None = None) -> dict[int, dict[str, Any]]:
-    path = Path(path or os.environ.get("YICUN_CALENDAR") or DEFAULT_FILE)
+    path = Path(path or settings.get().calendar_file)
     if not path.exists():
         return {}
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -165,6 +174,11 @@ def load_overrides(path: Path | None = None) -> dict[int, dict[str, Any]]:
     return {int(y): (spec or {}) for y, spec in years.items()}
 
 
-@functools.lru_cache(maxsize=1)
 def default_calendar() -> WorkCalendar:
-    return WorkCalendar(load_overrides())
+    """The calendar of the configured override file, built once per file."""
+    return _calendar_of(settings.get().calendar_file)
+
+
+@functools.lru_cache(maxsize=4)
+def _calendar_of(path: Path) -> WorkCalendar:
+    return WorkCalendar(load_overrides(path))

@@ -25,11 +25,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, inspect, make_url, select, text
 
-from engine import cases, clock, db, orgs, processes
+from engine import cases, clock, db, orgs, processes, settings
 from engine.models import TaskRow, User
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("YICUN_MANUAL_CLOCK", "1")  # the tests drive the CLI on a manual clock (`--now`)
+# PBKDF2 at 1,000 rounds instead of 120,000: ~300 hashes and logins cost 13 s of a `make test-fast` run.
+# Only the cost changes (each hash records its count; test_accounts checks the production default).
+os.environ.setdefault("YICUN_PASSWORD_HASH_ITERATIONS", "1000")
 FIXTURES = Path(__file__).parent / "fixtures"
 START = "2026-11-02T09:00:00+08:00"  # a Monday
 SEED_FILES = ("relay.bpmn", "dibao.bpmn", "pension.bpmn", "homestead.bpmn")
@@ -42,12 +45,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="database for the tests marked `db`")
 
 
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """`settings.get()` reads the environment once per process; cleared around every test, a test may set
+    a YICUN_* variable (monkeypatch.setenv) before the code it calls reads the settings, and leaves
+    nothing behind."""
+    settings.get.cache_clear()
+    yield
+    settings.get.cache_clear()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "db_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
         if item.get_closest_marker("browser"):  # each starts Chromium and waits on pages: seconds apiece
             item.add_marker(pytest.mark.slow)
+        if _uses_a_module_fixture(item):  # `make test-fast` runs on xdist workers with --dist loadgroup: the
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))  # module's tests share one
+
+
+def _uses_a_module_fixture(item: pytest.Item) -> bool:
+    """Whether the test takes a module-scoped fixture (the catalogue deployed, the `init --demo` database:
+    seconds to build). Its module's tests then stay on one xdist worker, which builds the fixture once."""
+    info = getattr(item, "_fixtureinfo", None)
+    return info is not None and any(defs[-1].scope == "module" for defs in info.name2fixturedefs.values() if defs)
 
 
 def _pg_url() -> str:
@@ -354,3 +376,15 @@ def app(seeded: Engine) -> Any:
 @pytest.fixture
 def client(app: Any) -> Any:
     return app.test_client()
+
+
+@pytest.fixture(autouse=True)
+def only_cases_write_case_state() -> Iterator[None]:
+    """Every test also checks that nothing outside engine/cases/ wrote case state (tests/writers.py)."""
+    from tests import writers
+
+    writers.install()
+    writers.seen.clear()
+    yield
+    found, writers.seen[:] = list(writers.seen), []
+    assert not found, "case state written outside engine/cases/:\n" + "\n".join(map(str, found[:10]))

@@ -5,12 +5,12 @@ hang. No timings are asserted: the payloads below would take minutes or gigabyte
 refused, so a regression shows as a hang or a MemoryError, not as a flaky number."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from engine import bpmn, cases, clock, expressions, forms, patterns, processes, runtime
+from engine import bpmn, cases, clock, expressions, forms, patterns, processes, settings
 from engine.errors import BpmnRejected, WorkflowError
 from engine.expressions import ExpressionLimitExceeded, ExpressionRejected, evaluate, execute
 
@@ -154,7 +154,9 @@ def test_the_helper_object_cannot_be_reached_or_shadowed():
 # ------------------------------------------------------------------------------------------ time
 @pytest.fixture
 def short_budget(monkeypatch):
-    monkeypatch.setattr(expressions, "TIME_BUDGET_SECONDS", 0.05)
+    monkeypatch.setenv("YICUN_EXPRESSION_SECONDS", "0.05")  # the smallest budget the settings allow
+    settings.get.cache_clear()
+    assert expressions.time_budget_seconds() == 0.05
 
 
 @pytest.mark.parametrize("script", [
@@ -314,7 +316,9 @@ def test_script_first_template_compiles():
 
 def test_slow_scripts_share_the_deploys_time_budget(monkeypatch):
     # a budget far below what the script needs on any machine: 1,300 comparisons of 99,000-element lists
-    monkeypatch.setattr(bpmn, "DEPLOY_TIME_BUDGET_SECONDS", 0.005)
+    from engine.bpmn import compiler
+
+    monkeypatch.setattr(compiler, "DEPLOY_TIME_BUDGET_SECONDS", 0.005)
     script = "a = [0] * 99000\n" + "b = a == a\n" * 1300
     findings = findings_of(script_first(script))
     assert any(f.element_id == "SC" and "ran out of time" in f.message and f.line == 6 for f in findings), findings
@@ -374,13 +378,11 @@ def test_sane_timers_still_deploy():
 def start_refused(data: bytes, **case_data: Any) -> tuple[Any, WorkflowError]:
     """Run a new case of `data`'s process, holding `case_data`, to its first wait: it must be refused."""
     proc = bpmn.compile_bpmn(data, "ok.bpmn").processes[0]
-    wf = runtime.new_workflow(proc.spec, proc.subprocess_specs)
-    for task in wf.get_tasks(state=runtime.TaskState.READY):
-        task.data.update(case_data)
+    instance = bpmn.Instance.start(proc.spec, proc.subprocess_specs, case_data)
     with clock.using(clock.ManualClock("2026-11-02T09:00:00+08:00")):
         with pytest.raises(WorkflowError) as exc:
-            cases.service.run_engine(wf, lambda: None)
-    return wf, exc.value
+            cases.service.run_engine(instance)
+    return instance.workflow, exc.value
 
 
 @pytest.mark.parametrize("days", [99_999_999_999_999, 10 ** 40, 4000, "3X", "-1", 2.5e300])
@@ -391,14 +393,14 @@ def test_an_out_of_range_timer_from_case_data_is_a_workflow_error_when_armed(day
 
 
 def test_timer_range_helpers():
-    now = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
-    assert runtime.timer_delta("P10Y", now).days in (3652, 3653)
+    now = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+    assert bpmn.timer_delta("P10Y", now).days in (3652, 3653)
     for text in ("P3654D", "P99999999999Y", "PT3X", "P1W2D", ""):
-        with pytest.raises(runtime.TimerValueError):
-            runtime.timer_delta(text, now)
-    with pytest.raises(runtime.TimerValueError):
-        runtime.timer_instant("2040-01-01T00:00:00Z", now)
-    assert runtime.timer_instant("2030-01-01T00:00:00Z", now).year == 2030
+        with pytest.raises(bpmn.TimerValueError):
+            bpmn.timer_delta(text, now)
+    with pytest.raises(bpmn.TimerValueError):
+        bpmn.timer_instant("2040-01-01T00:00:00Z", now)
+    assert bpmn.timer_instant("2030-01-01T00:00:00Z", now).year == 2030
 
 
 # ------------------------------------------------------------------------------------------ deploy and the lock
@@ -430,6 +432,7 @@ def deploy_file(engine, data: bytes) -> None:
 
 def test_a_catastrophic_pattern_cannot_hang_a_completion(seeded):
     from engine.errors import InvalidInput
+
     from .conftest import CLERK, complete, ready_tasks, start
     deploy_file(seeded, field_file('<camunda:formField id="code" label="编号" type="string"><camunda:validation>'
                                    '<camunda:constraint name="pattern" config="(a+)+$"/></camunda:validation>'
@@ -447,6 +450,7 @@ def test_an_out_of_range_timer_from_intake_data_refuses_the_start(seeded, days):
     """A field a timer reads steers the case, so it is set by its step, never by start data; and when
     a timer's value from case data is out of range, arming it refuses the step with the timer named."""
     from engine.errors import InvalidInput
+
     from .conftest import start
     deploy_file(seeded, field_file('<camunda:formField id="days" label="天数" type="long"/>', timer='f"P{days}D"'))
     with pytest.raises(InvalidInput) as refused:
@@ -513,3 +517,17 @@ def test_nested_multi_instance_is_refused_at_once():
     findings = findings_of(nested)
     assert time.perf_counter() - started < 30  # a hang guard only: it used to take 5.5 s
     assert any(f.element_id == "Inner" and "inside the multi-instance 'T'" in f.message for f in findings), findings
+
+
+@pytest.mark.parametrize("script, line, error_type", [
+    ("a = 1\nb = applicant_age + 1\n", 2, "NameError"),
+    ("a = 1\nb = 2\nc = 1 / 0\n", 3, "ZeroDivisionError"),
+    ("a = 'x' + 1\n", 1, "TypeError"),
+])
+def test_a_failing_script_names_its_element_line_and_error_type(script, line, error_type):
+    """A refused step says where, as SpiffWorkflow knew it: the BPMN element, the script's line, the error type
+    (for the designer to go straight there; the JSON API and the incident list carry the same)."""
+    _wf, error = start_refused(script_first(script))
+    assert (error.details.get("element"), error.details.get("line"), error.details.get("error_type")) == \
+        ("SC", line, error_type), error.details
+    assert error.reason == "workflow.failed" and error.to_dict()["element"] == "SC"

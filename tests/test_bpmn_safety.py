@@ -4,9 +4,10 @@ import pytest
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from sqlalchemy import func, select
 
-from engine import bpmn, db, processes, runtime
+from engine import bpmn, db, processes
 from engine.errors import BpmnRejected
-from engine.expressions import RESTRICTED_ENGINE, ExpressionRejected
+from engine.bpmn.script_engine import RESTRICTED_ENGINE
+from engine.expressions import ExpressionRejected
 from engine.models import ProcessVersion
 
 from .conftest import FIXTURES
@@ -132,15 +133,15 @@ def test_a_tampered_stored_spec_still_runs_restricted(tmp_path):
     marker = tmp_path / "pwned"
     compiled = bpmn.compile_bpmn(make(), "ok.bpmn")
     proc = compiled.processes[0]
-    spec_json = runtime.spec_to_json(proc.spec, proc.subprocess_specs)
+    spec_json = bpmn.spec_to_json(proc.spec, proc.subprocess_specs)
     spec_json = spec_json.replace('decision == \\"approve\\"', f"__import__('os').system('touch {marker}') == 0")
     assert "__import__" in spec_json
-    spec, subs = runtime.spec_from_json(spec_json)
-    wf = runtime.new_workflow(spec, subs)
+    spec, subs = bpmn.spec_from_json(spec_json)
+    wf = bpmn.new_workflow(spec, subs)
     wf.do_engine_steps()
-    restored = runtime.load_instance(runtime.dump_instance(wf), spec, subs)
+    restored = bpmn.load_instance(bpmn.dump_instance(wf), spec, subs)
     assert restored.script_engine is RESTRICTED_ENGINE
-    task = runtime.ready_user_tasks(restored)[0]
+    task = bpmn.ready_user_tasks(restored)[0]
     task.run()
     with pytest.raises(WorkflowTaskException, match=r"^Error evaluating expression '__import__\('os'\)\.system") as exc:
         restored.do_engine_steps()
@@ -154,16 +155,16 @@ def test_restricted_engine_survives_round_trip_and_cannot_be_swapped():
     from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
     compiled = bpmn.compile_bpmn((FIXTURES / "relay.bpmn").read_bytes(), "relay.bpmn")
     proc = compiled.processes[0]
-    wf = runtime.new_workflow(proc.spec, proc.subprocess_specs)
+    wf = bpmn.new_workflow(proc.spec, proc.subprocess_specs)
     wf.do_engine_steps()
-    restored = runtime.load_instance(runtime.dump_instance(wf), proc.spec, proc.subprocess_specs)
+    restored = bpmn.load_instance(bpmn.dump_instance(wf), proc.spec, proc.subprocess_specs)
     assert type(restored).__name__ == "SafeBpmnWorkflow"
     assert restored.script_engine is RESTRICTED_ENGINE
     with pytest.raises(PermissionError):
         restored.script_engine = PythonScriptEngine()
     with pytest.raises(PermissionError):
-        runtime.SafeBpmnWorkflow(proc.spec, proc.subprocess_specs, script_engine=PythonScriptEngine())
-    task = runtime.ready_user_tasks(restored)[0]
+        bpmn.SafeBpmnWorkflow(proc.spec, proc.subprocess_specs, script_engine=PythonScriptEngine())
+    task = bpmn.ready_user_tasks(restored)[0]
     with pytest.raises(WorkflowTaskException, match=r"^Error evaluating expression '__import__\('os'\)'") as exc:
         restored.script_engine.evaluate(task, "__import__('os')")
     assert exc.value.error_type == ExpressionRejected.__name__

@@ -8,9 +8,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from werkzeug.serving import make_server
@@ -226,9 +227,19 @@ def test_a_new_account_changes_its_password_and_a_forged_post_is_refused(demo_db
             user.wait_for_url(f"{base}/")
             body = user.inner_text("body")
             assert "密码已修改" in body and "我的待办" in body and "盛秋兰" in body
-            # TODO(issue #8 §4, Flask-Babel): there is no language switch yet. When one exists, click it
-            # here and assert that the page turns English (e.g. "My tasks") and back to Chinese.
+            # the language switch in the header: English, on the same page, then Chinese again
             assert user.evaluate("document.documentElement.lang") == "zh-CN"
+            user.click("form.lang button[value=en]")
+            user.wait_for_function("document.documentElement.lang === 'en'")
+            assert user.url == f"{base}/"
+            body = user.inner_text("body")
+            assert "My tasks" in body and "Open cases" in body and "convenience clerk" in body and "我的待办" not in body
+            user.goto(f"{base}/account/password")  # the choice holds on every page
+            assert "Change password" in user.inner_text("h1")
+            user.click("form.lang button[value=zh_CN]")
+            user.wait_for_function("document.documentElement.lang === 'zh-CN'")
+            assert user.url == f"{base}/account/password" and "修改密码" in user.inner_text("h1")
+            user.goto(f"{base}/")
             user.click("text=退出")
             _login(user, base, "clerk-430902102201-9", new_password)
             user.wait_for_url(f"{base}/")  # straight in: the change is done
@@ -237,4 +248,50 @@ def test_a_new_account_changes_its_password_and_a_forged_post_is_refused(demo_db
             browser.close()
             evil.shutdown()
     for shot in (ADMIN_SHOT, PASSWORD_SHOT, NEW_ACCOUNT_SHOT):
+        assert shot.stat().st_size > 10_000, shot
+
+
+LANGUAGE_SHOTS = {(page, lang): Path(f"/tmp/yicun_{page}_{lang}.png") for page in ("login", "home")
+                  for lang in ("zh", "en")}
+
+
+def test_login_and_home_in_both_languages_fit_a_1366_screen(demo_db, tmp_path):
+    """Issue #8 §3: the login page and the home page in Chinese and in English (switched with the header's
+    form), each screenshotted at 1366×768: nothing wider than the window, the header on one line."""
+    from playwright.sync_api import sync_playwright
+
+    from web import create_app
+    start(demo_db, service="FX-DIBAO", now=None)
+    app = create_app({"DATABASE_URL": demo_db.url.render_as_string(hide_password=False), "DEMO": True,
+                      "INSTANCE_DIR": str(tmp_path / "instance")})
+    with _Server(app) as web, sync_playwright() as pw:
+        base = f"http://127.0.0.1:{web.port}"
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="en-US")  # English browser
+
+            def fits(shot: Path) -> None:
+                assert page.evaluate("document.documentElement.scrollWidth") <= 1366, shot
+                header = page.evaluate("document.querySelector('header.top').getBoundingClientRect().height")
+                assert header < 60, (shot, header)  # one line, not wrapped
+                page.screenshot(path=str(shot))
+
+            page.goto(f"{base}/login")
+            assert page.evaluate("document.documentElement.lang") == "zh-CN"  # Chinese whatever the browser says
+            fits(LANGUAGE_SHOTS["login", "zh"])
+            page.click("form.lang button[value=en]")
+            page.wait_for_function("document.documentElement.lang === 'en'")
+            assert "Log in" in page.inner_text("h1") and page.url == f"{base}/login"
+            fits(LANGUAGE_SHOTS["login", "en"])
+            _login(page, base, CLERK, orgs.DEMO_PASSWORD)
+            page.wait_for_url(f"{base}/")
+            assert "My tasks" in page.inner_text("body")  # logging in kept the choice
+            fits(LANGUAGE_SHOTS["home", "en"])
+            page.click("form.lang button[value=zh_CN]")
+            page.wait_for_function("document.documentElement.lang === 'zh-CN'")
+            assert "我的待办" in page.inner_text("body")
+            fits(LANGUAGE_SHOTS["home", "zh"])
+        finally:
+            browser.close()
+    for shot in LANGUAGE_SHOTS.values():
         assert shot.stat().st_size > 10_000, shot

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine import cases, catalog, clock, db, lint, orgs, processes, timers
+from engine import cases, catalog, clock, db, orgs, processes, timers
+from engine.bpmn import conventions as lint
 from engine.demo import eligible_worker, sample_form
 from engine.models import AuditEvent, Card, Case, ProcessVersion, TaskRow, User
 

@@ -12,7 +12,6 @@ from engine.cli import main
 
 from .conftest import ROOT, freeze_sqlite
 
-
 DEMO_NOW = "2026-11-02T09:00:00"
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import processes, runtime
+from engine import bpmn, processes
 from engine.bpmn import compile_bpmn
 
 HERE = Path(__file__).parent / "conformance"
@@ -42,13 +42,13 @@ def test_each_public_file_has_its_recorded_outcome(path):
     if got["outcome"] == "deploys":  # and a case of it runs to a wait state without stalling
         for proc in compile_bpmn(path.read_bytes(), name).processes:
             if proc.executable:
-                wf = runtime.new_workflow(proc.spec, proc.subprocess_specs)
+                wf = bpmn.new_workflow(proc.spec, proc.subprocess_specs)
                 try:
-                    runtime.run_until_waiting(wf)
+                    bpmn.run_until_waiting(wf)
                 except Exception as exc:  # noqa: BLE001 - a process needing start data may stop at a condition
                     assert type(exc).__name__ in ("WorkflowTaskException", "WorkflowException"), exc
                     continue
-                assert not runtime.stalled_at(wf)
+                assert not bpmn.stalled_at(wf)
 
 
 def test_every_file_is_recorded():

@@ -176,8 +176,9 @@ def test_unknown_year_gives_estimated_dues_not_an_error(seeded, manual_clock):
 
 
 def test_a_pause_that_pushes_dues_into_an_unknown_year_marks_them_estimated(seeded, manual_clock):
-    from .conftest import FIXTURES
     from engine import processes
+
+    from .conftest import FIXTURES
     with db.transaction(seeded) as s:
         processes.deploy(s, (FIXTURES / "publicity.bpmn").read_bytes(), "publicity.bpmn")
     manual_clock.set(sh(2026, 12, 14, 9, 0))
@@ -218,8 +219,9 @@ def test_new_step_during_a_pause_waits_for_the_clock(seeded, manual_clock):
 
 
 def test_publicity_period_stops_the_clock(seeded, manual_clock):
-    from .conftest import FIXTURES
     from engine import processes
+
+    from .conftest import FIXTURES
     with db.transaction(seeded) as s:
         processes.deploy(s, (FIXTURES / "publicity.bpmn").read_bytes(), "publicity.bpmn")
     r = start(seeded, service="TEST-PUBLICITY")  # Mon 11-02: 10 working days → 24:00 Mon 11-16

@@ -1,8 +1,8 @@
 """The restricted expression language: what BPMN conditions, timers and scripts may say."""
 import pytest
 
+from engine.bpmn.script_engine import RESTRICTED_ENGINE
 from engine.expressions import (
-    RESTRICTED_ENGINE,
     ExpressionRejected,
     evaluate,
     execute,

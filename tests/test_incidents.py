@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from engine import cases, clock, db, incidents, processes, service_day, timers
+from engine import cases, clock, db, incidents, processes, service_day, settings, timers
 from engine.cases import projection, store
 from engine.cli import main
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -126,13 +127,13 @@ def poison(monkeypatch) -> Callable[..., Poison]:
             def restore(session, case):
                 loaded = real_restore(session, case)
                 if state.active and case["id"] == state.case_id:
-                    real_refresh = loaded.workflow.refresh_timers
+                    real_refresh = loaded.instance.workflow.refresh_timers
 
                     def refresh() -> None:
                         state.calls += 1
                         real_refresh()
                         fail()
-                    loaded.workflow.refresh_timers = refresh
+                    loaded.instance.workflow.refresh_timers = refresh
                 return loaded
             monkeypatch.setattr(store, "restore", restore)
             return state
@@ -143,7 +144,7 @@ def poison(monkeypatch) -> Callable[..., Poison]:
             if state.active and loaded.case["id"] == state.case_id:
                 state.calls += 1
                 if variant == "plain_bug":
-                    getattr(None, "id")  # AttributeError: a bug of ours
+                    (None).id  # AttributeError: a bug of ours
                 else:  # "db_error": a statement of ours the database refuses (aborts the transaction on PG)
                     row = session.execute(select(TimerRow.__table__).where(TimerRow.case_id == state.case_id)
                                           .limit(1)).mappings().one()
@@ -244,21 +245,27 @@ def test_the_failed_case_is_skipped_until_its_backoff_then_retried_and_resolved(
     assert timers.sweep(seeded, DUE + timedelta(days=1)).failed == []
 
 
-def test_backoff_doubles_up_to_its_cap_and_is_configurable(monkeypatch):
+def test_backoff_doubles_up_to_its_cap_and_is_configurable(monkeypatch, caplog):
     policy = incidents.backoff()
     assert [policy.delay(n).total_seconds() for n in (0, 1, 2, 3)] == [60, 120, 240, 480]
     assert policy.delay(10_000).total_seconds() == 6 * 3600
     monkeypatch.setenv("YICUN_INCIDENT_RETRY_SECONDS", "10")
     monkeypatch.setenv("YICUN_INCIDENT_RETRY_MAX_SECONDS", "25")
+    settings.get.cache_clear()
     assert [incidents.backoff().delay(n).total_seconds() for n in (0, 1, 2, 50)] == [10, 20, 25, 25]
-    monkeypatch.setenv("YICUN_INCIDENT_RETRY_SECONDS", "soon")  # a bad setting never stops the recording
-    assert incidents.backoff().first_seconds == 60
+    monkeypatch.setenv("YICUN_INCIDENT_RETRY_SECONDS", "soon")
+    settings.get.cache_clear()
+    with pytest.raises(settings.SettingError, match="YICUN_INCIDENT_RETRY_SECONDS must be a whole number"):
+        settings.get()  # what `yicun` reports before any command runs (exit 3)
+    assert incidents.backoff().first_seconds == 60  # and should it run all the same, failures are recorded
+    assert "YICUN_INCIDENT_RETRY_SECONDS" in caplog.text
 
 
 def test_a_second_timer_of_the_case_is_held_not_fired_before_the_retry(seeded, manual_clock, poison,
                                                                        monkeypatch):
     """The poisoned case's later timers are held too: the case is skipped as a whole until its retry."""
     monkeypatch.setenv("YICUN_INCIDENT_RETRY_SECONDS", str(30 * 86400))  # its retry is far away
+    settings.get.cache_clear()
     r = start(seeded, service="FX-DIBAO")  # two timers: the workdays(5) step warning and the P15D withdrawal
     bad = case_id(seeded, r.case_number)
     state = poison(bad, "overflow")

@@ -8,14 +8,28 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import cases, db, forms, processes
+from engine import cases, db, forms, processes, settings
 from engine.clock import SHANGHAI
 from engine.errors import Forbidden, InvalidInput
 from engine.models import AuditEvent, Case
 from engine.policy import Actor
 
-from .conftest import (AGENT, CLERK, COUNTY_MZ, COUNTY_RS, FIXTURES, TOWNSHIP, VILLAGE, complete, form_for,
-                       ready_tasks, snapshot, start, user, worker_for)
+from .conftest import (
+    AGENT,
+    CLERK,
+    COUNTY_MZ,
+    COUNTY_RS,
+    FIXTURES,
+    TOWNSHIP,
+    VILLAGE,
+    complete,
+    form_for,
+    ready_tasks,
+    snapshot,
+    start,
+    user,
+    worker_for,
+)
 from .test_deadlines import case_row, sh
 
 
@@ -258,7 +272,6 @@ def test_acceptance_time_bounds(seeded, manual_clock):
 
 
 def test_the_grace_window_is_configurable(seeded, manual_clock, monkeypatch):
-    from engine import settings
     monkeypatch.setenv("YICUN_PAUSE_GRACE_WORKDAYS", "0")
     settings.get.cache_clear()
     try:
@@ -365,7 +378,7 @@ def test_deploy_refuses_form_fields_named_like_the_language(bad):
 @pytest.mark.parametrize("boom", [RecursionError("deep"), MemoryError(), OverflowError("big"), AttributeError("x")])
 def test_a_crashing_process_refuses_the_step_and_writes_nothing(seeded, monkeypatch, boom):
     """Whatever the run raises, the user gets a WorkflowError (exit 7 / HTTP 422), not a traceback."""
-    from engine import runtime
+    from engine.bpmn import workflow
     from engine.errors import WorkflowError
 
     r, task, data = intake(seeded)
@@ -373,7 +386,7 @@ def test_a_crashing_process_refuses_the_step_and_writes_nothing(seeded, monkeypa
 
     def crash(_wf, **_kw):
         raise boom
-    monkeypatch.setattr(runtime, "run_until_waiting", crash)
+    monkeypatch.setattr(workflow, "run_until_waiting", crash)
     with pytest.raises(WorkflowError) as info:
         complete(seeded, task.id, CLERK, data)
     assert type(boom).__name__ in str(info.value)
@@ -406,6 +419,7 @@ def test_a_pause_shorter_than_a_day_moves_no_due(seeded, manual_clock, began, en
 def test_the_manual_clock_needs_the_test_switch(db_url, monkeypatch, capsys):
     from engine.cli import main
     monkeypatch.delenv("YICUN_MANUAL_CLOCK")
+    settings.get.cache_clear()
     for argv in (["--now", "2026-11-02T09:00", "case", "list"], ["timers", "sweep", "--now", "2027-01-01T00:00"]):
         assert main(["--db", db_url, *argv]) == 3
         assert "YICUN_MANUAL_CLOCK" in capsys.readouterr().err
@@ -425,8 +439,7 @@ def test_start_data_carries_only_the_intake_steps_fields(seeded):
 def test_names_read_by_scripts_are_decisions_too():
     """A script can turn a field into what a gateway reads (approved = township_decision == "approve"):
     every name the process's logic reads is a decision, not only those of gateway conditions."""
-    from engine.bpmn import compile_bpmn
-    from engine.runtime import decision_names
+    from engine.bpmn import compile_bpmn, decision_names
     tick = compile_bpmn((FIXTURES / "loops" / "tick.bpmn").read_bytes(), "tick.bpmn").processes[0]
     names = decision_names(tick.spec, tick.subprocess_specs)
     assert "reminders" in names  # read by the script `reminders = reminders + 1`
@@ -446,6 +459,7 @@ def test_numbers_the_database_cannot_hold_are_usage_errors(db_url, capsys):
 
 def test_a_timer_value_too_big_for_a_float_is_refused_with_its_element():
     import re as regex
+
     from engine.bpmn import compile_bpmn
     from engine.errors import BpmnRejected
     xml = (FIXTURES / "relay.bpmn").read_text(encoding="utf-8")

@@ -6,7 +6,7 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from engine import cases, db, orgs, processes, runtime
+from engine import bpmn, cases, db, orgs, processes
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, WorkflowError
 from engine.models import AuditEvent, Case, OrgUnit, TaskRow, TimerRow
 
@@ -34,16 +34,16 @@ def assert_projection_matches(engine, number: str) -> None:
     with db.read(engine) as s:
         case = s.scalar(select(Case).where(Case.number == number))
         spec = processes.load_spec(s, case.process_version_id)
-        wf = runtime.load_instance(case.instance_json, spec.spec, spec.subprocess_specs)
+        wf = bpmn.load_instance(case.instance_json, spec.spec, spec.subprocess_specs)
         rows = s.scalars(select(TaskRow).where(TaskRow.case_id == case.id, TaskRow.state == "ready")).all()
         timers = s.scalars(select(TimerRow).where(TimerRow.case_id == case.id,
                                                   TimerRow.state.in_(("armed", "paused")))).all()
     assert {r.spiff_task_id: r.bpmn_id for r in rows} == {
-        str(t.id): t.task_spec.bpmn_id for t in runtime.ready_user_tasks(wf)}
+        str(t.id): t.task_spec.bpmn_id for t in bpmn.ready_user_tasks(wf)}
     assert {t.spiff_task_id: (t.bpmn_id, t.state == "paused", t.workdays) for t in timers} == {
-        tid: (i.bpmn_id, i.paused, i.workdays) for tid, i in runtime.armed_timers(wf).items()}
+        tid: (i.bpmn_id, i.paused, i.workdays) for tid, i in bpmn.armed_timers(wf).items()}
     assert {t.spiff_task_id: t.due_at for t in timers if t.state == "armed"} == {
-        tid: i.due for tid, i in runtime.armed_timers(wf).items() if not i.paused}
+        tid: i.due for tid, i in bpmn.armed_timers(wf).items() if not i.paused}
     assert (case.status == "open") == (not wf.is_completed())
 
 
@@ -115,7 +115,7 @@ def test_routing_follows_lanes_and_departments(seeded):
 
 
 def test_inbox_visibility(seeded):
-    from engine import inbox
+    from engine import queries
     r = start(seeded)
     (intake,) = ready_tasks(seeded, r.case_number)
     complete(seeded, intake.id, CLERK, {"documents_complete": True})
@@ -123,12 +123,12 @@ def test_inbox_visibility(seeded):
     with db.read(seeded) as s:
         def box(name):
             u = orgs.user_by_name(s, name)
-            return [t["id"] for t in inbox.list_tasks(s, u)]
+            return [t.id for t in queries.list_tasks(s, u)]
         assert box(AGENT) == [review.id] and box(AGENT2) == [review.id] and box(TOWNSHIP) == [review.id]
         assert box(CLERK) == [] and box(COUNTY_MZ) == [] and box("agent-430902103-1") == []
         with pytest.raises(NotFound):  # a case outside one's subtree does not exist for that user
-            inbox.case_detail(s, r.case_number, orgs.user_by_name(s, OTHER_CLERK))
-        assert inbox.case_detail(s, r.case_number, orgs.user_by_name(s, "supervisor"))["number"] == r.case_number
+            queries.case_detail(s, r.case_number, orgs.user_by_name(s, OTHER_CLERK))
+        assert queries.case_detail(s, r.case_number, orgs.user_by_name(s, "supervisor")).number == r.case_number
 
 
 def test_county_department_gate(seeded):
@@ -230,7 +230,7 @@ def test_completing_a_task_cancelled_by_its_timer_is_refused(seeded, manual_cloc
     with db.read(seeded) as s:
         case = s.scalar(select(Case).where(Case.number == r.case_number))
         spec = processes.load_spec(s, case.process_version_id)
-        wf = runtime.load_instance(case.instance_json, spec.spec, spec.subprocess_specs)
+        wf = bpmn.load_instance(case.instance_json, spec.spec, spec.subprocess_specs)
     assert wf.get_tasks(spec_name="Task_HeadReview")[0].data["escalated"] is True
     # the head review has no form; without a decision the gateway fails: reported, nothing written
     with pytest.raises(WorkflowError, match="township_decision"):

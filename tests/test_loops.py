@@ -8,14 +8,16 @@ past the round where the old code broke. The year-long proof is `benchmarks/loop
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from engine import bpmn, cases, clock, db, processes, runtime, timers
+from engine import bpmn, cases, clock, db, processes, timers
+from engine.bpmn import compaction as bpmn_compaction
+from engine.bpmn import workflow as bpmn_workflow
 from engine.errors import BpmnRejected, WorkflowError
 from engine.models import Case, TaskRow, TimerRow
 
@@ -23,7 +25,7 @@ from .conftest import CLERK, ROOT, TOWNSHIP, VILLAGE, user
 
 LOOPS = Path(__file__).parent / "fixtures" / "loops"
 T0 = datetime.fromisoformat("2026-11-02T09:00:00+08:00")
-DEPTH_BOUND = 2 * runtime.COMPACT_MAX_TASKS  # far below SpiffWorkflow's 1000, far above a compacted tree
+DEPTH_BOUND = 2 * bpmn_compaction.COMPACT_MAX_TASKS  # far below SpiffWorkflow's 1000, far above a compacted tree
 
 
 # ------------------------------------------------------------------------------------------ the workflow object
@@ -39,25 +41,25 @@ class Case_:
 
     def __init__(self, name: str, reload_every: int = 97) -> None:
         self.spec, self.subs = _compiled(name)
-        self.wf = runtime.new_workflow(self.spec, self.subs)
+        self.wf = bpmn.new_workflow(self.spec, self.subs)
         self.steps, self.reload_every, self.deepest = 0, reload_every, 0
         self._run(lambda: None, T0)
 
     def _run(self, action: Any, at: datetime) -> None:
         with clock.using(clock.ManualClock(at)):
             action()
-            runtime.run_until_waiting(self.wf)
-        runtime.keep_bounded(self.wf)
+            bpmn.run_until_waiting(self.wf)
+        bpmn.keep_bounded(self.wf)
         self.steps += 1
         if self.steps % self.reload_every == 0:
-            self.deepest = max(self.deepest, runtime.tree_depth(self.wf))
-            self.wf = runtime.load_instance(runtime.dump_instance(self.wf), self.spec, self.subs)
+            self.deepest = max(self.deepest, bpmn.tree_depth(self.wf))
+            self.wf = bpmn.load_instance(bpmn.dump_instance(self.wf), self.spec, self.subs)
 
     def ready(self) -> list[str]:
-        return sorted(t.task_spec.bpmn_id for t in runtime.ready_user_tasks(self.wf))
+        return sorted(t.task_spec.bpmn_id for t in bpmn.ready_user_tasks(self.wf))
 
     def complete(self, bpmn_id: str, data: dict[str, Any], at: datetime = T0) -> None:
-        task = next(t for t in runtime.ready_user_tasks(self.wf) if t.task_spec.bpmn_id == bpmn_id)
+        task = next(t for t in bpmn.ready_user_tasks(self.wf) if t.task_spec.bpmn_id == bpmn_id)
 
         def act() -> None:
             task.data.update(data)
@@ -77,13 +79,13 @@ def test_rework_loop_runs_thousands_of_rounds():
         case.complete("Task_Review", {"review_decision": "rework"})
         assert case.ready() == ["Task_Intake"]
     assert case.deepest < DEPTH_BOUND
-    intake = runtime.ready_user_tasks(case.wf)[0]
+    intake = bpmn.ready_user_tasks(case.wf)[0]
     assert intake.data["note"] == "round 999" and intake.data["review_decision"] == "rework"
-    assert len(runtime.attached_timer_ids(intake)) == 1  # its warning timer, read from its BoundaryEventSplit
+    assert len(bpmn.attached_timer_ids(intake)) == 1  # its warning timer, read from its BoundaryEventSplit
     case.complete("Task_Intake", {"note": "last"})
     case.complete("Task_Review", {"review_decision": "approve"})
-    assert case.wf.is_completed() and runtime.reached_end(case.wf)
-    assert runtime.final_end_event(case.wf) == ("End_Done", "办结")
+    assert case.wf.is_completed() and bpmn.reached_end(case.wf)
+    assert bpmn.final_end_event(case.wf) == ("End_Done", "办结")
 
 
 @pytest.mark.parametrize("name, counter", [("remind.bpmn", "reminders"), ("after_wait.bpmn", "ticks"),
@@ -97,11 +99,11 @@ def test_hourly_timer_loops_keep_firing(name, counter):
     for n in range(1, 1201):
         at = T0 + timedelta(hours=n, seconds=n)
         case.fire(at)
-        armed = runtime.armed_timers(case.wf)
+        armed = bpmn.armed_timers(case.wf)
         assert len(armed) == 1, n
         (tid, info), = armed.items()
         assert info.due == (at + timedelta(hours=1)).astimezone(info.due.tzinfo)
-        assert runtime.find_task(case.wf, tid).data[counter] == n
+        assert bpmn.find_task(case.wf, tid).data[counter] == n
         assert not case.wf.is_completed()
     assert case.deepest < DEPTH_BOUND
     if name != "after_wait.bpmn":
@@ -116,11 +118,11 @@ def test_repeating_boundary_timer_keeps_the_case_small():
     sizes = []
     for n in range(1, 1501):
         case.fire(T0 + timedelta(hours=n, seconds=1))
-        sizes.append(sum(len(f.tasks) for f in runtime._flows(case.wf)))
-    assert max(sizes) <= runtime._case_limit(case.wf) + 8
-    assert case.ready() == ["Task_Handle"] and len(runtime.armed_timers(case.wf)) == 1
+        sizes.append(sum(len(f.tasks) for f in bpmn_workflow.flows(case.wf)))
+    assert max(sizes) <= bpmn_compaction._case_limit(case.wf) + 8
+    assert case.ready() == ["Task_Handle"] and len(bpmn.armed_timers(case.wf)) == 1
     case.complete("Task_Handle", {"note": "done"}, T0 + timedelta(hours=1501))
-    assert runtime.reached_end(case.wf) and runtime.final_end_event(case.wf) == ("End_Done", "办结")
+    assert bpmn.reached_end(case.wf) and bpmn.final_end_event(case.wf) == ("End_Done", "办结")
 
 
 def test_loop_through_a_parallel_split_and_join():
@@ -134,7 +136,7 @@ def test_loop_through_a_parallel_split_and_join():
         assert case.ready() == [second[0]], n
         case.complete(second[0], {second[1]: f"{second[1]} {n}"})
         assert case.ready() == ["Task_Decide"], n
-        decide = runtime.ready_user_tasks(case.wf)[0]
+        decide = bpmn.ready_user_tasks(case.wf)[0]
         # the branch that joined last is current; the earlier one's key may be its inherited copy from the
         # round before (SpiffWorkflow merges whole data dicts at a join, parent last), as without compaction
         assert decide.data[second[1]] == f"{second[1]} {n}"
@@ -144,7 +146,7 @@ def test_loop_through_a_parallel_split_and_join():
     case.complete("Task_VillageCheck", {"village_note": "v"})
     case.complete("Task_TownshipCheck", {"township_note": "t"})
     case.complete("Task_Decide", {"county_decision": "approve"})
-    assert runtime.reached_end(case.wf)
+    assert bpmn.reached_end(case.wf)
 
 
 def test_loops_in_and_around_an_embedded_subprocess():
@@ -157,13 +159,13 @@ def test_loops_in_and_around_an_embedded_subprocess():
     assert len(case.wf.subprocesses) <= 3  # finished subprocesses leave with their task
     case.complete("Task_Fix", {"fixed": True})
     case.complete("Task_Check", {"check_decision": "approve"})
-    assert runtime.reached_end(case.wf) and runtime.final_end_event(case.wf) == ("End_Done", "办结")
+    assert bpmn.reached_end(case.wf) and bpmn.final_end_event(case.wf) == ("End_Done", "办结")
 
 
 def _live_view(wf: Any) -> dict[str, Any]:
-    ready = {str(t.id): (t.task_spec.bpmn_id, dict(t.data), runtime.attached_timer_ids(t))
-             for t in runtime.ready_user_tasks(wf)}
-    return {"ready": ready, "timers": runtime.armed_timers(wf), "events": sorted(map(str, wf.event_manager.tasks))}
+    ready = {str(t.id): (t.task_spec.bpmn_id, dict(t.data), bpmn.attached_timer_ids(t))
+             for t in bpmn.ready_user_tasks(wf)}
+    return {"ready": ready, "timers": bpmn.armed_timers(wf), "events": sorted(map(str, wf.event_manager.tasks))}
 
 
 def test_compaction_changes_nothing_a_live_task_or_timer_sees():
@@ -174,62 +176,62 @@ def test_compaction_changes_nothing_a_live_task_or_timer_sees():
         case.complete("Task_Review", {"review_decision": "rework"})
     wf = case.wf
     before, tasks_before = _live_view(wf), len(wf.tasks)
-    removed = runtime.compact(wf)
+    removed = bpmn.compact(wf)
     assert removed > 0 and len(wf.tasks) == tasks_before - removed
     assert _live_view(wf) == before
-    again = runtime.load_instance(runtime.dump_instance(wf), case.spec, case.subs)
+    again = bpmn.load_instance(bpmn.dump_instance(wf), case.spec, case.subs)
     assert _live_view(again) == before
-    assert runtime.compact(again) == 0  # nothing more to take
+    assert bpmn.compact(again) == 0  # nothing more to take
 
 
 @pytest.mark.slow
 def test_a_case_saved_too_deep_is_repaired_when_loaded(monkeypatch):
     """A case saved by the old code near the depth where it jams moves again after the next load."""
     spec, subs = _compiled("rework.bpmn")
-    wf = runtime.new_workflow(spec, subs)
+    wf = bpmn.new_workflow(spec, subs)
     with clock.using(clock.ManualClock(T0)):
-        runtime.run_until_waiting(wf)
+        bpmn.run_until_waiting(wf)
         for n in range(190):  # no compaction: as the old code left it (depth ~950)
             for bpmn_id, data in (("Task_Intake", {}), ("Task_Review", {"review_decision": "rework"})):
-                task = next(t for t in runtime.ready_user_tasks(wf) if t.task_spec.bpmn_id == bpmn_id)
+                task = next(t for t in bpmn.ready_user_tasks(wf) if t.task_spec.bpmn_id == bpmn_id)
                 task.data.update(data)
                 task.run()
-                runtime.run_until_waiting(wf)
-    assert runtime.tree_depth(wf) > 900
-    restored = runtime.load_instance(runtime.dump_instance(wf), spec, subs)
-    assert runtime.tree_depth(restored) < DEPTH_BOUND
+                bpmn.run_until_waiting(wf)
+    assert bpmn.tree_depth(wf) > 900
+    restored = bpmn.load_instance(bpmn.dump_instance(wf), spec, subs)
+    assert bpmn.tree_depth(restored) < DEPTH_BOUND
     with clock.using(clock.ManualClock(T0)):
         for n in range(100):
             for bpmn_id, data in (("Task_Intake", {}), ("Task_Review", {"review_decision": "rework"})):
-                task = next(t for t in runtime.ready_user_tasks(restored) if t.task_spec.bpmn_id == bpmn_id)
+                task = next(t for t in bpmn.ready_user_tasks(restored) if t.task_spec.bpmn_id == bpmn_id)
                 task.data.update(data)
                 task.run()
-                runtime.run_until_waiting(restored)
-            runtime.keep_bounded(restored)
-    assert runtime.ready_user_tasks(restored)[0].task_spec.bpmn_id == "Task_Intake"
+                bpmn.run_until_waiting(restored)
+            bpmn.keep_bounded(restored)
+    assert bpmn.ready_user_tasks(restored)[0].task_spec.bpmn_id == "Task_Intake"
 
 
 def test_reached_end_is_not_the_iterator_finding_nothing():
     spec, subs = _compiled("after_wait.bpmn")
-    wf = runtime.new_workflow(spec, subs)
+    wf = bpmn.new_workflow(spec, subs)
     with clock.using(clock.ManualClock(T0)):
-        runtime.run_until_waiting(wf)
-        task = runtime.ready_user_tasks(wf)[0]
+        bpmn.run_until_waiting(wf)
+        task = bpmn.ready_user_tasks(wf)[0]
         task.run()
-        runtime.run_until_waiting(wf)
-    assert not runtime.reached_end(wf)
+        bpmn.run_until_waiting(wf)
+    assert not bpmn.reached_end(wf)
     for n in range(1, 400):  # SpiffWorkflow alone, no compaction: the iterator loses the loop
         with clock.using(clock.ManualClock(T0 + timedelta(hours=n, seconds=1))):
             wf.refresh_timers()
-            runtime.run_until_waiting(wf)
+            bpmn.run_until_waiting(wf)
         if wf.is_completed():
             break
-    assert wf.is_completed(), "SpiffWorkflow 3.2 no longer loses deep tasks: revisit runtime.compact"
-    assert not runtime.reached_end(wf)
-    assert "without reaching an end event" in runtime.unreached_end(wf)
-    cancelled = runtime.new_workflow(spec, subs)
+    assert wf.is_completed(), "SpiffWorkflow 3.2 no longer loses deep tasks: revisit bpmn.compact"
+    assert not bpmn.reached_end(wf)
+    assert "without reaching an end event" in bpmn.unreached_end(wf)
+    cancelled = bpmn.new_workflow(spec, subs)
     cancelled.cancel()
-    assert cancelled.is_completed() and not runtime.reached_end(cancelled)
+    assert cancelled.is_completed() and not bpmn.reached_end(cancelled)
 
 
 # ------------------------------------------------------------------------------------------ deploy
@@ -307,23 +309,23 @@ def test_a_cycle_timer_that_fell_behind_fires_once_and_goes_on():
     hourly reminder once and the case keeps its rhythm. It used to try all 168 missed rounds in that one
     step — past the step's time budget for a long backlog, so the case could never move again."""
     spec, subs = _compiled("cycle.bpmn")
-    wf = runtime.new_workflow(spec, subs)
+    wf = bpmn.new_workflow(spec, subs)
 
     def at(instant: datetime, action: Any) -> None:
         with clock.using(clock.ManualClock(instant)):
             action()
-            runtime.run_until_waiting(wf)
+            bpmn.run_until_waiting(wf)
 
     def reminders() -> int:
         return sum(1 for t in wf.tasks.values()
-                   if t.task_spec.bpmn_id == "Script_Remind" and t.state == runtime.TaskState.COMPLETED)
+                   if t.task_spec.bpmn_id == "Script_Remind" and t.state == bpmn.TaskState.COMPLETED)
 
     at(T0, lambda: None)
-    (timer,) = runtime.armed_timers(wf).values()
+    (timer,) = bpmn.armed_timers(wf).values()
     assert timer.due == T0 + timedelta(hours=1)
     at(T0 + timedelta(days=7, minutes=30), wf.refresh_timers)
     assert reminders() == 1
-    (timer,) = runtime.armed_timers(wf).values()
+    (timer,) = bpmn.armed_timers(wf).values()
     assert timer.due == T0 + timedelta(days=7, hours=1)  # the old rhythm, the first round after now
     at(T0 + timedelta(days=7, hours=1), wf.refresh_timers)
     assert reminders() == 2
@@ -336,7 +338,7 @@ def test_loops_that_wait_deploy(name):
 
 
 def test_no_catalogue_process_has_a_loop_that_never_waits():
-    from engine.loops import loop_findings
+    from engine.bpmn.loops import loop_findings
     files = sorted((ROOT / "bpmn").glob("*.bpmn"))
     assert len(files) == 176
     found = [f for path in files for f in loop_findings(bpmn.load_xml(path.read_bytes()).getroot(), path.name)]
@@ -346,8 +348,9 @@ def test_no_catalogue_process_has_a_loop_that_never_waits():
 # ------------------------------------------------------------------------------------------ through the engine
 @pytest.fixture
 def loops_engine(db_engine, manual_clock):
-    from .conftest import SMALL_TREE
     from engine import orgs
+
+    from .conftest import SMALL_TREE
     with db.transaction(db_engine) as s:
         orgs.seed_org_tree(s, SMALL_TREE)
         orgs.seed_staff(s, SMALL_TREE)
@@ -394,14 +397,14 @@ def test_reminder_loop_through_the_sweep(loops_engine, db_url):
 
 
 def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _spiff_ready(engine: Any, case: Case) -> list[Any]:
     with db.read(engine) as s:
         spec = processes.load_spec(s, case.process_version_id)
-    wf = runtime.load_instance(case.instance_json, spec.spec, spec.subprocess_specs)
-    return [t.id for t in runtime.ready_user_tasks(wf)]
+    wf = bpmn.load_instance(case.instance_json, spec.spec, spec.subprocess_specs)
+    return [t.id for t in bpmn.ready_user_tasks(wf)]
 
 
 @pytest.mark.slow
@@ -431,7 +434,7 @@ def test_rework_loop_through_complete_task(loops_engine, db_url):
 def test_a_case_that_did_not_reach_an_end_is_never_closed(loops_engine, db_url, monkeypatch):
     """With compaction switched off, SpiffWorkflow reports the timer loop finished at round ~333; the
     engine refuses to close the case (the old code closed it as 办结 with no outcome)."""
-    monkeypatch.setattr(runtime, "keep_bounded", lambda *a, **k: 0)
+    monkeypatch.setattr(bpmn_compaction, "keep_bounded", lambda *a, **k: 0)
     case_id, _ = _start(loops_engine, "TEST-LOOP-AFTER-WAIT")
     tasks, _, _ = _rows(loops_engine, case_id)
     with db.transaction(loops_engine) as s:

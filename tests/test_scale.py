@@ -9,13 +9,26 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import and_, event, or_, select, text
 
-from engine import cases, cli, db, inbox, orgs, processes, runtime, timers
+from engine import bpmn, cases, cli, db, orgs, processes, queries, timers
 from engine.errors import Conflict
 from engine.models import Card, Case, TaskRow, User
 from web import create_app
 
-from .conftest import (AGENT, AGENT2, CLERK, COUNTY_MZ, COUNTY_RS, OTHER_CLERK, TOWNSHIP, complete, ready_tasks,
-                       start, user, worker_for, form_for)
+from .conftest import (
+    AGENT,
+    AGENT2,
+    CLERK,
+    COUNTY_MZ,
+    COUNTY_RS,
+    OTHER_CLERK,
+    TOWNSHIP,
+    complete,
+    form_for,
+    ready_tasks,
+    start,
+    user,
+    worker_for,
+)
 
 HEAVY = ("spec_json", "bpmn_xml", "instance_json")
 
@@ -146,9 +159,10 @@ def test_migration_clears_finished_checks_and_compacts_closed_cases(db_url, seed
 def test_migration_downgrade_restores_the_full_indexes(db_url, seeded_at_0002):
     engine = seeded_at_0002
     db.migrate(engine)
+    from pathlib import Path
+
     from alembic import command
     from alembic.config import Config
-    from pathlib import Path
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
     with engine.begin() as conn:
@@ -249,8 +263,8 @@ def test_inbox_split_returns_what_the_single_query_did(busy, username):
     with db.read(engine) as s:
         u = orgs.user_by_name(s, username)
         expected = _reference_inbox(s, u)
-        got = [t["id"] for t in inbox.list_tasks(s, u)]
-        limited = [t["id"] for t in inbox.list_tasks(s, u, limit=2)]
+        got = [t.id for t in queries.list_tasks(s, u)]
+        limited = [t.id for t in queries.list_tasks(s, u, limit=2)]
     assert got == expected
     assert limited == expected[:2]
 
@@ -258,15 +272,15 @@ def test_inbox_split_returns_what_the_single_query_did(busy, username):
 def test_inbox_queue_claimed_and_departments(busy):
     engine, (mine, colleagues, free) = busy
     with db.read(engine) as s:
-        agent = [t["id"] for t in inbox.list_tasks(s, orgs.user_by_name(s, AGENT))]
-        mz = inbox.list_tasks(s, orgs.user_by_name(s, COUNTY_MZ))
-        rs = inbox.list_tasks(s, orgs.user_by_name(s, COUNTY_RS))
+        agent = [t.id for t in queries.list_tasks(s, orgs.user_by_name(s, AGENT))]
+        mz = queries.list_tasks(s, orgs.user_by_name(s, COUNTY_MZ)).items
+        rs = queries.list_tasks(s, orgs.user_by_name(s, COUNTY_RS)).items
     assert mine.id in agent and free.id in agent and colleagues.id not in agent  # a colleague's claim is theirs
-    assert mz and {t["candidate_group"] for t in mz} <= {"民政", None}
-    assert rs and {t["candidate_group"] for t in rs} <= {"人社", None}
-    assert {t["state"] for t in mz + rs} == {"ready"}
-    assert set(mz[0]) >= {"id", "case_number", "service_code", "applicant_name", "unit", "assignee", "due_at",
-                          "warning_level"}  # the shape the web and the CLI print
+    assert mz and {t.candidate_group for t in mz} <= {"民政", None}
+    assert rs and {t.candidate_group for t in rs} <= {"人社", None}
+    assert {t.state for t in mz + rs} == {"ready"}
+    assert set(mz[0].to_json()) >= {"id", "case_number", "service_code", "applicant_name", "unit", "assignee",
+                                    "due_at", "warning_level"}  # the shape the web and the CLI print
 
 
 # ------------------------------------------------------------------------------------------ lists read little
@@ -296,14 +310,14 @@ def test_web_pages_and_lists_read_no_specs_or_workflow_state(seeded):
     client = app.test_client()
     for username in (CLERK, COUNTY_MZ, "admin"):
         with client.session_transaction() as sess:
-            sess["uid"] = user(seeded, username).id
+            sess["uid"], sess["stamp"] = user(seeded, username).id, orgs.credential_stamp(user(seeded, username))
         for path in ("/", "/processes", "/api/processes", "/api/cases", f"/cases/{r.case_number}",
                      f"/cases/{closed.case_number}"):
             resp = client.get(path)
             assert resp.status_code in (200, 404), path
     assert seen and _heavy(seen) == []
     with client.session_transaction() as sess:
-        sess["uid"] = user(seeded, "admin").id
+        sess["uid"], sess["stamp"] = user(seeded, "admin").id, orgs.credential_stamp(user(seeded, "admin"))
     home = client.get("/").get_data(as_text=True)
     assert "已部署流程" in home and '<span class="count">4</span>' in home  # relay + 3 FX processes, counted
 
@@ -314,16 +328,16 @@ def test_engine_lists_read_no_specs_or_workflow_state(seeded, statements):
     with db.read(seeded) as s:
         u = orgs.user_by_name(s, CLERK)
         versions = processes.list_versions(s, latest_only=False)
-        rows = inbox.process_rows(versions)
-        inbox.list_cases(s, u, None)
-        inbox.list_tasks(s, u)
-        inbox.list_tasks(s, u, r.case_number, state=None)
-        inbox.case_detail(s, r.case_number, u)
-        inbox.task_detail(s, ready_tasks(seeded, r.case_number)[0].id, u)
+        rows = queries.process_items(versions)
+        queries.list_cases(s, u, None)
+        queries.list_tasks(s, u)
+        queries.list_tasks(s, u, r.case_number, state=None)
+        queries.case_detail(s, r.case_number, u)
+        queries.task_detail(s, ready_tasks(seeded, r.case_number)[0].id, u)
         assert processes.count_processes(s) == 4
         assert not {"spec_json", "bpmn_xml", "task_meta"} & set(versions[0]._fields)  # a list has no way to
-    assert {row["process_id"] for row in rows} == {"TEST-RELAY", "FX-DIBAO", "FX-PENSION", "FX-HOMESTEAD"}
-    assert {row["process_id"]: row["user_tasks"] for row in rows if row["version"] == 1} == {
+    assert {row.process_id for row in rows} == {"TEST-RELAY", "FX-DIBAO", "FX-PENSION", "FX-HOMESTEAD"}
+    assert {row.process_id: row.user_tasks for row in rows if row.version == 1} == {
         "TEST-RELAY": 5, "FX-DIBAO": 6, "FX-PENSION": 5, "FX-HOMESTEAD": 5}
     assert statements and _heavy(statements) == []
 
@@ -339,14 +353,14 @@ def test_closed_case_is_compacted_and_still_shows_everything(seeded, capsys):
     assert case.status == "completed" and small["compacted"]["tasks"] > 10 and list(small["tasks"]) == [small["root"]]
     assert len(case.instance_json) < open_size / 2 < small["compacted"]["bytes"]
     with db.read(seeded) as s:
-        detail = inbox.case_detail(s, r.case_number, orgs.user_by_name(s, CLERK))
-    assert detail["status"] == "completed" and detail["outcome"] == "办结"
-    assert [t["state"] for t in detail["tasks"]] == ["completed"] * len(detail["tasks"]) and len(detail["tasks"]) >= 3
-    assert [e["action"] for e in detail["audit"]].count("task.completed") == len(detail["tasks"])
-    assert detail["audit"][-1]["action"] == "case.closed" and detail["timers"]
+        detail = queries.case_detail(s, r.case_number, orgs.user_by_name(s, CLERK))
+    assert detail.status == "completed" and detail.outcome == "办结"
+    assert [t.state for t in detail.tasks] == ["completed"] * len(detail.tasks) and len(detail.tasks) >= 3
+    assert [e.action for e in detail.audit].count("task.completed") == len(detail.tasks)
+    assert detail.audit[-1].action == "case.closed" and detail.timers
     assert cli.main(["--db", seeded.url.render_as_string(hide_password=False), "case", "show", r.case_number]) == 0
     shown = capsys.readouterr().out
-    assert "办结" in shown and all(t["name"] in shown for t in detail["tasks"])
+    assert "办结" in shown and all(t.name in shown for t in detail.tasks)
 
 
 def test_a_compacted_case_restores_as_finished_and_every_service_refuses_it(seeded):
@@ -355,8 +369,8 @@ def test_a_compacted_case_restores_as_finished_and_every_service_refuses_it(seed
     case = _case(seeded, r.case_number)
     with db.read(seeded) as s:
         spec = processes.load_spec(s, case.process_version_id)
-    wf = runtime.load_instance(case.instance_json, spec.spec, spec.subprocess_specs)
-    assert wf.is_completed() and runtime.ready_user_tasks(wf) == [] and runtime.armed_timers(wf) == {}
+    wf = bpmn.load_instance(case.instance_json, spec.spec, spec.subprocess_specs)
+    assert wf.is_completed() and bpmn.ready_user_tasks(wf) == [] and bpmn.armed_timers(wf) == {}
     clerk, mz = user(seeded, CLERK), user(seeded, COUNTY_MZ)
     refusals = [
         lambda s: cases.withdraw_case(s, r.case_number, clerk, "撤回"),
@@ -393,10 +407,10 @@ def test_sqlite_plans_use_the_partial_indexes(seeded, db_kind):
     event.listen(seeded, "before_cursor_execute", explain)
     try:
         with db.read(seeded) as s:
-            inbox.list_tasks(s, orgs.user_by_name(s, AGENT))
-            inbox.list_tasks(s, orgs.user_by_name(s, COUNTY_MZ))
-            inbox.list_cases(s, orgs.user_by_name(s, AGENT))
-            inbox.count_open_cases(s, orgs.user_by_name(s, CLERK))
+            queries.list_tasks(s, orgs.user_by_name(s, AGENT))
+            queries.list_tasks(s, orgs.user_by_name(s, COUNTY_MZ))
+            queries.list_cases(s, orgs.user_by_name(s, AGENT))
+            queries.count_open_cases(s, orgs.user_by_name(s, CLERK))
         with db.transaction(seeded) as s:
             cases.next_case_to_check(s, _case(seeded, number).created_at, set())
             cases.next_due_case(s, _case(seeded, number).created_at, set())

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
-
-from engine.clock import SHANGHAI
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
 from engine import db, timers
+from engine.clock import SHANGHAI
 from engine.models import AuditEvent, Case, TimerRow
 
 from .conftest import CLERK, ready_tasks, start
@@ -101,12 +100,11 @@ def test_sweep_isolates_a_failing_case(seeded, manual_clock):
 def test_scheduler_fires_missed_timers_on_start(seeded):
     """A server that was down: the scheduler's first sweep runs at start, on the real clock."""
     import time
-    from datetime import timezone
 
     from engine import cases
 
     from .conftest import user
-    real_now = datetime.now(timezone.utc)
+    real_now = datetime.now(UTC)
     with db.transaction(seeded) as s:
         r = cases.start_case(s, service_code="FX-DIBAO", village_code="430902102201", applicant_name="符建英",
                              actor=user(seeded, CLERK), now=real_now - timedelta(days=20))  # then the server went down

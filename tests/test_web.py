@@ -63,6 +63,7 @@ def test_case_page_shows_dues_cards_and_notifications(client, seeded, manual_clo
 
 def test_supervisors_see_estimated_dues(client, seeded, manual_clock):
     from datetime import datetime
+
     from engine.clock import SHANGHAI
     manual_clock.set(datetime(2026, 12, 24, 10, 0, tzinfo=SHANGHAI))
     start(seeded, service="FX-DIBAO", now=manual_clock.now())

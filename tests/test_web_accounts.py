@@ -92,7 +92,7 @@ def test_a_wrong_name_reads_like_a_wrong_password_and_locks_alike(client):
     wrong_name = text(login(client, "nobody-here", "wrong-password"))
     message = re.compile(r'<p class="error" role="alert">([^<]*)</p>')
     assert message.search(wrong_password).group(1) == message.search(wrong_name).group(1) == \
-        "用户名或密码错误 / wrong username or password"
+        "用户名或密码错误。"
     for _ in range(4):
         last = login(client, "nobody-here", "wrong-password")
     assert "请于 09:15 后再试" in text(last)
@@ -206,7 +206,7 @@ def test_the_users_list_searches_filters_and_pages(admin, seeded):
     assert "officer-430902-mz" in officers and "officer-430921-mz" not in officers and CLERK not in officers
     assert "民政" in officers and "县级审批人员" in officers and ">county_officer<" not in officers
     assert "没有符合条件的账号" in text(admin.get("/admin/users?q=%25"))  # a LIKE wildcard is a plain character
-    for query, field, message in (("role=emperor", "role", "没有角色"),
+    for query, field, message in (("role=emperor", "role", "请从列表中选择角色"),
                                   ("unit=999999", "unit", "没有代码为 999999 的单位"),
                                   ("page=abc", "_form", "页码须为"), ("page=0", "_form", "页码须为")):
         resp = admin.get(f"/admin/users?{query}")
@@ -241,7 +241,7 @@ def test_admin_creates_accounts_and_the_temporary_password_is_shown_once(app, ad
 @pytest.mark.parametrize("fields, field, message, status", [
     ({"username": "a", "display_name": "王芳", "role": "clerk", "unit": "430902102201"}, "username", "用户名为", 422),
     ({"username": "ADMIN", "display_name": "王芳", "role": "clerk", "unit": "430902102201"}, "username", "已存在", 409),
-    ({"username": "wang-f", "display_name": "", "role": "clerk", "unit": "430902102201"}, "display_name", "姓名", 422),
+    ({"username": "wang-f", "display_name": "", "role": "clerk", "unit": "430902102201"}, "display_name", "此项必填", 422),
     ({"username": "wang-f", "display_name": "王芳", "role": "clerk", "unit": "430902102"}, "unit", "只能设在村级单位",
      422),
     ({"username": "wang-f", "display_name": "王芳", "role": "clerk", "unit": "999"}, "unit", "没有代码为 999 的单位",
@@ -249,8 +249,8 @@ def test_admin_creates_accounts_and_the_temporary_password_is_shown_once(app, ad
     ({"username": "wang-f", "display_name": "王芳", "role": "county_officer", "unit": "430902"}, "department",
      "须指定部门", 422),
     ({"username": "wang-f", "display_name": "王芳", "role": "county_officer", "unit": "430902", "department": "礼部"},
-     "department", "没有部门", 422),
-    ({"username": "wang-f", "display_name": "王芳", "role": "emperor", "unit": "430902"}, "role", "角色须为", 422),
+     "department", "请从列表中选择部门", 422),
+    ({"username": "wang-f", "display_name": "王芳", "role": "emperor", "unit": "430902"}, "role", "请从列表中选择角色", 422),
 ])
 def test_a_refused_account_shows_why_beside_the_field_keeps_what_was_typed_and_writes_nothing(admin, seeded, fields,
                                                                                              field, message, status):
@@ -399,3 +399,25 @@ def test_the_account_reads_are_for_admins_only_in_the_engine_too(seeded):
         page = accounts.list_accounts(s, admin_, text="盛巧云")
         assert [a.username for a in page.items] == [CLERK] and page.total == 1
         assert not hasattr(page.items[0], "password_hash")
+
+
+def test_a_password_reset_ends_the_sessions_opened_before_it(client, seeded):
+    """A stolen or forgotten session must not outlive the password it was opened with: after an admin's
+    reset (or the user's own change elsewhere) the next request is sent to the login; the session that
+    changed the password itself goes on."""
+    from engine import accounts
+    from engine.policy import Actor
+
+    login(client, CLERK)
+    assert client.get("/").status_code == 200
+    with db.transaction(seeded) as s:
+        accounts.reset_password(s, Actor.operator("root"), CLERK, password="Fresh-pass-2026")
+    assert client.get("/").status_code == 302 and uid(client) is None
+    other = client.application.test_client()
+    for c in (client, other):  # a reset password must be changed at the next login: both land on that page
+        assert "/account/password" in login(c, CLERK, "Fresh-pass-2026").headers["Location"]
+    resp = post_form(client, "/account/password", {"current": "Fresh-pass-2026", "new": "Another-pass-2026",
+                                                   "repeat": "Another-pass-2026"}, page="/account/password")
+    assert resp.status_code == 302
+    assert client.get("/").status_code == 200  # the session that changed it goes on
+    assert other.get("/").status_code == 302 and uid(other) is None  # every other one ends

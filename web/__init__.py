@@ -3,7 +3,8 @@ public), JSON by noun under /api/v1. Talks to the engine's services only; never 
 
 Every request passes, in this order: proxy headers → origin check and CSRF token (unsafe methods) →
 `g.actor` from the session cookie (web.context) → deny by default (web.guards) → the view → security
-headers (web.headers). Errors become Chinese pages or JSON (web.errors).
+headers (web.headers). Errors become pages or JSON (web.errors) in the user's language: Chinese by
+default, English by choice (web.i18n, Flask-Babel).
 """
 from __future__ import annotations
 
@@ -65,6 +66,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Engine | None = Non
     from .filters import init_filters
     from .guards import init_guards
     from .headers import init_headers
+    from .i18n import init_i18n
 
     init_extensions(app, settings.proxy_hops)  # origin + CSRF checks run first
     init_context(app)                          # then g.actor
@@ -72,6 +74,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Engine | None = Non
     init_headers(app)
     init_errors(app)
     init_filters(app)
+    init_i18n(app)                             # the language switch and <html lang>
     _register_blueprints(app)
     return app
 

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from typing import Any
 
-#: waitress worker threads when neither --workers nor YICUN_WEB_WORKERS says otherwise
-DEFAULT_WORKERS = 8
-MAX_WORKERS = 64
+from .config import DEFAULT_WORKERS, MAX_WORKERS
 
 
 def _workers(text: str) -> int:
@@ -51,19 +48,26 @@ def register_serve(sub: Any) -> None:
 
 
 def _serve(ctx: Any) -> int:
-    from .config import ConfigError
+    from engine import logs
+
+    from .config import ConfigError, WebSettings
 
     args: argparse.Namespace = ctx.args
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    demo = args.demo or (not args.production and os.environ.get("YICUN_DEMO") == "1")
+    logs.configure(logs.service_level(args.verbose))
+    try:
+        web_settings = WebSettings.from_env()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    demo = args.demo or (not args.production and web_settings.demo)
     if not demo and not args.production:
         print("error: say how to serve: `yicun serve --production` (waitress; run `yicun scheduler` once "
               "alongside) or `yicun serve --demo` (development server, as `make run` does)", file=sys.stderr)
         return 2
     try:
-        workers = args.workers or _workers(os.environ.get("YICUN_WEB_WORKERS") or str(DEFAULT_WORKERS))
+        workers = args.workers or web_settings.workers
         app = _app(args.db, demo)
-    except (ConfigError, argparse.ArgumentTypeError) as exc:
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if demo:

@@ -1,5 +1,6 @@
 """The web's settings, read from the environment once per app: where the instance folder is, the secret
-key that signs session cookies, demo mode, cookie security and proxies.
+key that signs session cookies, demo mode, cookie security, proxies and server threads. What the web
+shares with the engine (the database URL) is the engine's (`engine.settings`).
 
 Why a module of its own: the secret key must survive restarts (a new random key on every start logs
 everybody out and breaks every open form), must be the same on every web node, and must never be
@@ -16,6 +17,9 @@ from pathlib import Path
 SECRET_KEY_FILE = "secret_key"
 #: Shorter keys are refused: 32 random bytes as hex is what `make run` writes.
 MIN_SECRET_KEY_CHARS = 32
+#: waitress worker threads when neither --workers nor YICUN_WEB_WORKERS says otherwise, and the most allowed
+DEFAULT_WORKERS = 8
+MAX_WORKERS = 64
 
 
 class ConfigError(RuntimeError):
@@ -47,6 +51,7 @@ class WebSettings:
     demo: bool
     secure_cookies: bool
     proxy_hops: int
+    workers: int
 
     @classmethod
     def from_env(cls) -> WebSettings:
@@ -56,6 +61,7 @@ class WebSettings:
             demo=_flag("YICUN_DEMO"),
             secure_cookies=_flag("YICUN_SECURE_COOKIES"),
             proxy_hops=_count("YICUN_PROXY_HOPS", 0, 0, 5),
+            workers=_count("YICUN_WEB_WORKERS", DEFAULT_WORKERS, 1, MAX_WORKERS),
         )
 
 

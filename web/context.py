@@ -1,8 +1,9 @@
 """Per-request context: `g.actor`, loaded once from the session cookie before any view runs.
 
-The cookie holds only the user id. Each request turns it into an `engine.policy.Actor` with one query;
-a user removed or disabled since logging in gets None, and their session is cleared here, so no view
-(and no engine call) ever runs for an account that no longer may act.
+The cookie holds the user id and when the password it logged in with was set. Each request turns them
+into an `engine.policy.Actor` with one query; a user removed or disabled since logging in, or whose
+password was reset or changed since, gets None and their session is cleared here, so no view (and no
+engine call) ever runs for an account that no longer may act.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from engine.policy import Actor
 #: Session key set at login when `accounts.login` says the password must be changed first (web.guards
 #: then allows only the change-password page and logout; that page removes it).
 MUST_CHANGE_KEY = "must_change_password"
+#: Session key holding the login's `orgs.credential_stamp`: a password reset or change ends other sessions.
+STAMP_KEY = "stamp"
 
 
 def engine() -> Engine:
@@ -45,9 +48,10 @@ def load_actor() -> None:
     if not isinstance(uid, int) or isinstance(uid, bool):
         session.clear()
         return
+    stamp = session.get(STAMP_KEY)
     with read() as s:
-        actor = orgs.actor_by_id(s, uid)
-    if actor is None:
+        actor = orgs.actor_by_id(s, uid, stamp if isinstance(stamp, str) else "-")
+    if actor is None:  # gone, disabled, or its password was reset or changed elsewhere since this login
         session.clear()
     g.actor = actor
 

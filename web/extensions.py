@@ -6,6 +6,8 @@ CSRF: Flask-WTF's `CSRFProtect` checks every POST/PUT/PATCH/DELETE — forms sen
 `<meta name="csrf-token">`). On top of it, a request whose `Origin` header names another site (or is
 `null`) is refused before the token is even looked at: browsers send `Origin` on every cross-site POST,
 so a forged form fails twice.
+
+Languages: Flask-Babel, Chinese by default; the locale comes from the user's choice (web.i18n).
 """
 from __future__ import annotations
 
@@ -13,10 +15,14 @@ from urllib.parse import urlsplit
 
 from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import Babel, gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .i18n import DEFAULT_LOCALE, select_locale
+
 csrf = CSRFProtect()
+babel = Babel()
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -38,7 +44,7 @@ def check_origin() -> None:
     if origin is None:
         return
     if origin == "null" or urlsplit(origin).netloc.lower() != request.host.lower():
-        raise CSRFError("跨站请求被拒绝（来源不是本站）。Cross-site request refused.")
+        raise CSRFError(gettext("跨站请求被拒绝（来源不是本站）。"))
 
 
 def init_extensions(app: Flask, proxy_hops: int = 0) -> None:
@@ -49,3 +55,4 @@ def init_extensions(app: Flask, proxy_hops: int = 0) -> None:
     app.session_interface = SessionInterface()
     app.before_request(check_origin)  # before the token check: a forged request fails on its origin first
     csrf.init_app(app)
+    babel.init_app(app, default_locale=DEFAULT_LOCALE, default_timezone="Asia/Shanghai", locale_selector=select_locale)

@@ -1,15 +1,17 @@
 """An engine refusal shown beside the form field it is about.
 
 A form view makes one engine call; when the engine refuses (`InvalidInput`, `Conflict`, `Forbidden`,
-`NotFound`), the page is shown again with what was typed and the engine's message next to the field its
-stable `reason` names. A reason no field of the form claims is shown above the form — never lost, never
-a bare error page that throws the typed values away.
+`NotFound`), the page is shown again with what was typed and the refusal — in the reader's language, from
+its reason (web.reasons) — next to the field its stable `reason` names. A reason no field of the form
+claims is shown above the form — never lost, never a bare error page that throws the typed values away.
 """
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
 from engine.errors import YicunError
+
+from . import reasons
 
 #: The key of a message that belongs to the whole form.
 FORM = "_form"
@@ -41,4 +43,4 @@ def field_of(exc: YicunError) -> str:
 def place(exc: YicunError, fields: Collection[str]) -> dict[str, str]:
     """{field: message} for a form with `fields`; a field the form does not have becomes FORM."""
     field = field_of(exc)
-    return {field if field in fields else FORM: exc.message}
+    return {field if field in fields else FORM: reasons.message(exc)}

@@ -16,6 +16,8 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import Blueprint, Flask, abort, current_app, g, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel.speaklater import LazyString
 
 from engine.errors import Forbidden, NotFound
 from engine.policy import Actor
@@ -63,40 +65,39 @@ def require_password_change() -> Any:
     if request.endpoint in PASSWORD_CHANGE_ENDPOINTS or is_public(current_app, request.endpoint):
         return None
     if is_api_request():
-        raise Forbidden("请先修改密码（临时密码或被重置的密码须先改掉）/ change your password first",
-                        reason="auth.must_change_password")
+        raise Forbidden(_("请先修改密码（临时密码或被重置的密码须先改掉）。"), reason="auth.must_change_password")
     target = request.full_path.rstrip("?") if request.method == "GET" else None
     return redirect(url_for("auth.change_password", next=target))
 
 
-def requires(predicate: Callable[[Actor], bool], message: str) -> Callable[[F], F]:
+def requires(predicate: Callable[[Actor], bool], message: str | LazyString) -> Callable[[F], F]:
     """Only actors for whom `predicate(actor)` holds (e.g. `policy.may_administer_users`); others get
-    403 with `message`."""
+    403 with `message` (a `lazy_gettext` text, read in the language of the request that is refused)."""
     def decorate(view: F) -> F:
         @wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             if not predicate(current_actor()):
-                raise Forbidden(message, reason=f"policy.{predicate.__name__}")
+                raise Forbidden(str(message), reason=f"policy.{predicate.__name__}")
             return view(*args, **kwargs)
         return cast(F, guarded)  # called exactly as the view is
     return decorate
 
 
-def restrict(bp: Blueprint, predicate: Callable[[Actor], bool], message: str) -> None:
+def restrict(bp: Blueprint, predicate: Callable[[Actor], bool], message: str | LazyString) -> None:
     """Every view of `bp`, present and future, only for actors for whom `predicate(actor)` holds; others
     get 403 with `message` (runs after the login check, so anonymous users are sent to the login)."""
     def check() -> None:
         actor: Actor | None = g.get("actor")
         if actor is not None and not predicate(actor):
-            raise Forbidden(message, reason=f"policy.{predicate.__name__}")
+            raise Forbidden(str(message), reason=f"policy.{predicate.__name__}")
     bp.before_request(check)
 
 
 def require_visible(allowed: bool, what: str) -> None:
     """Something outside the actor's part of the tree is 'not found' (DESIGN invariant 7), not 403:
-    its existence is not disclosed."""
+    its existence is not disclosed. `what` names it in the reader's language (gettext)."""
     if not allowed:
-        raise NotFound(f"找不到{what}", reason="not_visible")
+        raise NotFound(_("找不到%(what)s", what=what), reason="not_visible")
 
 
 def init_guards(app: Flask) -> None:

@@ -23,10 +23,11 @@ from .service import (
                       withdraw_case,
 )
 from .sla import extend_case, pause_case, resume_case
-from .store import MAX_INSTANCE_BYTES, StepResult, next_due_case
+from .store import MAX_INSTANCE_BYTES, StepResult, next_due_case, next_due_cases
 from .warnings import evaluate_case, mark_read, next_case_to_check
 
 __all__ = ["MAX_INSTANCE_BYTES", "MIN_EFFECTIVE_PAUSE", "PAUSE_KINDS", "STEP_BUDGET_SECONDS", "StepResult",
            "claim_task", "complete_task", "evaluate_case", "extend_case", "fire_timers", "mark_read",
-           "next_case_to_check", "next_due_case", "pause_case", "reassign_task", "resume_case", "start_case",
+           "next_case_to_check", "next_due_case", "next_due_cases", "pause_case", "reassign_task", "resume_case",
+           "start_case",
            "unclaim_task", "withdraw_case"]

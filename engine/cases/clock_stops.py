@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, bindparam, insert, or_, update
 from sqlalchemy.orm import Session
 
-from .. import runtime
+from ..bpmn import Instance, Step, TimerInfo
 from ..models import T_CASE, T_PAUSE, T_TASK, T_TIMER, Pause
 from ..workdays import default_calendar
 from . import store
@@ -21,13 +21,13 @@ from . import store
 if TYPE_CHECKING:
     from . import projection
 
-def step_deadline(task: Any, timers: dict[str, runtime.TimerInfo]) -> runtime.TimerInfo | None:
+def step_deadline(step: Step, timers: dict[str, TimerInfo]) -> TimerInfo | None:
     """A step's deadline: the timer boundary event guarding it, a workdays() one first."""
-    guards = [timers[t] for t in runtime.attached_timer_ids(task) if t in timers]
+    guards = [timers[t] for t in step.guards if t in timers]
     return min(guards, key=lambda info: (info.workdays is None, info.due)) if guards else None
 
 
-def publicity_interval(session: Session, case: Mapping[str, Any], info: runtime.TimerInfo, now: datetime,
+def publicity_interval(session: Session, case: Mapping[str, Any], info: TimerInfo, now: datetime,
                         audit: list[dict[str, Any]]) -> None:
     """A publicity wait (公示, calendar days) just began: the clock stands still from now until it ends,
     so each case due keeps the working days it had left, counted again from the end of the publicity."""
@@ -50,8 +50,8 @@ def publicity_interval(session: Session, case: Mapping[str, Any], info: runtime.
                       new_value=store.iso_or_none(moved.get("legal_due_at"))))
 
 
-def hold_new_timers(session: Session, case_id: int, wf: Any, before: projection.Snapshot, after: projection.Snapshot,
-                     now: datetime) -> None:
+def hold_new_timers(session: Session, case_id: int, instance: Instance, before: projection.Snapshot,
+                    after: projection.Snapshot, now: datetime) -> None:
     """The clock is stopped: a deadline armed now (a step opened during 补正) waits for the resume with
     its whole limit left."""
     fresh = {tid: info for tid, info in after.timers.items() if tid not in before.timers and not info.paused}
@@ -63,11 +63,10 @@ def hold_new_timers(session: Session, case_id: int, wf: Any, before: projection.
     cal = default_calendar()
     left = dict(pause["left"])
     timers_left = dict(left.get("timers", {}))
-    for task in runtime.timer_tasks(wf, fresh):
-        info = fresh[str(task.id)]
-        timers_left[str(task.id)] = time_left(cal, info, now)  # armed just now: its whole limit
-        runtime.set_timer_due(task, None, paused=True)
-        after.timers[str(task.id)] = runtime.TimerInfo(info.bpmn_id, info.due, info.workdays, True)
+    for tid, info in fresh.items():
+        timers_left[tid] = time_left(cal, info, now)  # armed just now: its whole limit
+        after.timers[tid] = TimerInfo(info.bpmn_id, info.due, info.workdays, True)
+    instance.move_timers(dict.fromkeys(fresh), paused=True)
     left["timers"] = timers_left
     store.conn(session).execute(update(T_PAUSE).where(Pause.id == pause["id"]).values(left=left))
 
@@ -83,12 +82,11 @@ _UPD_STEP_DUE = (update(T_TASK).where(T_TASK.c.case_id == bindparam("b_case"),
                  .values(due_at=bindparam("b_due"), warning_check_at=bindparam("b_now")))
 
 
-def retime(session: Session, wf: Any, case_id: int, moves: dict[str, datetime | None], now: datetime,
+def retime(session: Session, instance: Instance, case_id: int, moves: dict[str, datetime | None], now: datetime,
            *, pause: bool = False) -> None:
     """Move armed timers (None = stop them for a pause) in the workflow and their rows, and re-derive the
     dues of the open steps from them. The caller saves the workflow."""
-    for task in runtime.timer_tasks(wf, moves):
-        runtime.set_timer_due(task, moves[str(task.id)], paused=pause)
+    instance.move_timers(moves, paused=pause)
     if moves:
         store.conn(session).execute(_UPD_TIMER_PAUSED if pause else _UPD_TIMER_MOVED,
                                     [{"b_case": case_id, "b_tid": tid, "b_due": due} for tid, due in moves.items()])
@@ -96,10 +94,10 @@ def retime(session: Session, wf: Any, case_id: int, moves: dict[str, datetime | 
         store.conn(session).execute(update(T_TASK).where(T_TASK.c.case_id == case_id, T_TASK.c.state == "ready")
                                     .values(warning_check_at=None))
         return
-    timers = {tid: info for tid, info in runtime.armed_timers(wf).items() if not info.paused}
-    steps = [{"b_case": case_id, "b_tid": str(task.id), "b_due": deadline.due, "b_now": now}
-             for task in runtime.ready_user_tasks(wf)  # a step's due is its deadline timer's due
-             if (deadline := step_deadline(task, timers))]
+    timers = {tid: info for tid, info in instance.armed_timers().items() if not info.paused}
+    steps = [{"b_case": case_id, "b_tid": tid, "b_due": deadline.due, "b_now": now}
+             for tid, step in instance.ready_steps().items()  # a step's due is its deadline timer's due
+             if (deadline := step_deadline(step, timers))]
     if steps:
         store.conn(session).execute(_UPD_STEP_DUE, steps)
 
@@ -107,7 +105,7 @@ def retime(session: Session, wf: Any, case_id: int, moves: dict[str, datetime | 
 PAUSE_KINDS = {"supplement": "补正", "special": "特别程序", "publicity": "公示"}
 
 
-def stop_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping[str, Any], *, at: datetime,
+def stop_clock(session: Session, instance: Instance, case: Mapping[str, Any], sla: Mapping[str, Any], *, at: datetime,
                 now: datetime, kind: str, reason: str, actor_id: int | None,
                 by_task: str | None = None, keep: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Pause the clock in place: each deadline keeps the working days (or, for calendar-time timers, the
@@ -118,13 +116,13 @@ def stop_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping[
     if by_task:
         left["task"] = by_task  # started by this step: it ends when the step does
     moves: dict[str, datetime | None] = {}
-    for tid, info in runtime.armed_timers(wf).items():
+    for tid, info in instance.armed_timers().items():
         if info.paused or tid in keep:
             continue
         left["timers"][tid] = time_left(cal, info, at)
         moves[tid] = None
     left.update(dues_left(cal, sla, at))
-    retime(session, wf, case["id"], moves, now, pause=True)
+    retime(session, instance, case["id"], moves, now, pause=True)
     store.conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"])
                                 .values(paused_at=at, warning_check_at=None))
     store.conn(session).execute(insert(T_PAUSE).values(case_id=case["id"], kind=kind, reason=reason, started_at=at,
@@ -136,7 +134,7 @@ def stop_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping[
                 old_value="running", new_value=f"paused ({PAUSE_KINDS[kind]})")
 
 
-def time_left(cal: Any, info: runtime.TimerInfo, at: datetime) -> dict[str, float]:
+def time_left(cal: Any, info: TimerInfo, at: datetime) -> dict[str, float]:
     """What an armed timer has left at `at`: working days for a workdays() timer, else seconds."""
     if info.workdays is not None:
         return {"workdays": cal.workdays_left(at, info.due)[0]}
@@ -163,7 +161,7 @@ def dues_after(cal: Any, at: datetime, left: Mapping[str, Any]) -> tuple[dict[st
 MIN_EFFECTIVE_PAUSE = timedelta(hours=24)
 
 
-def start_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping[str, Any],
+def start_clock(session: Session, instance: Instance, case: Mapping[str, Any], sla: Mapping[str, Any],
                 pause: Mapping[str, Any], *, at: datetime, now: datetime, actor_id: int | None,
                 case_values: dict[str, Any] | None = None) -> dict[str, Any]:
     """With `case_values` the case row's new clock columns are put there for the caller's own save of
@@ -173,7 +171,7 @@ def start_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping
     cal = default_calendar()
     moves: dict[str, datetime | None] = {}
     estimated = sla["due_estimated"]
-    live = runtime.armed_timers(wf)
+    live = instance.armed_timers()
     # Working days are whole days: what was left counts from the day after the pause began, and again from
     # the day after it ends, so any pause that crosses midnight gives a day back. A pause shorter than a
     # day therefore moves no working-day due (the dues count on from where they stood), or a clerk's
@@ -190,7 +188,7 @@ def start_clock(session: Session, wf: Any, case: Mapping[str, Any], sla: Mapping
             moves[tid] = at + timedelta(seconds=rest["seconds"])
     new_dues, dues_estimated = dues_after(cal, restart, pause["left"])
     estimated = estimated or dues_estimated
-    retime(session, wf, case["id"], moves, now)
+    retime(session, instance, case["id"], moves, now)
     clock_columns = dict(paused_at=None, due_estimated=estimated, warning_check_at=now, **new_dues)
     if case_values is not None:
         case_values.update(clock_columns)

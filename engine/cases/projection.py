@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from .. import deadlines, runtime
+from .. import deadlines
+from ..bpmn import Instance
 from ..errors import Conflict, WorkflowError
 from ..models import T_CASE, T_PAUSE, T_TIMER, Pause
 from . import clock_stops, store, warnings
@@ -21,9 +22,9 @@ from . import clock_stops, store, warnings
 class Snapshot:
     """Open user tasks, armed timers and finished end events of a workflow at one moment."""
 
-    def __init__(self, wf: Any) -> None:
-        self.ready = {str(t.id): t for t in runtime.ready_user_tasks(wf)}
-        self.timers = runtime.armed_timers(wf)
+    def __init__(self, instance: Instance) -> None:
+        self.ready = instance.ready_steps()
+        self.timers = instance.armed_timers()
 
 
 def route(case: Mapping[str, Any], level: str | None) -> int:
@@ -38,29 +39,31 @@ def sync(session: Session, loaded: store.Loaded, before: Snapshot, now: datetime
     Returns the result and the audit rows describing the workflow's own moves (task opened, timer
     fired…); the service adds its own audit row for the user's action.
     """
-    wf, case, meta = loaded.workflow, loaded.case, loaded.spec.task_meta
-    after = Snapshot(wf)
+    instance, case, meta = loaded.instance, loaded.case, loaded.spec.task_meta
+    after = Snapshot(instance)
     case_id, audit = case["id"], []
     carded = list(carded_tasks)  # closed steps that hold cards to resolve
-    if not after.ready and not after.timers and not wf.is_completed() and not withdrawn:
-        stuck = runtime.stalled_at(wf)
+    if not after.ready and not after.timers and not instance.finished and not withdrawn:
+        stuck = instance.stalled_at()
         if stuck:  # refuse the step rather than leave a case that nobody and nothing can move
-            raise WorkflowError(f"the process would stall at {', '.join(stuck)}: nothing in Yicun can continue it")
-    if not withdrawn and (wf.is_completed() or not (after.ready or after.timers)) and not runtime.reached_end(wf):
-        raise WorkflowError(runtime.unreached_end(wf))  # never close a case (办结) that did not reach its end
+            raise WorkflowError(f"the process would stall at {', '.join(stuck)}: nothing in Yicun can continue it",
+                                reason="workflow.stalled", element=stuck[0])
+    if not withdrawn and (instance.finished or not (after.ready or after.timers)) and not instance.reached_end():
+        # never close a case (办结) that did not reach its end
+        raise WorkflowError(instance.why_not_ended(), reason="workflow.no_end")
     paused, resumed = case.get("paused_at") is not None, False
-    if paused and not withdrawn and not wf.is_completed():
+    if paused and not withdrawn and not instance.finished:
         pause = store.open_pause(session, case_id)
         if pause is not None and pause["left"].get("task") in before.ready and \
                 pause["left"]["task"] not in after.ready:
             # the step that stopped the clock is done (the documents came in): the clock runs again
             sla = store.sla_row(session, case_id)
-            audit.append(clock_stops.start_clock(session, wf, case, sla, pause, at=now, now=now,
+            audit.append(clock_stops.start_clock(session, instance, case, sla, pause, at=now, now=now,
                                       actor_id=actor_id))
-            after.timers = runtime.armed_timers(wf)
+            after.timers = instance.armed_timers()
             paused, resumed = False, True
     if paused:
-        clock_stops.hold_new_timers(session, case_id, wf, before, after, now)
+        clock_stops.hold_new_timers(session, case_id, instance, before, after, now)
 
     # tasks that left the READY set without being the one completed were cancelled (timer, withdrawal)
     gone = [tid for tid in before.ready if tid not in after.ready and tid != completed]
@@ -76,20 +79,19 @@ def sync(session: Session, loaded: store.Loaded, before: Snapshot, now: datetime
                               new_value="cancelled"))
 
     new_rows = []
-    for tid, task in after.ready.items():
+    for tid, step in after.ready.items():
         if tid in before.ready:
             continue
-        m = meta.get(task.task_spec.bpmn_id, {})
+        m = meta.get(step.bpmn_id, {})
         groups = m.get("candidate_groups") or []
-        deadline = clock_stops.step_deadline(task, after.timers)
+        deadline = clock_stops.step_deadline(step, after.timers)
         due_at = deadline.due if deadline and not deadline.paused else None
         limit = deadline.workdays if deadline else None
         check = deadlines.yellow_at(due_at, limit, now) if due_at else None
         level = m.get("level")
         new_rows.append(dict(
-            case_id=case_id, spiff_task_id=tid, bpmn_id=task.task_spec.bpmn_id,
-            name=m.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
-            lane=m.get("lane_name") or task.task_spec.lane, level=level, unit_id=route(case, level),
+            case_id=case_id, spiff_task_id=tid, bpmn_id=step.bpmn_id, name=m.get("name") or step.name,
+            lane=m.get("lane_name") or step.lane, level=level, unit_id=route(case, level),
             candidate_group=groups[0] if groups else None,
             assignee_id=assign_new_village_tasks_to if level in ("village", None) else None,
             state="ready", created_at=now, completed_at=None, completed_by_id=None,
@@ -111,15 +113,15 @@ def sync(session: Session, loaded: store.Loaded, before: Snapshot, now: datetime
                   for tid, info in after.timers.items() if tid not in before.timers]
     if new_timers:
         store.conn(session).execute(store.INS_TIMER, new_timers)
-    stopping = [(tid, task) for tid, task in after.ready.items()
-                if tid not in before.ready and meta.get(task.task_spec.bpmn_id, {}).get("pauses_clock")]
+    stopping = [(tid, step) for tid, step in after.ready.items()
+                if tid not in before.ready and meta.get(step.bpmn_id, {}).get("pauses_clock")]
     if stopping and not paused and not withdrawn:  # e.g. 补正: the time the applicant takes does not count
-        tid, task = stopping[0]
-        m = meta[task.task_spec.bpmn_id]
-        audit.append(clock_stops.stop_clock(session, wf, case, store.sla_row(session, case_id), at=now, now=now,
-                                 kind=m["pauses_clock"], reason=m.get("name") or task.task_spec.bpmn_id,
-                                 actor_id=actor_id, by_task=tid, keep=frozenset(runtime.attached_timer_ids(task))))
-        after.timers = runtime.armed_timers(wf)
+        tid, step = stopping[0]
+        m = meta[step.bpmn_id]
+        audit.append(clock_stops.stop_clock(session, instance, case, store.sla_row(session, case_id), at=now, now=now,
+                                 kind=m["pauses_clock"], reason=m.get("name") or step.bpmn_id,
+                                 actor_id=actor_id, by_task=tid, keep=frozenset(step.guards)))
+        after.timers = instance.armed_timers()
         paused = True
     publicity = set(loaded.spec.properties.get("publicityEvents", ()))
     for tid, info in after.timers.items():
@@ -136,7 +138,7 @@ def sync(session: Session, loaded: store.Loaded, before: Snapshot, now: datetime
                                        .values(due_at=moved.due, fired_at=now))
                 fired.append(info.bpmn_id)
             continue
-        did_fire = runtime.timer_fired(wf, tid)
+        did_fire = instance.timer_fired(tid)
         disarmed["fired" if did_fire else "cancelled"].append(tid)
         if did_fire:
             fired.append(info.bpmn_id)
@@ -152,8 +154,8 @@ def sync(session: Session, loaded: store.Loaded, before: Snapshot, now: datetime
     status, outcome = case["status"], None
     if withdrawn:
         status = "withdrawn"
-    elif wf.is_completed():
-        end = runtime.final_end_event(wf)
+    elif instance.finished:
+        end = instance.final_end_event()
         status = loaded.spec.properties.get("endStatus", {}).get(end[0], "completed") if end else "completed"
         outcome = end[1] if end else None
     closed = status != case["status"]  # services only act on open cases, so this is open → closed
@@ -169,13 +171,14 @@ def sync(session: Session, loaded: store.Loaded, before: Snapshot, now: datetime
     elif carded:
         warnings.resolve_cards(store.conn(session), case_id, now, carded)
     if not closed:
-        runtime.keep_bounded(wf)  # loops: keep the task tree shallow enough for SpiffWorkflow to walk
+        instance.keep_bounded()  # loops: keep the task tree shallow enough for SpiffWorkflow to walk
     res = store.conn(session).execute(store.UPD_CASE, {
         "b_id": case_id, "b_version": case["version"], "b_now": now,
-        "b_json": runtime.dump_closed_instance(wf) if closed else store.dump(wf, case["number"]),
+        "b_json": instance.dump_closed() if closed else store.dump(instance, case["number"]),
         "b_status": status, "b_closed": now if closed else None, "b_outcome": outcome})
     if res.rowcount != 1:
-        raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
+        raise Conflict(f"case {case['number']} was changed by someone else; reload and try again",
+                       reason="case.changed", case=case["number"])
     if resumed and not closed:
         warnings.evaluate_case(session, case_id, now)
     return store.StepResult(case["number"], status, outcome, opened_ids, closed_ids, fired), audit

@@ -7,16 +7,17 @@ of it back. The pause/resume/extend verbs of the SLA clock are in `sla`.
 """
 from __future__ import annotations
 
-import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from .. import clock, deadlines, forms, policy, runtime, settings
+from .. import clock, deadlines, forms, policy, settings
+from ..bpmn import SERIALIZER, EndlessLoop, Instance, StepNotReady
+from ..bpmn.failures import locate
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, ProcessCrashed, WorkflowError
 from ..expressions import ExpressionRejected, time_budget
 from ..models import T_CASE, T_TASK, T_TIMER, Case, OrgUnit, User
@@ -32,36 +33,40 @@ log = logging.getLogger("engine.cases")
 STEP_BUDGET_SECONDS = 2.0
 
 
-def run_engine(wf: Any, action: Any) -> None:
-    """Run workflow code, turning SpiffWorkflow's and the evaluator's failures into a WorkflowError."""
+def run_engine(instance: Instance, action: Callable[[], None] | None = None) -> None:
+    """Run workflow code, turning SpiffWorkflow's and the evaluator's failures into a WorkflowError that
+    names the element, the line and SpiffWorkflow's error type (`bpmn.failures.locate`)."""
     try:
         with time_budget(STEP_BUDGET_SECONDS):  # every evaluation of one step shares it (the write lock is held)
-            action()
-            runtime.run_until_waiting(wf)
+            instance.run(action)
     except (ExpressionRejected, PermissionError) as exc:
-        raise WorkflowError(f"refused by the restricted evaluator: {exc}") from exc
-    except runtime.EndlessLoop as exc:
-        raise WorkflowError(str(exc)) from exc
+        raise WorkflowError(f"refused by the restricted evaluator: {exc}", reason="workflow.refused",
+                            **locate(exc).details()) from exc
+    except EndlessLoop as exc:
+        raise WorkflowError(str(exc), reason="workflow.endless_loop", **locate(exc).details()) from exc
     except Exception as exc:
         # Whatever the process's run raised — SpiffWorkflow's errors, a bad condition, a resource limit,
         # RecursionError/MemoryError/OverflowError, or a bug in SpiffWorkflow or in our glue — this step
         # is refused and nothing is written; the user sees why, the log keeps the traceback.
         expected = type(exc).__module__.startswith("SpiffWorkflow") or isinstance(
             exc, (NameError, TypeError, ValueError, KeyError, ZeroDivisionError))
+        where = locate(exc)
         kind = getattr(exc, "error_type", type(exc).__name__)
         if kind == ExpressionRejected.__name__:
-            raise WorkflowError(f"refused by the restricted evaluator: {exc}") from exc
+            raise WorkflowError(f"refused by the restricted evaluator: {exc}", reason="workflow.refused",
+                                **where.details()) from exc
         notes = " ".join(getattr(exc, "__notes__", []))
         message = f"the process failed ({kind}): {str(exc)[:500]} {notes[:500]}".strip()
         if not expected:
             log.exception("the process failed with an unexpected %s", type(exc).__name__)
-            raise ProcessCrashed(message, cause_type=type(exc).__name__) from exc
-        raise WorkflowError(message) from exc
+            raise ProcessCrashed(message, cause_type=type(exc).__name__, **where.details()) from exc
+        raise WorkflowError(message, reason="workflow.failed", **where.details()) from exc
 
 
 def require_open(task: Mapping[str, Any]) -> None:
     if task["state"] != "ready":
-        raise Conflict(f"task {task['id']} ({task['name']}) is {task['state']}, not open; it cannot be acted on")
+        raise Conflict(f"task {task['id']} ({task['name']}) is {task['state']}, not open; it cannot be acted on",
+                       reason="task.not_open", task_id=task["id"], step=task["name"], state=task["state"])
 
 
 def start_case(session: Session, *, service_code: str, village_code: str, applicant_name: str, actor: Actor | User,
@@ -76,17 +81,18 @@ def start_case(session: Session, *, service_code: str, village_code: str, applic
     now = now or clock.now()
     accepted_at = accepted_at or now
     if accepted_at > now:
-        raise InvalidInput("the acceptance time cannot be in the future")
+        raise InvalidInput("the acceptance time cannot be in the future", reason="acceptance.in_future",
+                           accepted_at=accepted_at.isoformat())
     back = settings.get().accept_backdate_workdays
     earliest = default_calendar().workdays_before(now, back)
     if accepted_at < earliest:  # every due counts from it: an old date would make a case overdue on entry
         raise InvalidInput(f"an application taken offline is entered within {back} working days: the acceptance "
                            f"time may not be before {clock.local(earliest):%Y-%m-%d %H:%M}",
-                           earliest=earliest.isoformat())
+                           reason="acceptance.too_early", earliest=earliest.isoformat(), workdays=back)
     applicant_name = forms.clean_text(applicant_name, "the applicant's name", 100)
     village = session.scalar(select(OrgUnit).where(OrgUnit.code == village_code))
     if village is None or village.level != "village":
-        raise NotFound(f"no village with code {village_code!r}")
+        raise NotFound(f"no village with code {village_code!r}", reason="village.not_found", village=village_code)
     codes = village.path.strip("/").split("/")
     ids = dict(store.conn(session).execute(select(OrgUnit.code, OrgUnit.id).where(OrgUnit.code.in_(codes[1:3]))).all())
     chain = Chain(village.id, ids[codes[2]], ids[codes[1]])
@@ -97,26 +103,24 @@ def start_case(session: Session, *, service_code: str, village_code: str, applic
     form = forms.validate(data, spec.intake_fields(), decisions=spec.decision_fields, step="受理 (intake)")
     number = store.next_number(session, now)
 
-    wf = runtime.new_workflow(spec.spec, spec.subprocess_specs)
     initial = {**form, "case_number": number, "service_code": service_code, "applicant_name": applicant_name,
                "village_code": village.code, "village_name": village.name}  # case fields last: never a form's
-    for task in wf.get_tasks(state=runtime.TaskState.READY):
-        task.data.update(copy.deepcopy(initial))
-    before = projection.Snapshot(wf)
+    instance = Instance.start(spec.spec, spec.subprocess_specs, initial)
+    before = projection.Snapshot(instance)
     with clock.using(clock.ManualClock(accepted_at)):
-        run_engine(wf, lambda: None)
+        run_engine(instance)
 
     sla = deadlines.case_dues(spec.properties, accepted_at)
     case_id = store.conn(session).execute(insert(T_CASE).returning(T_CASE.c.id).values(
         number=number, service_code=service_code, process_version_id=pv.id, village_id=village.id,
         township_id=chain.township_id, county_id=chain.county_id, applicant_name=applicant_name,
         first_clerk_id=actor.id if actor.role == Role.CLERK else None, status="open", outcome=None,
-        instance_json="{}", serializer_version=runtime.SERIALIZER.VERSION, version=0, created_at=now,
+        instance_json="{}", serializer_version=SERIALIZER.VERSION, version=0, created_at=now,
         updated_at=now, closed_at=None, accepted_at=accepted_at, **sla)).scalar_one()
     case = dict(id=case_id, number=number, status="open", version=0, village_id=village.id,
                 township_id=chain.township_id, county_id=chain.county_id, first_clerk_id=actor.id,
                 process_version_id=pv.id)
-    result, audit = projection.sync(session, store.Loaded(case, spec, wf), before, now, actor.id,
+    result, audit = projection.sync(session, store.Loaded(case, spec, instance), before, now, actor.id,
                           assign_new_village_tasks_to=actor.id if actor.role == Role.CLERK else None)
     if accepted_at < now:  # entered late: warnings may already be due
         warnings.evaluate_case(session, case_id, now)
@@ -125,7 +129,8 @@ def start_case(session: Session, *, service_code: str, village_code: str, applic
                                    "village": village.code, "applicant": applicant_name,
                                    "accepted_at": accepted_at.isoformat(),
                                    "legal_due_at": sla["legal_due_at"] and sla["legal_due_at"].isoformat(),
-                                   "promised_due_at": sla["promised_due_at"] and sla["promised_due_at"].isoformat()},
+                                   "promised_due_at": sla["promised_due_at"] and sla["promised_due_at"].isoformat(),
+                                   "data": form},  # what the application carried: the case page's first step
                           old_value=None, new_value="open")] + audit)
     if accepted_at < now:  # 补录: the acceptance is back-dated, which the audit says on its own line
         store.write_audit(session, [dict(case_id=case_id, actor_id=actor.id, at=now, action="case.backdated",
@@ -156,7 +161,7 @@ def unclaim_task(session: Session, task_id: int, actor: Actor | User, now: datet
     task, case = store.task_with_case(session, task_id)
     require_open(task)
     if task["assignee_id"] is None:
-        raise Conflict(f"task {task_id} is not claimed")
+        raise Conflict(f"task {task_id} is not claimed", reason="task.not_claimed", task_id=task_id)
     policy.require(policy.may_release(actor, task["assignee_id"], task["unit_id"], Chain.of(case)), "task.release",
                    f"{actor.username} may not release a task claimed by someone else", task_id=task_id)
     _set_assignee(session, task, case, actor, None, now, "task.unclaimed")
@@ -181,22 +186,44 @@ def reassign_task(session: Session, task_id: int, actor: Actor | User, to_userna
     return store.StepResult(case["number"], case["status"])
 
 
+def release_claims_of(session: Session, holder: Actor | None, holder_id: int, actor: Actor, now: datetime,
+                      why: str) -> list[int]:
+    """Give back to their unit's queue the ready tasks `holder_id` claimed but can no longer work on — the
+    account was disabled (`holder` None) or moved to another unit, role or department — so no task waits
+    on someone who cannot open it. Each release is audited as `task.unclaimed` with `why`; returns the
+    task ids. Called by the account verbs in their own transaction."""
+    ids = session.scalars(select(T_TASK.c.id).where(T_TASK.c.state == "ready", T_TASK.c.assignee_id == holder_id)
+                          .order_by(T_TASK.c.case_id, T_TASK.c.id)).all()  # case order: no lock cycles
+    released = []
+    for task_id in ids:
+        task, case = store.task_with_case(session, task_id)
+        if task["state"] != "ready" or task["assignee_id"] != holder_id:
+            continue
+        if holder is not None and policy.may_work_on(holder, task["unit_id"], task["candidate_group"]):
+            continue
+        _set_assignee(session, task, case, actor, None, now, "task.unclaimed", why=why)
+        released.append(task_id)
+    return released
+
+
 def _set_assignee(session: Session, task: Mapping[str, Any], case: Mapping[str, Any], actor: Actor,
-                  assignee_id: int | None, now: datetime, action: str) -> None:
+                  assignee_id: int | None, now: datetime, action: str, **details: Any) -> None:
     res = store.conn(session).execute(update(T_TASK).where(T_TASK.c.id == task["id"], T_TASK.c.state == "ready",
                                                T_TASK.c.assignee_id.is_(task["assignee_id"])
                                                if task["assignee_id"] is None
                                                else T_TASK.c.assignee_id == task["assignee_id"])
                           .values(assignee_id=assignee_id))
     if res.rowcount != 1:
-        raise Conflict(f"task {task['id']} changed meanwhile; reload and try again")
+        raise Conflict(f"task {task['id']} changed meanwhile; reload and try again", reason="task.changed",
+                       task_id=task["id"])
     res = store.conn(session).execute(update(T_CASE)
                                       .where(T_CASE.c.id == case["id"], T_CASE.c.version == case["version"])
                           .values(version=case["version"] + 1, updated_at=now))
     if res.rowcount != 1:
-        raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
+        raise Conflict(f"case {case['number']} was changed by someone else; reload and try again",
+                       reason="case.changed", case=case["number"])
     store.write_audit(session, [dict(case_id=case["id"], actor_id=actor.id, at=now, action=action,
-                          details={"task_id": task["id"], "task": task["name"], **actor.audit_details},
+                          details={"task_id": task["id"], "task": task["name"], **actor.audit_details, **details},
                           old_value=str(task["assignee_id"]) if task["assignee_id"] else None,
                           new_value=str(assignee_id) if assignee_id else None)])
 
@@ -209,28 +236,27 @@ def complete_task(session: Session, task_id: int, actor: Actor | User, form_data
     task, case = store.task_with_case(session, task_id)
     require_open(task)
     if case["status"] != "open":
-        raise Conflict(f"case {case['number']} is {case['status']}")
+        raise Conflict(f"case {case['number']} is {case['status']}", reason="case.not_open", case=case["number"],
+                       status=case["status"])
     if task["assignee_id"] not in (None, actor.id):
         raise Forbidden(f"task {task_id} is claimed by someone else", reason="task.claimed_by_other", task_id=task_id)
     policy.require(policy.may_work_on(actor, task["unit_id"], task["candidate_group"]), "task.work",
                    f"{actor.username} may not work on task {task_id}", task_id=task_id)
     loaded = store.restore(session, case)
-    spiff_task = runtime.find_task(loaded.workflow, task["spiff_task_id"])
-    if spiff_task is None or spiff_task.state != runtime.TaskState.READY:
-        raise Conflict(f"task {task_id} is no longer ready in the process")
-    data = forms.validate(form_data, loaded.spec.fields_of(task["bpmn_id"]), spiff_task.data,
+    try:
+        seen = loaded.instance.step_data(task["spiff_task_id"])
+    except StepNotReady:
+        raise Conflict(f"task {task_id} is no longer ready in the process", reason="task.not_ready",
+                       task_id=task_id) from None
+    data = forms.validate(form_data, loaded.spec.fields_of(task["bpmn_id"]), seen,
                           decisions=loaded.spec.decision_fields, step=task["name"])
-    before = projection.Snapshot(loaded.workflow)
-
-    def act() -> None:
-        spiff_task.data.update(data)
-        spiff_task.run()
-
+    before = projection.Snapshot(loaded.instance)
     with clock.using(clock.ManualClock(now)):
-        run_engine(loaded.workflow, act)
+        run_engine(loaded.instance, loaded.instance.complete(task["spiff_task_id"], data))
     res = store.conn(session).execute(store.UPD_TASK_DONE, {"b_id": task_id, "b_now": now, "b_actor": actor.id})
     if res.rowcount != 1:
-        raise Conflict(f"task {task_id} was completed by someone else")
+        raise Conflict(f"task {task_id} was completed by someone else", reason="task.completed_by_other",
+                       task_id=task_id)
     result, audit = projection.sync(session, loaded, before, now, actor.id, completed=task["spiff_task_id"],
                           carded_tasks=(task_id,) if task["warning_level"] != "green" else ())
     result.closed_tasks.insert(0, task_id)
@@ -248,15 +274,16 @@ def withdraw_case(session: Session, case_number: str, actor: Actor | User, reaso
     reason = forms.clean_text(reason, "the reason for withdrawing", 500)
     case_id = session.scalar(select(Case.id).where(Case.number == case_number))
     if case_id is None:
-        raise NotFound(f"no case {case_number}")
+        raise NotFound(f"no case {case_number}", reason="case.not_found", case=case_number)
     case = store.lock_case(session, case_id)
     if case["status"] != "open":
-        raise Conflict(f"case {case_number} is already {case['status']}")
+        raise Conflict(f"case {case_number} is already {case['status']}", reason="case.not_open", case=case_number,
+                       status=case["status"])
     policy.require(policy.may_withdraw(actor, case["first_clerk_id"], Chain.of(case)), "case.withdraw",
                    f"{actor.username} may not withdraw case {case_number}", case=case_number)
     loaded = store.restore(session, case)
-    before = projection.Snapshot(loaded.workflow)
-    loaded.workflow.cancel()
+    before = projection.Snapshot(loaded.instance)
+    loaded.instance.cancel()
     result, audit = projection.sync(session, loaded, before, now, actor.id, withdrawn=True)
     store.write_audit(session, [dict(case_id=case_id, actor_id=actor.id, at=now, action="case.withdrawn",
                           details={"reason": reason, **actor.audit_details}, old_value="open",
@@ -276,9 +303,9 @@ def fire_timers(session: Session, case_id: int, now: datetime, case: Mapping[str
                         .values(state="cancelled"))
         return 0
     loaded = store.restore(session, case)
-    before = projection.Snapshot(loaded.workflow)
+    before = projection.Snapshot(loaded.instance)
     with clock.using(clock.ManualClock(now)):
-        run_engine(loaded.workflow, loaded.workflow.refresh_timers)
+        run_engine(loaded.instance, loaded.instance.fire_due_timers)
     result, audit = projection.sync(session, loaded, before, now, None)
     store.write_audit(session, audit)
     return len(result.fired_timers)

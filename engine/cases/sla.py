@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from .. import clock, deadlines, forms, policy, runtime, settings
+from .. import clock, deadlines, forms, policy, settings
 from ..errors import Conflict, InvalidInput
 from ..models import T_CASE, Pause, User
 from ..policy import Actor, Approver, Chain, as_actor
@@ -37,15 +37,17 @@ def pause_case(session: Session, case_number: str, actor: Actor | User, reason: 
     at = at or now
     reason = forms.clean_text(reason, "the reason for the pause", 500)
     if kind not in clock_stops.PAUSE_KINDS:
-        raise InvalidInput(f"pause kind must be one of {', '.join(clock_stops.PAUSE_KINDS)}")
+        raise InvalidInput(f"pause kind must be one of {', '.join(clock_stops.PAUSE_KINDS)}",
+                           reason="pause.kind_unknown", kind=kind)
     if at > now:
-        raise InvalidInput("a pause cannot start in the future")
+        raise InvalidInput("a pause cannot start in the future", reason="pause.in_future", at=at.isoformat())
     case = store.case_by_number(session, case_number)
     if case["status"] != "open":
-        raise Conflict(f"case {case_number} is {case['status']}")
+        raise Conflict(f"case {case_number} is {case['status']}", reason="case.not_open", case=case_number,
+                       status=case["status"])
     sla = case  # the whole row, read with the lock
     if sla["paused_at"] is not None:
-        raise Conflict(f"case {case_number} is already paused")
+        raise Conflict(f"case {case_number} is already paused", reason="case.already_paused", case=case_number)
     chain = Chain.of(case)
     policy.require(policy.works_on_case(actor, chain), "case.pause",
                    f"{actor.username} may not pause case {case_number}", case=case_number)
@@ -54,11 +56,17 @@ def pause_case(session: Session, case_number: str, actor: Actor | User, reason: 
     policy.require(policy.may_pause(actor, kind, chain, approver), "case.pause_stops_legal_clock",
                    f"a {clock_stops.PAUSE_KINDS[kind]} pause stops the legal clock: only {approver.describe()} "
                    "(the approving level) may start it", case=case_number, kind=kind)
-    earliest, why = _earliest_pause(session, case, sla, now)
+    earliest, why, bound = _earliest_pause(session, case, sla, now)
     if at < earliest:
-        raise InvalidInput(f"this pause may start no earlier than {clock.local(earliest):%Y-%m-%d %H:%M} ({why})",
-                           earliest=earliest.isoformat())
-    row = clock_stops.stop_clock(session, loaded.workflow, case, sla, at=at, now=now, kind=kind, reason=reason,
+        message = f"this pause may start no earlier than {clock.local(earliest):%Y-%m-%d %H:%M} ({why})"
+        first = earliest.isoformat()
+        if bound == "acceptance":
+            raise InvalidInput(message, reason="pause.before_acceptance", case=case_number, earliest=first)
+        if bound == "last_pause":
+            raise InvalidInput(message, reason="pause.overlaps", case=case_number, earliest=first)
+        raise InvalidInput(message, reason="pause.too_far_back", case=case_number, earliest=first,
+                           workdays=settings.get().pause_grace_workdays)
+    row = clock_stops.stop_clock(session, loaded.instance, case, sla, at=at, now=now, kind=kind, reason=reason,
                       actor_id=actor.id)
     row["details"].update(actor.audit_details)
     if at < now:
@@ -70,19 +78,21 @@ def pause_case(session: Session, case_number: str, actor: Actor | User, reason: 
 
 
 def _earliest_pause(session: Session, case: Mapping[str, Any], sla: Mapping[str, Any],
-                    now: datetime) -> tuple[datetime, str]:
-    """The earliest instant a pause recorded `now` may name, and what sets it. A pause (公示) still running
-    into the future is a Conflict: the clock already stands still."""
+                    now: datetime) -> tuple[datetime, str, str]:
+    """The earliest instant a pause recorded `now` may name, what sets it (in words, and as "grace",
+    "acceptance" or "last_pause" for the refusal's reason). A pause (公示) still running into the future
+    is a Conflict: the clock already stands still."""
     last_end = store.conn(session).execute(select(func.max(Pause.ended_at)).where(Pause.case_id == case["id"])).scalar()
     if last_end is not None and last_end > now:
         raise Conflict(f"case {case['number']}'s clock already stands still until "
-                       f"{clock.local(last_end):%Y-%m-%d %H:%M} (公示)")
+                       f"{clock.local(last_end):%Y-%m-%d %H:%M} (公示)", reason="pause.publicity_running",
+                       case=case["number"], until=last_end.isoformat())
     grace = settings.get().pause_grace_workdays
-    bounds = [(default_calendar().workdays_before(now, grace), f"at most {grace} working day(s) back")]
+    bounds = [(default_calendar().workdays_before(now, grace), f"at most {grace} working day(s) back", "grace")]
     if sla["accepted_at"] is not None:
-        bounds.append((sla["accepted_at"], "the acceptance of the case"))
+        bounds.append((sla["accepted_at"], "the acceptance of the case", "acceptance"))
     if last_end is not None:
-        bounds.append((last_end, "the end of its last pause; pauses never overlap"))
+        bounds.append((last_end, "the end of its last pause; pauses never overlap", "last_pause"))
     return max(bounds, key=lambda b: b[0])
 
 
@@ -105,9 +115,10 @@ def resume_case(session: Session, case_number: str, actor: Actor | User, at: dat
     case = store.case_by_number(session, case_number)
     sla = case  # the whole row, read with the lock
     if case["status"] != "open" or sla["paused_at"] is None:
-        raise Conflict(f"case {case_number} is not paused")
+        raise Conflict(f"case {case_number} is not paused", reason="case.not_paused", case=case_number)
     if not sla["paused_at"] <= at <= now:
-        raise InvalidInput("the resume time must lie between the pause and now")
+        raise InvalidInput("the resume time must lie between the pause and now", reason="resume.out_of_range",
+                           case=case_number, paused_at=sla["paused_at"].isoformat(), at=at.isoformat())
     chain = Chain.of(case)
     policy.require(policy.works_on_case(actor, chain), "case.resume",
                    f"{actor.username} may not resume case {case_number}", case=case_number)
@@ -121,7 +132,7 @@ def resume_case(session: Session, case_number: str, actor: Actor | User, at: dat
                        f"a {clock_stops.PAUSE_KINDS[pause['kind']]} pause is ended by {approver.describe()}",
                        case=case_number, kind=pause["kind"])
     clock_columns: dict[str, Any] = {}
-    row = clock_stops.start_clock(session, loaded.workflow, case, sla, pause, at=at, now=now, actor_id=actor.id,
+    row = clock_stops.start_clock(session, loaded.instance, case, sla, pause, at=at, now=now, actor_id=actor.id,
                                   case_values=clock_columns)
     row["details"].update(actor.audit_details)
     if at < now:  # recorded late: it shortens the pause (never lengthens it), and says so
@@ -142,33 +153,38 @@ def extend_case(session: Session, case_number: str, actor: Actor | User, workday
     case = store.case_by_number(session, case_number)
     sla = case  # the whole row, read with the lock
     if case["status"] != "open":
-        raise Conflict(f"case {case_number} is {case['status']}")
+        raise Conflict(f"case {case_number} is {case['status']}", reason="case.not_open", case=case_number,
+                       status=case["status"])
     if sla["paused_at"] is not None:
-        raise Conflict(f"case {case_number} is paused; resume it before extending")
+        raise Conflict(f"case {case_number} is paused; resume it before extending", reason="extension.while_paused",
+                       case=case_number)
     if sla["extension_workdays"] is not None:
         raise Conflict(f"case {case_number} was already extended by {sla['extension_workdays']} working days; "
-                       "an extension is granted once")
+                       "an extension is granted once", reason="extension.already_granted", case=case_number,
+                       workdays=sla["extension_workdays"])
     loaded = store.restore(session, case)
     props = loaded.spec.properties
     cap = int(props.get("extensionMaxWorkdays", 10))
     if isinstance(workdays, bool) or not isinstance(workdays, int) or not 1 <= workdays <= cap:
-        raise InvalidInput(f"an extension is 1 to {cap} working days for this item")
+        raise InvalidInput(f"an extension is 1 to {cap} working days for this item",
+                           reason="extension.workdays_invalid", case=case_number, max_workdays=cap)
     due = sla["legal_due_at"] or sla["promised_due_at"]
     if due is None:
-        raise InvalidInput("this case has no time limit to extend")
+        raise InvalidInput("this case has no time limit to extend", reason="extension.no_time_limit", case=case_number)
     if now >= due:
         raise Conflict(f"the due date has passed ({clock.local(due):%Y-%m-%d %H:%M}); an extension must be "
-                       "requested before it — the case is overdue")
+                       "requested before it — the case is overdue", reason="extension.overdue", case=case_number,
+                       due=due.isoformat())
     approver = _approver(case, loaded.spec)
     policy.require(policy.may_extend(actor, approver), "case.extend",
                    f"an extension of this item is approved by {approver.describe()}", case=case_number)
     cal = default_calendar()
     moves: dict[str, datetime | None] = {
         tid: deadlines.shift_workdays(info.due, workdays, info.workdays is not None, cal)
-             for tid, info in runtime.armed_timers(loaded.workflow).items() if not info.paused}
+             for tid, info in loaded.instance.armed_timers().items() if not info.paused}
     new_dues = {f"{k}_due_at": deadlines.shift_workdays(sla[f"{k}_due_at"], workdays, True, cal)
                 for k in ("legal", "promised") if sla[f"{k}_due_at"] is not None}
-    clock_stops.retime(session, loaded.workflow, case["id"], moves, now)
+    clock_stops.retime(session, loaded.instance, case["id"], moves, now)
     store.save_instance(session, loaded, now)
     estimated = sla["due_estimated"] or any(not cal.known_year(clock.local(d).year) for d in new_dues.values())
     store.conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"]).values(

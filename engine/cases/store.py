@@ -16,10 +16,12 @@ from typing import Any
 from sqlalchemy import bindparam, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
-from .. import clock, db, runtime
+from .. import clock, db
+from ..bpmn import Instance
 from ..errors import Conflict, NotFound, WorkflowError
-from ..models import T_AUDIT, T_CASE, T_PAUSE, T_PV, T_SEQ, T_TASK, T_TIMER, Pause
+from ..models import T_CASE, T_PAUSE, T_PV, T_SEQ, T_TASK, T_TIMER, Pause
 from ..processes import LoadedSpec, load_spec
+from . import audit
 
 # Prebuilt statements for the write path. SQLAlchemy caches the compiled form of a statement object,
 # so building these once (with bindparams) instead of per call makes each execution ~5× cheaper;
@@ -52,7 +54,6 @@ UPD_TASKS_CANCEL = (update(T_TASK).where(T_TASK.c.case_id == bindparam("b_case")
                      .returning(T_TASK.c.id, T_TASK.c.name, T_TASK.c.warning_level))
 INS_TASK = insert(T_TASK).returning(T_TASK.c.id)
 INS_TIMER = insert(T_TIMER)
-INS_AUDIT = insert(T_AUDIT)
 UPD_TIMERS_DISARM = (update(T_TIMER).where(T_TIMER.c.case_id == bindparam("b_case"),
                                             T_TIMER.c.spiff_task_id.in_(bindparam("b_ids", expanding=True)),
                                             T_TIMER.c.state.in_(("armed", "paused")))
@@ -65,7 +66,7 @@ UPD_CASE = (update(T_CASE).where(T_CASE.c.id == bindparam("b_id"), T_CASE.c.vers
 
 @dataclass
 class StepResult:
-    """What a service did, for the caller to show; reading the full case is `inbox.case_detail`."""
+    """What a service did, for the caller to show; reading the full case is `queries.case_detail`."""
     case_number: str
     status: str
     outcome: str | None = None
@@ -78,7 +79,7 @@ class StepResult:
 class Loaded:
     case: Mapping[str, Any]
     spec: LoadedSpec
-    workflow: Any
+    instance: Instance
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -87,9 +88,7 @@ def conn(session: Session) -> Any:
     return session.connection()
 
 
-def write_audit(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        conn(session).execute(INS_AUDIT, rows)
+write_audit = audit.write  # the verbs write their rows in bulk, with the workflow's own moves
 
 
 def _locked(session: Session, stmt: Any) -> Any:
@@ -100,17 +99,18 @@ def _locked(session: Session, stmt: Any) -> Any:
 def lock_case(session: Session, case_id: int) -> Mapping[str, Any]:
     row = conn(session).execute(_locked(session, SEL_CASE), {"case_id": case_id}).mappings().first()
     if row is None:
-        raise NotFound(f"no case with id {case_id}")
+        raise NotFound(f"no case with id {case_id}", reason="case.id_not_found", case_id=case_id)
     return row
 
 
 def restore(session: Session, case: Mapping[str, Any]) -> Loaded:
     spec = load_spec(session, case["process_version_id"], key=(case["sha256"], case["process_id"]))
     try:
-        wf = runtime.load_instance(case["instance_json"], spec.spec, spec.subprocess_specs)
+        instance = Instance.load(case["instance_json"], spec.spec, spec.subprocess_specs)
     except Exception as exc:  # a corrupt row must not take the caller down with a stack trace
-        raise WorkflowError(f"case {case['number']} could not be restored: {exc}") from exc
-    return Loaded(case, spec, wf)
+        raise WorkflowError(f"case {case['number']} could not be restored: {exc}", reason="workflow.unreadable",
+                            case=case["number"]) from exc
+    return Loaded(case, spec, instance)
 
 
 def task_with_case(session: Session, task_id: int) -> tuple[dict[str, Any], Mapping[str, Any]]:
@@ -122,7 +122,7 @@ def task_with_case(session: Session, task_id: int) -> tuple[dict[str, Any], Mapp
     """
     row = conn(session).execute(_locked(session, SEL_TASK_CASE), {"task_id": task_id}).mappings().first()
     if row is None:
-        raise NotFound(f"no task {task_id}")
+        raise NotFound(f"no task {task_id}", reason="task.not_found", task_id=task_id)
     task = {k[5:]: v for k, v in row.items() if k.startswith("task_")}
     return task, row
 
@@ -147,9 +147,9 @@ _SEL_DUE_CASE = (select(*CASE_COLUMNS).select_from(T_TIMER)
                  .join(T_PV, T_PV.c.id == T_CASE.c.process_version_id)
                  .where(T_TIMER.c.state == literal_column("'armed'"),  # a literal, or the partial index is unused
                         T_TIMER.c.due_at <= bindparam("now"))
-                 .order_by(T_TIMER.c.due_at)  # exactly the armed-timers index: no sort, stops at the first row
-                 .limit(1))
-# Built once (a statement built per call costs more to compile than to run); on PostgreSQL the case row is
+                 .order_by(T_TIMER.c.due_at)  # exactly the armed-timers index: no sort, stops at the limit
+                 .limit(bindparam("limit")))
+# Built once (a statement built per call costs more to compile than to run); on PostgreSQL the case rows are
 # taken FOR UPDATE SKIP LOCKED, so sweepers on several nodes never wait for each other or fire twice.
 _DUE_CASE_STATEMENTS = {
     (locking, skipping): (stmt.with_for_update(of=T_CASE, skip_locked=True) if locking else stmt)
@@ -158,12 +158,22 @@ _DUE_CASE_STATEMENTS = {
                            (True, _SEL_DUE_CASE.where(T_TIMER.c.case_id.not_in(bindparam("skip", expanding=True)))))}
 
 
-def next_due_case(session: Session, now: datetime, skip: set[int]) -> Mapping[str, Any] | None:
-    """The case of the next armed timer due at `now` (not in `skip`), its row locked: what
-    :func:`service.fire_timers` needs, in the one query that finds it."""
+def next_due_cases(session: Session, now: datetime, skip: set[int], limit: int = 1) -> list[Mapping[str, Any]]:
+    """The cases of the next armed timers due at `now` (not in `skip`), at most `limit`, in due order, their
+    rows locked: what :func:`service.fire_timers` needs, in the one query that finds them. A case with
+    several due timers is listed once."""
     stmt = _DUE_CASE_STATEMENTS[(not db.is_sqlite(session), bool(skip))]
-    params = {"now": now, **({"skip": list(skip)} if skip else {})}
-    return conn(session).execute(stmt, params).mappings().first()
+    params = {"now": now, "limit": limit, **({"skip": list(skip)} if skip else {})}
+    seen: dict[int, Mapping[str, Any]] = {}
+    for row in conn(session).execute(stmt, params).mappings():
+        seen.setdefault(row["id"], row)
+    return list(seen.values())
+
+
+def next_due_case(session: Session, now: datetime, skip: set[int]) -> Mapping[str, Any] | None:
+    """The case of the next armed timer due at `now` (not in `skip`), its row locked."""
+    found = next_due_cases(session, now, skip, 1)
+    return found[0] if found else None
 
 
 # ------------------------------------------------------------------------------------------- the SLA clock
@@ -186,11 +196,12 @@ def sla_row(session: Session, case_id: int) -> Mapping[str, Any]:
 MAX_INSTANCE_BYTES = 2 * 1024 * 1024
 
 
-def dump(wf: Any, number: str) -> str:
-    text = runtime.dump_instance(wf)
+def dump(instance: Instance, number: str) -> str:
+    text = instance.dump()
     if len(text) > MAX_INSTANCE_BYTES:
         raise WorkflowError(f"case {number}'s data grew to {len(text):,} characters, more than the "
-                            f"{MAX_INSTANCE_BYTES:,} a case may hold: its process copies too much data")
+                            f"{MAX_INSTANCE_BYTES:,} a case may hold: its process copies too much data",
+                            reason="workflow.too_large", case=number, size=len(text), limit=MAX_INSTANCE_BYTES)
     return text
 
 
@@ -198,12 +209,13 @@ def save_instance(session: Session, loaded: Loaded, now: datetime, **columns: An
     """The one version-checked save of the workflow, with any other `columns` of the case row that the
     verb changed (so a verb writes its case row once)."""
     case = loaded.case
-    runtime.keep_bounded(loaded.workflow)
+    loaded.instance.keep_bounded()
     res = conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"], T_CASE.c.version == case["version"])
-                                .values(instance_json=dump(loaded.workflow, case["number"]),
+                                .values(instance_json=dump(loaded.instance, case["number"]),
                                         version=case["version"] + 1, updated_at=now, **columns))
     if res.rowcount != 1:
-        raise Conflict(f"case {case['number']} was changed by someone else; reload and try again")
+        raise Conflict(f"case {case['number']} was changed by someone else; reload and try again",
+                       reason="case.changed", case=case["number"])
 
 
 def open_pause(session: Session, case_id: int) -> Mapping[str, Any] | None:

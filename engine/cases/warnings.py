@@ -11,13 +11,13 @@ what is about to change. The arithmetic (thresholds, levels) is `engine.deadline
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
-from ..clock import SHANGHAI
+from ..clock import due_date
 from ..db import is_sqlite
 from ..deadlines import CARDS_AT, level_at, next_check, yellow_at
 from ..models import T_AUDIT, T_CARD, T_CASE, T_NOTE, T_TASK, OrgUnit, User
@@ -125,7 +125,7 @@ def evaluate_case(session: Session, case_id: int, now: datetime) -> int:
 
 def _day(instant: datetime) -> str:
     """The due date a deadline instant (24:00 local) stands for, as people say it."""
-    return (instant.astimezone(SHANGHAI) - timedelta(microseconds=1)).strftime("%Y-%m-%d")
+    return due_date(instant).isoformat()
 
 
 def next_case_to_check(session: Session, now: datetime, skip: set[int]) -> int | None:

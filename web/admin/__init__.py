@@ -4,12 +4,13 @@ the same rule again on every read and write (`engine.accounts`)."""
 from __future__ import annotations
 
 from flask import Blueprint
+from flask_babel import lazy_gettext as _l
 
 from engine import policy
 
 from ..guards import restrict
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-restrict(bp, policy.may_administer_users, "只有系统管理员可以管理账号。")
+restrict(bp, policy.may_administer_users, _l("只有系统管理员可以管理账号。"))
 
 from . import users  # noqa: E402,F401  (registers the account pages on this blueprint)

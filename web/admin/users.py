@@ -10,14 +10,19 @@ from math import ceil
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 
 from engine import accounts, clock
 from engine.accounts import ROLE_LEVELS
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.vocab import DEPARTMENTS, LEVELS, USER_ROLES, Level, Role
 
+from .. import reasons
 from ..context import current_actor, read, write
 from ..form_errors import FORM, place
+from ..i18n import is_english
 from . import bp
 
 PAGE_SIZE = 50
@@ -29,12 +34,17 @@ EDIT_FIELDS = CREATE_FIELDS[1:]
 
 
 def role_choices() -> list[tuple[str, str]]:
-    """(value, label) for the role select: the Chinese name and where the role sits."""
+    """(value, label) for the role select: the role's name and where it sits, in the current language."""
+    lang = "en" if is_english() else "zh"
     out = []
     for value in USER_ROLES:
         levels = ROLE_LEVELS[value]
-        where = "任意级别" if set(levels) == set(LEVELS) else "、".join(f"{Level(lv).zh}级" for lv in levels)
-        out.append((value, f"{Role(value).zh}（{where}）"))
+        if set(levels) == set(LEVELS):
+            where = _("任意级别")
+        else:
+            separator = ", " if lang == "en" else "、"
+            where = separator.join(_("%(level)s级", level=Level(lv).label(lang)) for lv in levels)
+        out.append((value, _("%(role)s（%(where)s）", role=Role(value).label(lang), where=where)))
     return out
 
 
@@ -42,8 +52,7 @@ def _page_number(text: str | None) -> int:
     if text in (None, ""):
         return 1
     if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
-        raise InvalidInput(f"页码须为 1–{MAX_PAGE} 的整数 / page must be a whole number from 1 to {MAX_PAGE}",
-                           reason="users.page_invalid")
+        raise InvalidInput(_("页码须为 1–%(max)s 的整数。", max=MAX_PAGE), reason="web.page_invalid")
     return int(text)
 
 
@@ -70,7 +79,8 @@ def users() -> Any:
         return url_for("admin.users", **params)
 
     return render_template("admin/users.html", listing=listing, filters=filters, errors=errors, page=page,
-                           pages=pages, page_url=page_url, roles=role_choices(), now=clock.now()), \
+                           pages=pages, page_url=page_url, page_size=PAGE_SIZE, roles=role_choices(),
+                           now=clock.now()), \
         (422 if errors else 200)
 
 
@@ -132,20 +142,20 @@ def edit_user(username: str) -> Any:
                                  role=form["role"], unit_code=form["unit"], department=_department(form))
     except REFUSALS as exc:
         return _edit_page(account, form, place(exc, EDIT_FIELDS), exc.http_status)
-    flash(f"已保存账号 {account.username} 的修改。")
+    flash(_("已保存账号 %(username)s 的修改。", username=account.username))
     return redirect(url_for("admin.edit_user", username=account.username))
 
 
-#: action → (engine call, page title, what it does, button, done message)
-ACTIONS: dict[str, tuple[Callable[..., Any], str, str, str, str]] = {
-    "disable": (accounts.disable_user, "停用账号",
-                "停用后，该账号立即退出登录、不能再登录；已办的案件和记录都会保留，以后可以重新启用。",
-                "确认停用", "已停用账号 {username}。"),
-    "enable": (accounts.enable_user, "启用账号", "启用后，该账号可以用原来的密码重新登录。", "确认启用",
-               "已启用账号 {username}。"),
-    "reset": (accounts.reset_password, "重置密码",
-              "将为该账号生成一个新的临时密码（只显示一次），原密码立即失效，登录锁定同时解除；"
-              "本人用临时密码登录后须先改成自己的密码。", "确认重置", ""),
+#: action → (engine call, page title, what it does, button, done message with %(username)s)
+ACTIONS: dict[str, tuple[Callable[..., Any], LazyString, LazyString, LazyString, LazyString | None]] = {
+    "disable": (accounts.disable_user, _l("停用账号"),
+                _l("停用后，该账号立即退出登录、不能再登录；已办的案件和记录都会保留，以后可以重新启用。"),
+                _l("确认停用"), _l("已停用账号 %(username)s。")),
+    "enable": (accounts.enable_user, _l("启用账号"), _l("启用后，该账号可以用原来的密码重新登录。"), _l("确认启用"),
+               _l("已启用账号 %(username)s。")),
+    "reset": (accounts.reset_password, _l("重置密码"),
+              _l("将为该账号生成一个新的临时密码（只显示一次），原密码立即失效，登录锁定同时解除；"
+                 "本人用临时密码登录后须先改成自己的密码。"), _l("确认重置"), None),
 }
 
 
@@ -153,18 +163,19 @@ def _confirm(username: str, action: str) -> Any:
     """GET: the confirmation page; POST: the engine call (refusals shown on the same page)."""
     call, title, explain, button, done = ACTIONS[action]
     account = _account(username)
-    page = dict(account=account, action=action, title=title, explain=explain, button=button)
+    page = dict(account=account, action=action, title=str(title), explain=str(explain), button=str(button))
     if request.method == "GET":
         return render_template("admin/user_confirm.html", errors={}, **page)
     try:
         with write() as s:
             result = call(s, current_actor(), account.username)
     except REFUSALS as exc:
-        return render_template("admin/user_confirm.html", errors={FORM: exc.message}, **page), exc.http_status
+        return render_template("admin/user_confirm.html", errors={FORM: reasons.message(exc)}, **page), exc.http_status
     if action == "reset":
         return render_template("admin/temporary_password.html", account=_account(username), password=result,
                                created=False)
-    flash(done.format(username=account.username))
+    if done is not None:
+        flash(str(done) % {"username": account.username})
     return redirect(url_for("admin.edit_user", username=account.username))
 
 

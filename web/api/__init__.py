@@ -31,7 +31,8 @@ def _deprecated(view: Callable[..., Any], successor: str) -> Callable[..., Any]:
     def alias(*args: Any, **kwargs: Any) -> Any:
         response: Response = view(*args, **kwargs)
         response.headers["Deprecation"] = "true"
-        response.headers["Link"] = f'<{successor}>; rel="successor-version"'
+        links = [response.headers.get("Link"), f'<{successor}>; rel="successor-version"']  # keep a rel="next"
+        response.headers["Link"] = ", ".join(link for link in links if link)
         return response
     alias.__name__ = alias.__qualname__ = f"legacy_{view.__name__}"
     alias.__doc__ = view.__doc__

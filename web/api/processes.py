@@ -6,14 +6,14 @@ from typing import Any
 
 from flask import jsonify
 
-from engine import inbox, processes
+from engine import processes, queries
 
 from ..context import read
 
 
 def list_processes() -> Any:
     with read() as s:
-        return jsonify(inbox.process_rows(processes.list_versions(s)))
+        return jsonify(queries.to_json(queries.process_items(processes.list_versions(s))))
 
 
 ROUTES: list[tuple[str, str, Callable[..., Any]]] = [("/processes", "processes", list_processes)]

@@ -15,7 +15,8 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from engine import accounts, orgs
 from engine.errors import Forbidden
 
-from ..context import MUST_CHANGE_KEY
+from .. import reasons
+from ..context import MUST_CHANGE_KEY, STAMP_KEY
 from ..context import engine as db_engine
 from ..guards import public
 from .next_url import safe_next
@@ -38,10 +39,11 @@ def login() -> Any:
         try:
             result = accounts.login(db_engine(), username, typed, ip=request.remote_addr)
         except Forbidden as exc:  # auth.failed, auth.locked (with the time), auth.disabled
-            error = exc.message
+            error = reasons.message(exc)
         else:
             session.clear()  # a fresh session (and CSRF token) after logging in: no session fixation
             session["uid"] = result.actor.id
+            session[STAMP_KEY] = result.stamp
             target = safe_next(request.args.get("next"))
             if result.must_change_password:
                 session[MUST_CHANGE_KEY] = True

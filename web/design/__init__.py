@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, render_template
 
-from engine import inbox, processes
+from engine import processes, queries
 
 from ..context import read
 
@@ -16,4 +16,4 @@ bp = Blueprint("design", __name__)
 @bp.route("/processes")
 def processes_page() -> Any:
     with read() as s:
-        return render_template("design/processes.html", processes=inbox.process_rows(processes.list_versions(s)))
+        return render_template("design/processes.html", processes=queries.process_items(processes.list_versions(s)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, render_template
+from flask_babel import gettext as _
 
 from engine import orgs, policy, service_day
 from engine.errors import NotFound
@@ -25,7 +26,8 @@ def service_day_digest(unit_code_: str | None = None) -> Any:
             unit = orgs.unit_by_code(s, code)
         except NotFound:
             unit = None
-        require_visible(unit is not None and policy.may_view_unit(actor, unit.path), f"单位 {code} 的服务日摘要")
+        require_visible(unit is not None and policy.may_view_unit(actor, unit.path),
+                        _("单位 %(code)s 的服务日摘要", code=code))
         try:
             digest = service_day.get_digest(s, code)
         except NotFound:

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, url_for
 
-from engine import cases, clock, inbox, processes
+from engine import cases, clock, processes, queries
 from engine.vocab import Role
 
 from ..context import current_actor, read, write
@@ -21,19 +21,19 @@ def home() -> Any:
         return render_template(
             "workbench/home.html",
             process_count=processes.count_processes(s),  # a count, not 176 processes loaded to count them
-            cases=inbox.list_cases(s, actor, "open", limit=200),
-            open_count=inbox.count_open_cases(s, actor),
-            tasks=inbox.list_tasks(s, actor, limit=50),
-            notifications=inbox.list_notifications(s, actor, limit=10),
+            cases=queries.list_cases(s, actor, "open", limit=200),
+            open_count=queries.count_open_cases(s, actor),
+            tasks=queries.list_tasks(s, actor, limit=50),
+            notifications=queries.list_notifications(s, actor, limit=10),
             # supervisors and admins are the ones who can get the calendar completed
-            estimated=inbox.estimated_open_cases(s, actor) if actor.role in (Role.SUPERVISOR, Role.ADMIN) else 0,
+            estimated=queries.estimated_open_cases(s, actor) if actor.role in (Role.SUPERVISOR, Role.ADMIN) else 0,
         )
 
 
 @bp.route("/cases/<number>")
 def case(number: str) -> Any:
     with read() as s:
-        return render_template("workbench/case.html", case=inbox.case_detail(s, number, current_actor()))
+        return render_template("workbench/case.html", case=queries.case_detail(s, number, current_actor()))
 
 
 @bp.route("/notifications/read", methods=["POST"])

@@ -76,7 +76,7 @@ def _incidents_downgrade() -> None:
 # ---------------------------------------------------------------------------------------- scale
 # Sweeps and inboxes read live rows only (ready tasks, open cases, armed timers); their indexes become
 # partial over those rows, and rows that are no longer live drop out of them. Closed cases keep a small
-# instance JSON instead of the whole task tree (engine.runtime.dump_closed_instance).
+# instance JSON instead of the whole task tree (engine.bpmn.serializer.dump_closed_instance).
 
 def _live(predicate: str) -> dict:
     return {"postgresql_where": sa.text(predicate), "sqlite_where": sa.text(predicate)}
@@ -125,7 +125,7 @@ def _compact_closed_cases() -> None:
     """Rewrite the instance JSON of every closed case to its compact form, in batches by id (bounded
     memory; each batch one UPDATE round trip). Idempotent: compact rows are skipped.
 
-    A frozen copy of `engine.runtime.compact_instance`: a migration must mean the same thing forever,
+    A frozen copy of `engine.bpmn.serializer.compact_instance`: a migration must mean the same thing forever,
     whatever the engine's code becomes."""
     import json
 

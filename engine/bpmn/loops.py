@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
-from .errors import Finding
-from .expressions import evaluate, is_iso_literal
+from ..errors import Finding
+from ..expressions import evaluate, is_iso_literal
 
 _BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 _NS = {"bpmn": _BPMN}

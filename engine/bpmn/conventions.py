@@ -1,5 +1,5 @@
 """`yicun bpmn lint`: the conventions of DESIGN.md §6 for the catalogue's BPMN files, on top of what
-deploy already refuses (engine.bpmn), and the cross-check between bpmn/ and catalog.yaml.
+deploy already refuses (`compiler`), and the cross-check between bpmn/ and catalog.yaml.
 
 Each finding names the file, the element id and the line, so it can be fixed in any modeler.
 """
@@ -12,8 +12,10 @@ from typing import Any
 
 from lxml import etree
 
-from .bpmn import BPMN, BPMNDI, NS, compile_bpmn, load_xml, process_properties, user_task_meta
-from .errors import BpmnRejected, Finding
+from ..errors import BpmnRejected, Finding
+from .compiler import compile_bpmn
+from .loading import BPMN, BPMNDI, NS, load_xml
+from .metadata import process_properties, user_task_meta
 
 LANES = {"village": "村", "township": "乡镇", "county": "县"}
 _CJK = re.compile(r"[\u4e00-\u9fff]")

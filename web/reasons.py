@@ -1,0 +1,234 @@
+"""An engine refusal in the reader's language, from its stable `reason` and its parameters.
+
+The engine raises errors with a message for the command line (often "中文 / English") and a stable
+`reason` with its parameters (`user.exists`, username=…). Pages do not show that message: they look the
+reason up here and fill in the parameters, in Chinese or English (the msgids are Chinese, the English is
+in the `en` catalogue like every other page string). A reason that is not in the table (a refusal that
+has no page yet) gets the generic text of its kind, with the engine's own words as a detail below it
+(web.errors). tests/test_web_i18n.py and tests/test_reasons.py fail when the engine raises a reason this
+table does not know, when a raise does not pass the parameters its text needs, or when a text has no
+English with the same parameters. Reasons only the command line meets (`cli.`, `db.`, `init.`) are not here.
+
+Errors the web raises itself (web.guards, the views) are already written with gettext; they are not
+listed here.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+
+from engine import clock
+from engine.accounts import ROLE_LEVELS
+from engine.errors import YicunError
+from engine.vocab import CaseStatus, Level, Role, TaskState
+
+from . import i18n  # as a module: web.i18n → web.auth → here, so its names are read when used
+
+#: reason → message (Chinese msgid with %(name)s parameters from the error's details).
+REASONS: Mapping[str, LazyString] = {
+    # logging in
+    "auth.failed": _l("用户名或密码错误。"),
+    "auth.locked": _l("登录失败次数过多，已锁定，请于 %(until)s 后再试。"),
+    "auth.disabled": _l("账号已停用，请联系系统管理员。"),
+    # the password policy (engine.accounts.check_password_policy)
+    "password.required": _l("请输入密码。"),
+    "password.too_long": _l("密码不能超过 %(max_length)s 位。"),
+    "password.control_characters": _l("密码不能含控制字符或换行。"),
+    "password.too_short": _l("密码至少 %(min_length)s 位。"),
+    "password.contains_username": _l("密码不能包含用户名。"),
+    "password.one_kind": _l("密码不能只由一类字符组成（如全是数字），请混用字母、数字或符号。"),
+    "password.too_simple": _l("密码重复字符太多，过于简单。"),
+    "password.demo": _l("不能使用演示密码。"),
+    "password.wrong_current": _l("当前密码不正确。"),
+    "password.unchanged": _l("新密码不能与当前密码相同。"),
+    # accounts
+    "user.exists": _l("用户名 %(username)s 已存在。"),
+    "user.not_found": _l("没有用户 %(username)s。"),
+    "user.username_invalid": _l("用户名为 3–64 位英文字母、数字或 . _ -"),
+    "user.role_unknown": _l("请从列表中选择角色。"),
+    "user.unit_unknown": _l("没有代码为 %(unit)s 的单位。"),
+    "user.role_level": _l("%(role)s只能设在%(levels)s级单位，%(unit_name)s是%(unit_level)s级。"),
+    "user.department_required": _l("县级审批人员须指定部门。"),
+    "user.department_unknown": _l("请从列表中选择部门。"),
+    "user.department_not_applicable": _l("只有县级审批人员属于部门。"),
+    "user.last_admin": _l("这是最后一个启用的管理员账号，请先设立另一个管理员。"),
+    "users.page_invalid": _l("页码无效。"),
+    "users.disable_self": _l("不能停用自己的账号。"),
+    "users.change_own_password": _l("这个账号不能修改密码（未登录或已停用）。"),
+    "users.administer": _l("只有系统管理员可以管理账号。"),
+    # text typed into a form (engine.forms.clean_text): shown beside the field it is about
+    "text.not_text": _l("格式不对，须为文字。"),
+    "text.required": _l("此项必填。"),
+    "text.too_long": _l("不能超过 %(max_length)s 个字。"),
+    "text.control_characters": _l("不能含控制字符。"),
+    # cases and tasks
+    "case.not_found": _l("没有办件 %(case)s，或您无权查看。"),
+    "task.not_found": _l("没有这个环节，或您无权查看。"),
+    "task.claimed_by_other": _l("这个环节已被别人签收。"),
+    "task.reassign_target": _l("%(username)s 不能办理这个环节（单位或部门不符）。"),
+    "task.work": _l("您不能办理这个环节。"),
+    "task.release": _l("别人签收的环节，您不能退回。"),
+    "task.reassign": _l("您不能转办这个环节。"),
+    "case.accept": _l("您不能为这个村受理申请。"),
+    "case.withdraw": _l("您不能撤回这个办件。"),
+    "case.pause": _l("您不经办这个办件，不能暂停计时。"),
+    "case.pause_stops_legal_clock": _l("这种暂停会停止法定时限，只有审批层级的审批人员可以决定。"),
+    "case.resume": _l("您不经办这个办件，不能恢复计时。"),
+    "case.resume_legal_clock": _l("这种暂停只能由审批层级的审批人员结束。"),
+    "case.extend": _l("延期须由审批层级的审批人员批准。"),
+    "case.pause_missing": _l("办件标记为暂停计时，却没有暂停记录，请联系系统管理员。"),
+    "page.limit_invalid": _l("每页条数无效。"),
+    "page.cursor_invalid": _l("翻页位置无效，请从第一页重新开始。"),
+    "task.not_ready": _l("这个环节在流程中已不是待办，请刷新后再试。"),
+    "case.status_invalid": _l("办件状态无效。"),
+    "task.state_invalid": _l("环节状态无效。"),
+    "case.id_not_found": _l("找不到这个办件（内部编号 %(case_id)s），请刷新页面；如仍出现，请联系系统管理员。"),
+    "case.changed": _l("办件 %(case)s 刚被别人修改过，这一步没有办理，请刷新页面后再试。"),
+    "case.not_open": _l("办件 %(case)s 的状态是“%(status)s”，不能再办理这一步。"),
+    "task.not_open": _l("环节“%(step)s”的状态是“%(state)s”，不能再办理，请刷新页面查看办件的最新进度。"),
+    "task.not_claimed": _l("这个环节还没有人签收，无需退回。"),
+    "task.changed": _l("这个环节刚被别人签收、退回或转办，请刷新页面后再试。"),
+    "task.completed_by_other": _l("这个环节刚被别人办理完成，请刷新页面查看办件的最新进度。"),
+    "village.not_found": _l("没有代码为 %(village)s 的村（社区），请从列表中选择受理的村。"),
+    "acceptance.in_future": _l("受理时间不能晚于现在，请改正受理时间。"),
+    "acceptance.too_early": _l("线下受理的申请须在 %(workdays)s 个工作日内补录：受理时间不能早于 %(earliest)s。"),
+    # the SLA clock: pauses, resuming, extensions
+    "pause.kind_unknown": _l("暂停计时的类型只能是补正、特别程序或公示，请重新选择。"),
+    "pause.in_future": _l("暂停的开始时间不能晚于现在，请改正开始时间。"),
+    "pause.too_far_back": _l("暂停最多补录 %(workdays)s 个工作日前的：开始时间不能早于 %(earliest)s，请改正。"),
+    "pause.before_acceptance": _l("暂停不能早于办件的受理时间 %(earliest)s，请改正开始时间。"),
+    "pause.overlaps": _l("暂停不能与上一次暂停重叠：开始时间不能早于上一次暂停结束的 %(earliest)s，请改正。"),
+    "pause.publicity_running": _l("办件 %(case)s 正在公示，计时停到 %(until)s；公示结束后才能再暂停。"),
+    "case.already_paused": _l("办件 %(case)s 已在暂停计时，不能再次暂停；需要时请先恢复计时。"),
+    "case.not_paused": _l("办件 %(case)s 没有暂停计时，无需恢复。"),
+    "resume.out_of_range": _l("恢复时间须在暂停开始（%(paused_at)s）与现在之间，请改正恢复时间。"),
+    "extension.while_paused": _l("办件 %(case)s 正在暂停计时，请先恢复计时再延期。"),
+    "extension.already_granted": _l("办件 %(case)s 已延期 %(workdays)s 个工作日；每个办件只能延期一次。"),
+    "extension.workdays_invalid": _l("这个事项的延期为 1 到 %(max_workdays)s 个工作日，请改正延期天数。"),
+    "extension.no_time_limit": _l("办件 %(case)s 没有办理时限，无需延期。"),
+    "extension.overdue": _l("办件 %(case)s 已过期限（%(due)s），不能再延期：延期须在期限届满前申请。"),
+    # form data of a step
+    "form.not_object": _l("提交的表单数据格式不对（须为 JSON 对象），什么也没有改动。"),
+    "form.too_deep": _l("提交的表单数据嵌套超过 %(max_depth)s 层，什么也没有改动。"),
+    "form.too_large": _l("提交的表单数据超过 %(max_bytes)s 字节，请精简后重新提交。"),
+    "form.invalid": _l("表单中这些项有误：%(names)s。请修改后重新提交。"),
+    # what the database refuses to hold, and a busy database: nothing was changed
+    "input.nul": _l("输入的文字含有空字符（NUL），无法保存，请删去后重新提交。"),
+    "input.out_of_range": _l("输入的数值超出了系统能保存的范围，什么也没有改动，请检查后重新提交。"),
+    "database.busy": _l("系统正忙于另一项修改，这一步没有办理，请稍后再试。"),
+    # units, processes, incidents, service days
+    "unit.not_found": _l("没有代码为 %(unit)s 的单位，请核对单位代码。"),
+    "unit.level_unknown": _l("单位层级只能是市、县（区）、乡镇或村。"),
+    "process.not_deployed": _l("事项 %(service)s 还没有部署流程，暂不能受理；请流程设计人员先部署。"),
+    "process.model_only": _l("这个事项的流程只部署为模型，不能运行；请流程设计人员部署可运行的版本。"),
+    "process.version_not_found": _l("没有流程版本 %(version_id)s。"),
+    "incident.not_found": _l("没有故障 %(incident_id)s，或您无权查看。"),
+    "incident.already_resolved": _l("故障 %(incident_id)s 已处理完毕，无需再处理，请刷新页面。"),
+    "incident.status_invalid": _l("故障状态只能是待处理、已处理或全部。"),
+    "service_day.not_found": _l("单位 %(unit)s 没有 %(day)s 的服务日摘要。"),
+    "service_day.none_yet": _l("单位 %(unit)s 还没有服务日摘要。"),
+    # the process itself failed: nothing was done (the engine's own words follow as a detail)
+    "workflow.failed": _l("流程运行出错，这一步没有办理。"),
+    "workflow.crashed": _l("流程运行出现意外错误，这一步没有办理，请联系系统管理员。"),
+    "workflow.refused": _l("流程中的表达式未通过安全检查，这一步没有办理。"),
+    "workflow.endless_loop": _l("流程陷入无休止的循环，这一步没有办理。"),
+    "workflow.stalled": _l("流程会停在“%(element)s”，系统中没有任何操作能让它继续，这一步没有办理。"),
+    "workflow.no_end": _l("流程没有到达结束事件，办件不能办结，这一步没有办理。"),
+    "workflow.unreadable": _l("办件的流程数据无法读取，请联系系统管理员。"),
+    "workflow.too_large": _l("办件 %(case)s 的数据超过了允许的大小（流程复制了太多数据），这一步没有办理。"),
+    "process.deploy": _l("您没有部署流程的权限。"),
+    "incident.see": _l("只有监督人员和系统管理员可以查看故障。"),
+}
+
+
+#: Reasons whose page also shows the engine's own words below the translation, as a detail for whoever
+#: investigates (which element failed, and how).
+WITH_DETAIL = ("workflow.",)
+
+
+def _or(labels: list[str]) -> str:
+    return " or ".join(labels) if i18n.is_english() else "或".join(labels)
+
+
+def _label(enum: type[Role] | type[Level] | type[CaseStatus] | type[TaskState], value: Any) -> str:
+    try:
+        return enum(value).label("en" if i18n.is_english() else "zh")
+    except ValueError:
+        return str(value)
+
+
+def _role_level(details: Mapping[str, Any]) -> dict[str, Any]:
+    role = details.get("role")
+    return {"role": _label(Role, role), "unit_level": _label(Level, details.get("unit_level")),
+            "levels": _or([_label(Level, lv) for lv in ROLE_LEVELS.get(str(role), ())])}
+
+
+def _locked(details: Mapping[str, Any]) -> dict[str, Any]:
+    until = details.get("until")
+    return {"until": clock.local(datetime.fromisoformat(until)).strftime("%H:%M")} if isinstance(until, str) else {}
+
+
+def _moments(*names: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """Instants the engine passes as ISO text (`earliest`, `due`…), shown as the local date and time."""
+    def shown(details: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: clock.local(datetime.fromisoformat(details[name])).strftime("%Y-%m-%d %H:%M")
+                for name in names if isinstance(details.get(name), str)}
+    return shown
+
+
+def _case_status(details: Mapping[str, Any]) -> dict[str, Any]:
+    return {"status": _label(CaseStatus, details.get("status"))}
+
+
+def _task_state(details: Mapping[str, Any]) -> dict[str, Any]:
+    return {"state": _label(TaskState, details.get("state"))}
+
+
+def _field_names(details: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields a refused form got wrong, by the labels the process gave them (ids where it gave none)."""
+    labels = details.get("labels")
+    if not isinstance(labels, Mapping) or not labels:
+        return {}
+    return {"names": (", " if i18n.is_english() else "、").join(str(name) for name in labels.values())}
+
+
+#: reason → the parameters its message needs beyond the error's details (labels in the reader's language).
+PARAMETERS: Mapping[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "user.role_level": _role_level,
+    "auth.locked": _locked,
+    "case.not_open": _case_status,
+    "task.not_open": _task_state,
+    "form.invalid": _field_names,
+    "acceptance.too_early": _moments("earliest"),
+    "pause.too_far_back": _moments("earliest"),
+    "pause.before_acceptance": _moments("earliest"),
+    "pause.overlaps": _moments("earliest"),
+    "pause.publicity_running": _moments("until"),
+    "resume.out_of_range": _moments("paused_at"),
+    "extension.overdue": _moments("due"),
+}
+
+
+def translated(exc: YicunError) -> str | None:
+    """The refusal in the current language, or None when the table has no text for it (or the error
+    lacks a parameter its text needs: a change in the engine must not turn a refusal into a 500)."""
+    text = REASONS.get(exc.reason)
+    if text is None:
+        return None
+    params = dict(exc.details)
+    extra = PARAMETERS.get(exc.reason)
+    try:
+        if extra is not None:
+            params.update(extra(exc.details))
+        return str(text) % params
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def message(exc: YicunError) -> str:
+    """What a page shows for an engine error: the translated refusal, else the engine's own message."""
+    return translated(exc) or exc.message
