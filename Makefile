@@ -51,11 +51,13 @@ test-postgres: $(STAMP) $(CATALOGUES)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --db=postgresql -m db
 
 ## make test-fast: the inner loop on SQLite, everything but the tests marked slow (`make test` runs those too),
-## on one pytest-xdist worker per CPU (`make test-fast XDIST=0`: one process); the tests sharing a module-scoped
-## fixture stay on one worker (tests/conftest.py); each worker has its own temporary folder and SQLite files
+## on one pytest-xdist worker per CPU (`make test-fast XDIST=0`: one process); a test file's tests stay on one
+## worker (--dist loadfile), so a module-scoped fixture (the catalogue deployed, the `init --demo` database) is
+## built once; each worker has its own temporary folder and SQLite files. (--dist loadgroup would balance
+## better, but pytest-xdist 3.8 ignores xdist_group marks under pytest 9.)
 XDIST ?= auto
 test-fast: $(STAMP) $(CATALOGUES)
-	$(BIN)/python -m pytest -q -p no:cacheprovider --db=sqlite -m "not slow" -n $(XDIST) --dist loadgroup
+	$(BIN)/python -m pytest -q -p no:cacheprovider --db=sqlite -m "not slow" -n $(XDIST) --dist loadfile
 
 ## make lint: ruff, then mypy, over engine/ and web/ (configured in pyproject.toml); fails if either finds anything
 lint: $(STAMP)

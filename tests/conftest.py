@@ -61,15 +61,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.db)
         if item.get_closest_marker("browser"):  # each starts Chromium and waits on pages: seconds apiece
             item.add_marker(pytest.mark.slow)
-        if _uses_a_module_fixture(item):  # `make test-fast` runs on xdist workers with --dist loadgroup: the
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))  # module's tests share one
-
-
-def _uses_a_module_fixture(item: pytest.Item) -> bool:
-    """Whether the test takes a module-scoped fixture (the catalogue deployed, the `init --demo` database:
-    seconds to build). Its module's tests then stay on one xdist worker, which builds the fixture once."""
-    info = getattr(item, "_fixtureinfo", None)
-    return info is not None and any(defs[-1].scope == "module" for defs in info.name2fixturedefs.values() if defs)
 
 
 def _pg_url() -> str:

@@ -70,6 +70,7 @@ class Case_:
         self._run(self.wf.refresh_timers, at)
 
 
+@pytest.mark.slow  # an endurance run (hundreds to thousands of rounds); `make test` runs it
 def test_rework_loop_runs_thousands_of_rounds():
     """Old code: RecursionError in the BoundaryEventJoin from round ~197 on, every completion."""
     case = Case_("rework.bpmn")
@@ -88,6 +89,7 @@ def test_rework_loop_runs_thousands_of_rounds():
     assert bpmn.final_end_event(case.wf) == ("End_Done", "办结")
 
 
+@pytest.mark.slow  # an endurance run (hundreds to thousands of rounds); `make test` runs it
 @pytest.mark.parametrize("name, counter", [("remind.bpmn", "reminders"), ("after_wait.bpmn", "ticks"),
                                            ("tick.bpmn", "reminders")])
 def test_hourly_timer_loops_keep_firing(name, counter):
@@ -111,6 +113,7 @@ def test_hourly_timer_loops_keep_firing(name, counter):
         assert case.wf.is_completed() == (name == "remind.bpmn")  # tick.bpmn's loop goes on by design
 
 
+@pytest.mark.slow  # an endurance run (hundreds to thousands of rounds); `make test` runs it
 def test_repeating_boundary_timer_keeps_the_case_small():
     """An R/PT1H reminder adds four tasks a round beside the open step (old code: 4,800 tasks and 1.9 MB
     of JSON after 1,200 rounds)."""
@@ -125,6 +128,7 @@ def test_repeating_boundary_timer_keeps_the_case_small():
     assert bpmn.reached_end(case.wf) and bpmn.final_end_event(case.wf) == ("End_Done", "办结")
 
 
+@pytest.mark.slow  # an endurance run (hundreds to thousands of rounds); `make test` runs it
 def test_loop_through_a_parallel_split_and_join():
     """Each round the decision waits for both checks, whichever comes first. Old code: in the second
     round a token the join spent in the first fires it early (the decision opens beside a check)."""
@@ -149,6 +153,7 @@ def test_loop_through_a_parallel_split_and_join():
     assert bpmn.reached_end(case.wf)
 
 
+@pytest.mark.slow  # an endurance run (hundreds to thousands of rounds); `make test` runs it
 def test_loops_in_and_around_an_embedded_subprocess():
     case = Case_("subprocess.bpmn")
     for n in range(300):
@@ -211,6 +216,7 @@ def test_a_case_saved_too_deep_is_repaired_when_loaded(monkeypatch):
     assert bpmn.ready_user_tasks(restored)[0].task_spec.bpmn_id == "Task_Intake"
 
 
+@pytest.mark.slow  # an endurance run (hundreds to thousands of rounds); `make test` runs it
 def test_reached_end_is_not_the_iterator_finding_nothing():
     spec, subs = _compiled("after_wait.bpmn")
     wf = bpmn.new_workflow(spec, subs)
