@@ -72,7 +72,9 @@ def test_read_models_hold_aware_datetimes_and_the_json_keeps_its_format(seeded):
     assert shown["due_at"] == "2026-11-10T00:00:00+08:00" and shown["created_at"] == "2026-11-02T09:00:00+08:00"
     assert list(shown) == ["id", "case_id", "bpmn_id", "name", "lane", "level", "unit_id", "unit", "candidate_group",
                            "assignee", "assignee_display_name", "state", "created_at", "completed_at", "due_at",
-                           "limit_workdays", "warning_level", "case_number", "service_code", "applicant_name"]
+                           "limit_workdays", "warning_level", "case_number", "service_code", "service_name",
+                           "applicant_name"]
+    assert shown["service_name"] == "最低生活保障申请"  # the inbox names the item, not only its code
     assert set(summary.to_json()) == {"number", "service_code", "service_name", "process_version", "village",
                                       "applicant_name", "status", "outcome", "created_at", "updated_at"}
     case_json = detail.to_json()

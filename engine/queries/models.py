@@ -40,6 +40,7 @@ class TaskItem(JsonModel):
     warning_level: str | None
     case_number: str
     service_code: str
+    service_name: str  # the item's name, as its process version calls it
     applicant_name: str
 
 

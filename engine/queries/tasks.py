@@ -31,13 +31,15 @@ _TASK_LIST_COLUMNS = tuple(T_TASK.c[name] for name in (
 
 
 def task_select(where: ColumnElement[bool], limit: int, order: tuple[Any, ...] = DUE_ORDER) -> Select[Any]:
-    """Task rows as plain columns with their case, unit and assignee: a list builds no ORM objects and
-    never touches the case's workflow."""
+    """Task rows as plain columns with their case (and its item's name), unit and assignee: a list builds
+    no ORM objects and never touches the case's workflow."""
     assignee, unit = aliased(User), aliased(OrgUnit)
     return (select(*_TASK_LIST_COLUMNS, Case.number, Case.service_code, Case.applicant_name,
+                   ProcessVersion.name.label("service_name"),
                    assignee.username.label("assignee_name"), assignee.display_name.label("assignee_display"),
                    unit.name.label("unit_name"))
             .join(Case, Case.id == TaskRow.case_id)
+            .join(ProcessVersion, ProcessVersion.id == Case.process_version_id)
             .join(unit, unit.id == TaskRow.unit_id)
             .outerjoin(assignee, assignee.id == TaskRow.assignee_id)
             .where(where).order_by(*order).limit(limit))
@@ -81,7 +83,8 @@ def task_item(row: Any) -> TaskItem:
         assignee_display_name=row.assignee_display, state=row.state, created_at=row.created_at,
         completed_at=row.completed_at, due_at=row.due_at, limit_workdays=row.limit_workdays,
         warning_level=row.warning_level if row.state == TaskState.READY else None,
-        case_number=row.number, service_code=row.service_code, applicant_name=row.applicant_name)
+        case_number=row.number, service_code=row.service_code, service_name=row.service_name,
+        applicant_name=row.applicant_name)
 
 
 def inbox(session: Session, user: Who, limit: int = 200, cursor: str | None = None) -> Page[TaskItem]:
@@ -131,8 +134,7 @@ def task_detail(session: Session, task_id: int, user: Who = None) -> TaskDetail:
     """One task with its form (fields, types, options; the case's own fields read-only) and documentation,
     for a client to render. One query; the form comes from the process version's stored metadata."""
     stmt = (task_select(and_(TaskRow.id == task_id, case_scope(user)), 1)
-            .add_columns(ProcessVersion.task_meta)
-            .join(ProcessVersion, ProcessVersion.id == Case.process_version_id))
+            .add_columns(ProcessVersion.task_meta))
     row = session.execute(stmt).first()
     if row is None:
         raise NotFound(f"没有这个环节，或您无权查看 / no task {task_id}", reason="task.not_found", task_id=task_id)
