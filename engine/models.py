@@ -69,6 +69,9 @@ class OrgUnit(Base):
     level: Mapped[str] = mapped_column(String(10), index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
     path: Mapped[str] = mapped_column(String(100), index=True)
+    # what a 受理回执 or 一次性告知书 prints for the centre (村民服务中心): where to come back, whom to call
+    phone: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(200))
 
     parent: Mapped[OrgUnit | None] = relationship(remote_side=[id])
 
@@ -169,6 +172,14 @@ class Case(Base):
     township_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
     county_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
     applicant_name: Mapped[str] = mapped_column(String(100))
+    # the applicant as the 受理回执 names them (the ID number is checked: 18 digits with its check digit)
+    applicant_id_number: Mapped[str | None] = mapped_column(String(18), index=True)
+    applicant_phone: Mapped[str | None] = mapped_column(String(20))
+    applicant_address: Mapped[str | None] = mapped_column(String(200))
+    # the citizen's 查询码 for 办件查询 (printed on the receipt; compared in constant time)
+    query_code: Mapped[str | None] = mapped_column(String(8))
+    # the browser's idempotency key of the intake that created the case: a retried submit finds the case
+    intake_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     first_clerk_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)  # open | completed | withdrawn
     outcome: Mapped[str | None] = mapped_column(String(100))  # name of the end event reached
@@ -294,14 +305,112 @@ class Card(Base):
 
 class Notification(Base):
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_inbox", "user_id", "read_at"),)
+    __table_args__ = (
+        Index("ix_notifications_inbox", "user_id", "read_at"),
+        # one "nobody has claimed this step" notice per task, colour and person (the sweep may look again)
+        Index("uq_notifications_task_kind", "user_id", "task_id", "kind", unique=True,
+              **_live("task_id IS NOT NULL")),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    # card | unclaimed_yellow | unclaimed_red | returned | extension | extension_decided | supervision
+    kind: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
     message: Mapped[str] = mapped_column(String(500))
+
+
+class IntakeNotice(Base):
+    """A paper the village centre hands the applicant when it does not (yet) accept: the 一次性告知书 (every
+    missing document at once, where and by when to bring them) or the 不予受理通知书 (refusal, with its
+    reason). `case_id` is set when the case was accepted anyway and waits for the documents (补正)."""
+    __tablename__ = "intake_notices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    kind: Mapped[str] = mapped_column(String(12))  # notice (一次性告知) | refusal (不予受理)
+    service_code: Mapped[str] = mapped_column(String(32))
+    village_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    clerk_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    applicant_name: Mapped[str] = mapped_column(String(100))
+    applicant_id_number: Mapped[str | None] = mapped_column(String(18))
+    applicant_phone: Mapped[str | None] = mapped_column(String(20))
+    missing: Mapped[list[Any]] = mapped_column(JSON, default=list)  # the documents still to bring
+    reason: Mapped[str | None] = mapped_column(String(500))
+    bring_by: Mapped[date | None]  # 补正 deadline printed on the notice
+    intake_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Attachment(Base):
+    """A scan or photo of an application's materials: the bytes live in the instance's file store under
+    their SHA-256 (never in the database), the row says what they are and who brought them in."""
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    document: Mapped[str | None] = mapped_column(String(100))  # which required document it shows
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]  # withdrawn by its uploader (audited); the bytes stay
+
+
+class Comment(Base):
+    """A remark on a case by a person working it (意见/备注), shown on the task and case pages."""
+    __tablename__ = "comments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime]
+    body: Mapped[str] = mapped_column(String(2000))
+
+
+class ExtensionRequest(Base):
+    """A step's worker asks for more time (申请延期); an officer of the approving level decides, and an
+    approval extends the case through `cases.extend_case` (once, capped)."""
+    __tablename__ = "extension_requests"
+    __table_args__ = (
+        Index("uq_extension_requests_pending", "case_id", unique=True, **_live("status = 'pending'")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    workdays: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(500))
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(10))  # pending | approved | rejected
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str | None] = mapped_column(String(500))
+
+
+class Rating(Base):
+    """The applicant's 好差评 of a closed case: once per case, 1 (非常不满意) to 5 (非常满意)."""
+    __tablename__ = "ratings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(String(500))
+    at: Mapped[datetime]
+
+
+class RateEvent(Base):
+    """One use of a rate-limited public door (办件查询) by a client: counted over a sliding window."""
+    __tablename__ = "rate_events"
+    __table_args__ = (Index("ix_rate_events_bucket_key_at", "bucket", "key", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(index=True)
 
 
 class ServiceDayDigest(Base):
@@ -370,3 +479,5 @@ def _table(model: type[Base]) -> Table:
 T_UNIT, T_USER, T_PV, T_SEQ = _table(OrgUnit), _table(User), _table(ProcessVersion), _table(CaseSequence)
 T_CASE, T_TASK, T_TIMER, T_AUDIT = _table(Case), _table(TaskRow), _table(TimerRow), _table(AuditEvent)
 T_PAUSE, T_CARD, T_NOTE, T_INC = _table(Pause), _table(Card), _table(Notification), _table(Incident)
+T_NOTICE, T_ATTACH, T_COMMENT = _table(IntakeNotice), _table(Attachment), _table(Comment)
+T_EXTREQ, T_RATING, T_RATE = _table(ExtensionRequest), _table(Rating), _table(RateEvent)
