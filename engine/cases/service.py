@@ -71,11 +71,14 @@ def require_open(task: Mapping[str, Any]) -> None:
 
 def start_case(session: Session, *, service_code: str, village_code: str, applicant_name: str, actor: Actor | User,
                data: dict[str, Any] | None = None, now: datetime | None = None,
-               accepted_at: datetime | None = None) -> store.StepResult:
+               accepted_at: datetime | None = None, applicant: Mapping[str, str | None] | None = None,
+               intake_key: str | None = None) -> store.StepResult:
     """Accept an application at a village: the accepting clerk becomes the first-responsibility owner.
 
     `accepted_at` is the real acceptance (受理) when an application taken offline is entered later
-    (补录): the legal and promised dues and the first step's deadlines all count from it.
+    (补录): the legal and promised dues and the first step's deadlines all count from it. `applicant`
+    holds the checked id_number/phone/address the receipt prints (see `cases.intake`); `intake_key` is the
+    browser's idempotency key, unique over cases, so a retried submit cannot make a second case.
     """
     actor = as_actor(actor)
     now = now or clock.now()
@@ -114,6 +117,9 @@ def start_case(session: Session, *, service_code: str, village_code: str, applic
     case_id = store.conn(session).execute(insert(T_CASE).returning(T_CASE.c.id).values(
         number=number, service_code=service_code, process_version_id=pv.id, village_id=village.id,
         township_id=chain.township_id, county_id=chain.county_id, applicant_name=applicant_name,
+        query_code=store.new_query_code(), intake_key=intake_key,
+        applicant_id_number=(applicant or {}).get("id_number"), applicant_phone=(applicant or {}).get("phone"),
+        applicant_address=(applicant or {}).get("address"),
         first_clerk_id=actor.id if actor.role == Role.CLERK else None, status="open", outcome=None,
         instance_json="{}", serializer_version=SERIALIZER.VERSION, version=0, created_at=now,
         updated_at=now, closed_at=None, accepted_at=accepted_at, **sla)).scalar_one()

@@ -8,6 +8,7 @@ writes case, task, timer, pause, card and audit rows (tests/test_layout.py check
 """
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -128,6 +129,12 @@ def task_with_case(session: Session, task_id: int) -> tuple[dict[str, Any], Mapp
 
 
 # ------------------------------------------------------------------------------------------- services
+def new_query_code() -> str:
+    """The citizen's 查询码: six random digits from the OS's CSPRNG. With the case number it opens 办件查询;
+    guessing is bounded by the public door's rate limit (10⁶ codes, a few tries per minute)."""
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
 def next_number(session: Session, now: datetime) -> str:
     """YY-<year>-<6 digits>, counted per Asia/Shanghai year; an upsert, so the first cases of a new year
     started at the same moment cannot collide."""
