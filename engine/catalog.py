@@ -234,3 +234,29 @@ def _check_form(form: Any) -> list[tuple[str, str]]:
         if "required" in f and not isinstance(f["required"], bool):
             e.append((f"{where}.required", "must be true or false"))
     return e
+
+
+_CACHE: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
+
+
+def items_by_code(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The catalogue by code, read once per file version (path and mtime): intake pages and the intake
+    service read an item's documents and 补正 days on every request, and parsing 270 kB each time would
+    cost more than the page."""
+    file = Path(path or catalog_path())
+    key = (str(file), file.stat().st_mtime_ns)
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = by_code(load(file))
+    return _CACHE[key]
+
+
+def required_documents(item: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(required, optional) documents of an item: a document marked (如有)/（如有） is brought only by those
+    it applies to, so its absence never makes an application incomplete."""
+    required: list[str] = []
+    optional: list[str] = []
+    for doc in item.get("documents") or []:
+        name = str(doc)
+        (optional if re.search(r"[（(]如有[）)]", name) else required).append(name)
+    return required, optional

@@ -39,6 +39,13 @@ class Forbidden(YicunError):
     code, http_status, exit_code = "forbidden", 403, 5
 
 
+class TooMany(Forbidden):
+    """A public door (办件查询, the 好差评 rating) was used too often from one address or on one case
+    number (engine.ratelimit): refused for a while whatever was asked, the right code too. A kind of
+    refusal (exit 5 like Forbidden), shown as HTTP 429; `retry_after` says in how many seconds to try again."""
+    code, http_status, exit_code = "too_many", 429, 5
+
+
 class Conflict(YicunError):
     """Someone else changed the case first, or the task is no longer open."""
     code, http_status, exit_code = "conflict", 409, 6

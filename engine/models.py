@@ -163,6 +163,7 @@ class Case(Base):
         Index("ix_cases_open_village", "village_id", "id", **_live("status = 'open'")),
         Index("ix_cases_open_township", "township_id", "id", **_live("status = 'open'")),
         Index("ix_cases_open_county", "county_id", "id", **_live("status = 'open'")),
+        Index("uq_cases_intake_key", "intake_key", unique=True),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
@@ -179,7 +180,8 @@ class Case(Base):
     # the citizen's 查询码 for 办件查询 (printed on the receipt; compared in constant time)
     query_code: Mapped[str | None] = mapped_column(String(8))
     # the browser's idempotency key of the intake that created the case: a retried submit finds the case
-    intake_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # (unique through the index uq_cases_intake_key, not a constraint: SQLite drops a column's index in place)
+    intake_key: Mapped[str | None] = mapped_column(String(64))
     first_clerk_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)  # open | completed | withdrawn
     outcome: Mapped[str | None] = mapped_column(String(100))  # name of the end event reached
@@ -212,6 +214,11 @@ class TaskRow(Base):
         UniqueConstraint("case_id", "spiff_task_id"),
         # inbox: a unit's unclaimed queue and a user's claimed tasks, each in due order (LIMIT stops early)
         Index("ix_tasks_ready_queue", "unit_id", "due_at", "id", **_live("state = 'ready' AND assignee_id IS NULL")),
+        # a county department's queue (and its tasks for no department), in due order: a county holds every
+        # department's queue, and walking the whole of it for one department's rows (or counting them) grows
+        # with the others' work
+        Index("ix_tasks_ready_group", "unit_id", "candidate_group", "due_at", "id",
+              **_live("state = 'ready' AND assignee_id IS NULL")),
         Index("ix_tasks_ready_claimed", "assignee_id", "due_at", "id",
               **_live("state = 'ready' AND assignee_id IS NOT NULL")),
         Index("ix_tasks_ready_warning_check", "warning_check_at",
@@ -307,6 +314,8 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         Index("ix_notifications_inbox", "user_id", "read_at"),
+        # a user's notifications newest first, paged by id (the list never sorts a user's whole history)
+        Index("ix_notifications_user_id_id", "user_id", "id"),
         # one "nobody has claimed this step" notice per task, colour and person (the sweep may look again)
         Index("uq_notifications_task_kind", "user_id", "task_id", "kind", unique=True,
               **_live("task_id IS NOT NULL")),

@@ -16,7 +16,7 @@ it or above it in that chain (or at the city). README "Who may do what" is this 
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -143,6 +143,13 @@ def may_work_on(actor: Actor, unit_id: int, candidate_group: str | None) -> bool
     return actor.role != Role.COUNTY_OFFICER or candidate_group is None or actor.department == candidate_group
 
 
+def may_receive(target: Actor, unit_id: int, candidate_group: str | None) -> bool:
+    """Be handed a step by reassignment (转办): only a colleague who could claim it themselves — an active
+    worker of the step's unit and, at county level, of the department the step names. A step never
+    leaves its unit by reassignment: the process alone moves work between levels."""
+    return may_work_on(target, unit_id, candidate_group)
+
+
 def leads(actor: Actor, unit_id: int, chain: Chain) -> bool:
     """Manages the people of a unit (releases and reassigns their tasks, withdraws for them): officers
     their own unit; supervisors and admins their subtree; the operator everything."""
@@ -203,6 +210,28 @@ def approver_of(level: str, chain: Chain, departments: Iterable[str] = ()) -> Ap
                   Level.TOWNSHIP: (Role.TOWNSHIP_OFFICER, chain.township_id),
                   Level.VILLAGE: (Role.CLERK, chain.village_id)}[Level(level)]
     return Approver(role, unit, level, frozenset(departments))
+
+
+def approver_for(properties: Mapping[str, Any], task_meta: Mapping[str, Mapping[str, Any]], chain: Chain) -> Approver:
+    """The officers who decide for a case of a process version, from what deployment stored of it (the
+    spec's or the row's `properties` and `task_meta`: the same dicts): its approving level
+    (`approveLevel`, else the highest level its steps name) and, where its steps at that level name
+    candidate groups (县民政局…), those departments. The engine's extension and pause verbs and the read
+    side (who is shown the approve button, whose inbox lists a request) ask this one function."""
+    level = str(properties.get("approveLevel") or max(
+        (m.get("level") for m in task_meta.values() if m.get("level")),
+        key=("village", "township", "county").index, default="county"))
+    groups = (g for m in task_meta.values() if m.get("level") == level for g in m.get("candidate_groups") or ())
+    return approver_of(level, chain, groups)
+
+
+#: 延期 is at most this many working days where the process does not say (`extensionMaxWorkdays`)
+DEFAULT_EXTENSION_MAX_WORKDAYS = 10
+
+
+def extension_cap(properties: Mapping[str, Any]) -> int:
+    """The most working days one extension of a case of this process may grant."""
+    return int(properties.get("extensionMaxWorkdays", DEFAULT_EXTENSION_MAX_WORKDAYS))
 
 
 def is_approver(actor: Actor, approver: Approver) -> bool:

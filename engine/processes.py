@@ -96,6 +96,8 @@ def deploy(session: Session, data: bytes, filename: str, actor: Actor | User | N
             continue
         version = (latest.version if latest else 0) + 1
         meta = {tid: m.to_dict() for tid, m in proc.user_tasks.items()}
+        if proc.executable:
+            _mark_intake(meta, proc.spec, proc.subprocess_specs)
         spec_json = spec_to_json(proc.spec, proc.subprocess_specs) if proc.executable else None
         version_id = session.execute(insert(ProcessVersion).returning(ProcessVersion.id).values(
             process_id=proc.process_id, version=version, name=proc.name, filename=filename,
@@ -109,6 +111,19 @@ def deploy(session: Session, data: bytes, filename: str, actor: Actor | User | N
         results.append(DeployResult(proc.process_id, proc.name, version, version_id, proc.executable, True,
                                     findings))
     return results
+
+
+def _mark_intake(meta: dict[str, dict[str, Any]], spec: Any, subprocess_specs: dict[str, Any]) -> None:
+    """Write into the stored task metadata what the intake page must know without restoring the spec: which
+    steps take the application (`first`) and which fields a gateway decides on (`decision`: set only by
+    the step that declares it, so an intake form shows it only where the first step asks for it)."""
+    decisions = decision_names(spec, subprocess_specs)
+    for bpmn_id in first_steps(spec, meta):
+        meta[bpmn_id]["first"] = True
+    for task in meta.values():
+        for f in task.get("fields") or []:
+            if f.get("id") in decisions:
+                f["decision"] = True
 
 
 def _lock_process_id(session: Session, process_id: str) -> None:

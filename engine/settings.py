@@ -21,6 +21,11 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: PBKDF2-SHA256 rounds for a new password hash. Stored hashes carry their own count, so raising it later
 #: only costs new hashes; lowering is allowed down to the bound for the test suite alone (tests/conftest.py)
 PASSWORD_HASH_ITERATIONS = 120_000
+#: the longest window of a public door's rate limit (a day): engine.ratelimit forgets older attempts
+LOOKUP_WINDOW_MINUTES_MAX = 1440
+#: what an attachment may be: the types `engine.files` recognises by their first bytes (a type it cannot check
+#: is never accepted, whatever the browser declares); YICUN_ATTACHMENT_TYPES may narrow them
+ATTACHMENT_TYPES = ("image/jpeg", "image/png", "application/pdf")
 
 
 class SettingError(ValueError):
@@ -90,6 +95,17 @@ def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
     return raw.upper()
 
 
+def _types(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated subset of ATTACHMENT_TYPES (an empty list would refuse every upload: not allowed)."""
+    raw = _raw(name)
+    if raw is None:
+        return default
+    chosen = tuple(dict.fromkeys(t.strip().lower() for t in raw.split(",") if t.strip()))
+    if not chosen or any(t not in ATTACHMENT_TYPES for t in chosen):
+        raise SettingError(f"{name} must be a comma-separated list of {', '.join(ATTACHMENT_TYPES)}, not {raw!r}")
+    return chosen
+
+
 def _database_url(name: str, default: str) -> str:
     raw = _raw(name)
     if raw is None:
@@ -113,6 +129,15 @@ class Settings:
     login_ip_window_minutes: int = 15
     #: how long a locked account or address is refused, even with the right password
     login_lock_minutes: int = 15
+    #: 办件查询 and the 好差评 rating (no login; engine.ratelimit): tries from one client address within the
+    #: window, whatever their outcome…
+    lookup_ip_max_attempts: int = 10
+    lookup_ip_window_minutes: int = 10
+    #: …and wrong codes (or unknown numbers) given for one case number within its window, from any address:
+    #: one case's 6-digit code cannot be guessed from many addresses either. While either is full, the
+    #: right code is refused too.
+    lookup_case_max_failures: int = 10
+    lookup_case_window_minutes: int = 60
     #: the shortest password anyone may choose (never below 10)
     password_min_length: int = 10
     #: PBKDF2 rounds of a new password hash (see PASSWORD_HASH_ITERATIONS)
@@ -136,6 +161,19 @@ class Settings:
     manual_clock: bool = False
     #: what `yicun` logs; SpiffWorkflow's own per-task chatter only at DEBUG (engine.logs)
     log_level: str = "INFO"
+    #: the instance folder (secret key, the SQLite file by default, attachments' bytes); the web reads the same
+    #: variable (web.config)
+    instance_dir: Path = Path("instance")
+    #: where attachments' bytes live (engine.files); None: `files/` in the instance folder
+    files_dir: Path | None = None
+    #: the largest scan or photo one attachment may be, in MB (the web's request limit follows it)
+    attachment_max_mb: int = 10
+    #: the types an attachment may be (a subset of ATTACHMENT_TYPES)
+    attachment_types: tuple[str, ...] = ATTACHMENT_TYPES
+
+    @property
+    def attachment_max_bytes(self) -> int:
+        return self.attachment_max_mb * 1024 * 1024
 
     @property
     def log_level_number(self) -> int:
@@ -153,6 +191,12 @@ def get() -> Settings:
         login_ip_max_failures=_int("YICUN_LOGIN_IP_MAX_FAILURES", d.login_ip_max_failures, 1, 10_000),
         login_ip_window_minutes=_int("YICUN_LOGIN_IP_WINDOW_MINUTES", d.login_ip_window_minutes, 1, 1440),
         login_lock_minutes=_int("YICUN_LOGIN_LOCK_MINUTES", d.login_lock_minutes, 1, 1440),
+        lookup_ip_max_attempts=_int("YICUN_LOOKUP_IP_MAX_ATTEMPTS", d.lookup_ip_max_attempts, 1, 10_000),
+        lookup_ip_window_minutes=_int("YICUN_LOOKUP_IP_WINDOW_MINUTES", d.lookup_ip_window_minutes, 1,
+                                      LOOKUP_WINDOW_MINUTES_MAX),
+        lookup_case_max_failures=_int("YICUN_LOOKUP_CASE_MAX_FAILURES", d.lookup_case_max_failures, 1, 1_000),
+        lookup_case_window_minutes=_int("YICUN_LOOKUP_CASE_WINDOW_MINUTES", d.lookup_case_window_minutes, 1,
+                                        LOOKUP_WINDOW_MINUTES_MAX),
         password_min_length=_int("YICUN_PASSWORD_MIN_LENGTH", d.password_min_length, 10, 128),
         password_hash_iterations=_int("YICUN_PASSWORD_HASH_ITERATIONS", d.password_hash_iterations,
                                       1_000, 10_000_000),
@@ -167,4 +211,8 @@ def get() -> Settings:
         database_url=_database_url("YICUN_DATABASE_URL", d.database_url),
         manual_clock=_flag("YICUN_MANUAL_CLOCK", d.manual_clock),
         log_level=_choice("YICUN_LOG_LEVEL", d.log_level, LOG_LEVELS),
+        instance_dir=Path(_raw("YICUN_INSTANCE_DIR") or d.instance_dir).expanduser(),
+        files_dir=_path("YICUN_FILES_DIR", Path(), "folder") if _raw("YICUN_FILES_DIR") else None,
+        attachment_max_mb=_int("YICUN_ATTACHMENT_MAX_MB", d.attachment_max_mb, 1, 100),
+        attachment_types=_types("YICUN_ATTACHMENT_TYPES", d.attachment_types),
     )

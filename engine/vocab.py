@@ -114,6 +114,26 @@ class PauseKind(_Named):
     PUBLICITY = "publicity"
 
 
+class CasePhase(_Named):
+    """Where a case stands, in the words of 办件查询 (engine.queries.public): its status, and while it is
+    open whether any step is done yet and whether its clock stands still (and why)."""
+    ACCEPTED = "accepted"
+    PROCESSING = "processing"
+    SUPPLEMENT = "supplement"
+    SPECIAL = "special"
+    PUBLICITY = "publicity"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+#: The 好差评 levels a citizen may give a closed case (`ratings.score`), best first: score → (Chinese, English).
+RATING_SCORES: Mapping[int, tuple[str, str]] = {
+    5: ("非常满意", "very satisfied"), 4: ("满意", "satisfied"), 3: ("基本满意", "fairly satisfied"),
+    2: ("不满意", "dissatisfied"), 1: ("非常不满意", "very dissatisfied"),
+}
+
+
 class IncidentStatus(_Named):
     OPEN = "open"
     RESOLVED = "resolved"
@@ -123,6 +143,9 @@ class AuditAction(_Named):
     """What an audit event records (`audit_events.action`)."""
     CASE_STARTED = "case.started"
     CASE_BACKDATED = "case.backdated"
+    CASE_DOCUMENTS_CHECKED = "case.documents_checked"
+    INTAKE_NOTICE_ISSUED = "intake.notice_issued"
+    INTAKE_REFUSED = "intake.refused"
     CASE_PAUSED = "case.paused"
     CASE_PAUSED_BACKDATED = "case.paused_backdated"
     CASE_RESUMED = "case.resumed"
@@ -130,11 +153,18 @@ class AuditAction(_Named):
     CASE_PUBLICITY = "case.publicity"
     CASE_WITHDRAWN = "case.withdrawn"
     CASE_CLOSED = "case.closed"
+    CASE_RATED = "case.rated"
+    COMMENT_ADDED = "comment.added"
+    ATTACHMENT_ADDED = "attachment.added"
+    ATTACHMENT_REMOVED = "attachment.removed"
+    EXTENSION_REQUESTED = "extension.requested"
+    EXTENSION_REJECTED = "extension.rejected"
     TASK_OPENED = "task.opened"
     TASK_CLAIMED = "task.claimed"
     TASK_UNCLAIMED = "task.unclaimed"
     TASK_REASSIGNED = "task.reassigned"
     TASK_COMPLETED = "task.completed"
+    TASK_RETURNED = "task.returned"
     TASK_CANCELLED = "task.cancelled"
     TIMER_FIRED = "timer.fired"
     CARD_YELLOW = "card.yellow"
@@ -181,14 +211,28 @@ _LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "PauseKind": {"supplement": ("补正", "awaiting documents"), "special": ("特别程序", "special procedure"),
                   "publicity": ("公示", "publicity")},
     "IncidentStatus": {"open": ("待处理", "open"), "resolved": ("已处理", "resolved")},
+    "CasePhase": {"accepted": ("受理中", "accepted"), "processing": ("办理中", "in progress"),
+                  "supplement": ("补正中", "waiting for documents"),
+                  "special": ("特别程序中", "in a special procedure"), "publicity": ("公示中", "on public notice"),
+                  "completed": ("已办结", "completed"), "rejected": ("不予办理", "rejected"),
+                  "withdrawn": ("已撤回", "withdrawn")},
     "AuditAction": {
         "case.started": ("受理", "accepted"), "case.backdated": ("补录受理时间", "acceptance back-dated"),
+        "case.documents_checked": ("核对申请材料", "documents checked"),
+        "intake.notice_issued": ("出具一次性告知书", "notice of missing documents issued"),
+        "intake.refused": ("不予受理", "application not accepted"),
         "case.paused": ("暂停计时", "clock paused"), "case.paused_backdated": ("补录暂停", "pause back-dated"),
         "case.resumed": ("恢复计时", "clock resumed"), "case.extended": ("延期", "extended"),
         "case.publicity": ("公示", "publicity"), "case.withdrawn": ("撤回", "withdrawn"),
         "case.closed": ("办结", "closed"), "task.opened": ("环节开始", "step opened"),
+        "case.rated": ("好差评", "rated by the applicant"),
+        "comment.added": ("填写意见", "comment added"), "attachment.added": ("上传附件", "attachment added"),
+        "attachment.removed": ("撤下附件", "attachment removed"),
+        "extension.requested": ("申请延期", "extension requested"),
+        "extension.rejected": ("延期申请未获批准", "extension request refused"),
         "task.claimed": ("签收", "claimed"), "task.unclaimed": ("退回待办", "released"),
         "task.reassigned": ("转办", "reassigned"), "task.completed": ("办理完成", "step completed"),
+        "task.returned": ("退回补正", "returned for documents"),
         "task.cancelled": ("环节取消", "step cancelled"), "timer.fired": ("时限到期", "deadline reached"),
         "card.yellow": ("黄牌", "yellow card"), "card.red": ("红牌", "red card"),
         "process.deployed": ("部署流程", "process deployed"), "incident.opened": ("故障登记", "incident opened"),

@@ -74,7 +74,7 @@ def test_full_lifecycle_from_the_shell(yicun):
     assert listed[0] == {"number": number, "service_code": "FX-PENSION", "service_name": "城乡居民养老保险待遇申领",
                          "process_version": 1, "village": "邹家村", "applicant_name": "符建英", "status": "open",
                          "outcome": None, "created_at": "2026-11-02T09:00:00+08:00",
-                         "updated_at": "2026-11-02T09:00:00+08:00"}
+                         "updated_at": "2026-11-02T09:00:00+08:00", "accepted_at": "2026-11-02T09:00:00+08:00"}
     decisions = {"village": {}, "township": {"township_decision": "approve"}, "county": {"county_decision": "approve"}}
     users = {"village": "clerk-430902102201-1", "township": "agent-430902102-1", "county": "officer-430902-rs"}
     for _ in range(4):

@@ -160,9 +160,12 @@ def test_claim_unclaim_reassign(seeded):
         complete(seeded, review.id, AGENT2, {"township_decision": "approve"})
     with pytest.raises(InvalidInput):  # nor be given one
         with db.transaction(seeded) as s:
-            cases.reassign_task(s, review.id, user(seeded, AGENT), CLERK)
+            cases.reassign_task(s, review.id, user(seeded, AGENT), CLERK, "请村里办")
+    with pytest.raises(InvalidInput):  # nor without a reason
+        with db.transaction(seeded) as s:
+            cases.reassign_task(s, review.id, user(seeded, AGENT), AGENT2, "  ")
     with db.transaction(seeded) as s:
-        cases.reassign_task(s, review.id, user(seeded, AGENT), AGENT2)
+        cases.reassign_task(s, review.id, user(seeded, AGENT), AGENT2, "下乡入户调查，由同事接办")
     with db.transaction(seeded) as s:
         cases.unclaim_task(s, review.id, user(seeded, TOWNSHIP))  # the township's lead may release it
     complete(seeded, review.id, AGENT2, {"township_decision": "approve"})

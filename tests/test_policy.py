@@ -49,6 +49,7 @@ RULES = {
     "may_see_case": lambda a, c: policy.may_see_case(a, c),
     "may_accept_at": lambda a, c: policy.may_accept_at(a, c.village_id, c),
     "may_work_on": lambda a, c: policy.may_work_on(a, _unit_of(a, c), "民政"),
+    "may_receive": lambda a, c: policy.may_receive(a, _unit_of(a, c), "民政"),  # be handed a task (转办)
     "leads_own_level": lambda a, c: policy.leads(a, _unit_of(a, c), c),
     "leads_village": lambda a, c: policy.leads(a, c.village_id, c),
     "may_release_others": lambda a, c: policy.may_release(a, 999_999, c.village_id, c),
@@ -69,6 +70,7 @@ TABLE = """
 may_see_case          YN    YN    YN    YN    YN   YN    YN    YY       YY       YY    YY       NN
 may_accept_at         YN    YN    YN    YN    YN   NN    NN    NN       NN       YY    NN       NN
 may_work_on           YN    YN    YN    YN    NN   NN    NN    NN       NN       NN    NN       NN
+may_receive           YN    YN    YN    YN    NN   NN    NN    NN       NN       NN    NN       NN
 leads_own_level       NN    NN    YN    YN    YN   YN    YN    YY       NN       YY    YY       NN
 leads_village         NN    NN    NN    NN    NN   YN    YN    YY       NN       YY    YY       NN
 may_release_others    NN    NN    NN    NN    NN   YN    YN    YY       NN       YY    YY       NN
@@ -93,7 +95,7 @@ CELLS = [(rule, actor, own_foreign)
 def test_the_table_covers_every_rule_and_every_role() -> None:
     assert {rule for rule, _, _ in CELLS} == set(RULES)
     public_rules = {name for name in dir(policy) if name.startswith(("may_", "works_on", "leads"))}
-    covered = {"may_see_case", "may_accept_at", "may_work_on", "leads", "may_release", "may_withdraw",
+    covered = {"may_see_case", "may_accept_at", "may_work_on", "may_receive", "leads", "may_release", "may_withdraw",
                "works_on_case", "may_pause", "may_resume", "may_extend", "may_view_unit", "may_deploy",
                "may_see_incidents", "may_administer_users"}
     assert public_rules <= covered, f"rules without a row: {public_rules - covered}"

@@ -76,7 +76,8 @@ def test_read_models_hold_aware_datetimes_and_the_json_keeps_its_format(seeded):
                            "applicant_name"]
     assert shown["service_name"] == "最低生活保障申请"  # the inbox names the item, not only its code
     assert set(summary.to_json()) == {"number", "service_code", "service_name", "process_version", "village",
-                                      "applicant_name", "status", "outcome", "created_at", "updated_at"}
+                                      "applicant_name", "status", "outcome", "created_at", "updated_at",
+                                      "accepted_at"}
     case_json = detail.to_json()
     assert case_json["accepted_at"] == "2026-11-02T09:00:00+08:00"
     assert case_json["sla"]["promised_due_at"] == clock.local(detail.sla.promised_due_at).isoformat(timespec="seconds")

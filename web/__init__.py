@@ -2,9 +2,9 @@
 public), JSON by noun under /api/v1. Talks to the engine's services only; never to SpiffWorkflow.
 
 Every request passes, in this order: proxy headers → origin check and CSRF token (unsafe methods) →
-`g.actor` from the session cookie (web.context) → deny by default (web.guards) → the view → security
-headers (web.headers). Errors become pages or JSON (web.errors) in the user's language: Chinese by
-default, English by choice (web.i18n, Flask-Babel).
+`g.actor` from the session cookie (web.context) → deny by default (web.guards) → the view → static files'
+cache headers, then compression (web.assets) → security headers (web.headers). Errors become pages or
+JSON (web.errors) in the user's language: Chinese by default, English by choice (web.i18n, Flask-Babel).
 """
 from __future__ import annotations
 
@@ -17,11 +17,8 @@ from sqlalchemy import Engine
 
 from engine import db
 
-from .config import ConfigError, WebSettings, missing_key_message, secret_key
+from .config import ConfigError, WebSettings, limit_request_body, max_content_length, missing_key_message, secret_key
 
-#: Bodies larger than this are refused with 413 before a view reads them (DESIGN invariant 10); the
-#: largest legitimate upload is a BPMN file (engine.bpmn.MAX_BPMN_BYTES, 2 MiB) plus form overhead.
-MAX_CONTENT_LENGTH = 3 * 1024 * 1024
 #: A form's CSRF token stays valid for a working day (a clerk may leave a form open for hours).
 CSRF_TIME_LIMIT = 12 * 3600
 
@@ -51,7 +48,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Engine | None = Non
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         PREFERRED_URL_SCHEME="https" if settings.secure_cookies else "http",
-        MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
+        MAX_CONTENT_LENGTH=max_content_length(),  # an attachment with its form (web.config)
         WTF_CSRF_TIME_LIMIT=CSRF_TIME_LIMIT,
     )
     if engine is not None:
@@ -60,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Engine | None = Non
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in the JSON API
     app.extensions["yicun_engine"] = engine if engine is not None else db.make_engine(app.config["DATABASE_URL"])
 
+    from .assets import init_assets
     from .context import init_context
     from .errors import init_errors
     from .extensions import init_extensions
@@ -68,10 +66,12 @@ def create_app(config: dict[str, Any] | None = None, engine: Engine | None = Non
     from .headers import init_headers
     from .i18n import init_i18n
 
+    app.before_request(limit_request_body)     # body limits first: the CSRF check reads the form
     init_extensions(app, settings.proxy_hops)  # origin + CSRF checks run first
     init_context(app)                          # then g.actor
     init_guards(app)                           # then deny by default
     init_headers(app)
+    init_assets(app)                           # fingerprinted static URLs, their caching, compression
     init_errors(app)
     init_filters(app)
     init_i18n(app)                             # the language switch and <html lang>

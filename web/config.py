@@ -10,13 +10,27 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
+
+from flask import current_app, request
+
+from engine import settings as engine_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+#: the attribute `takes_uploads` sets on a view
+UPLOADS_ATTR = "_yicun_takes_uploads"
 
 #: The file (inside the instance folder) that holds the secret key when YICUN_SECRET_KEY is not set.
 SECRET_KEY_FILE = "secret_key"
 #: Shorter keys are refused: 32 random bytes as hex is what `make run` writes.
 MIN_SECRET_KEY_CHARS = 32
+#: The least a request body may be (a BPMN file, engine.bpmn.MAX_BPMN_BYTES = 2 MiB, plus its form) and the room
+#: a multipart form needs around an attachment (boundaries, part headers, the other fields).
+MIN_CONTENT_LENGTH = 3 * 1024 * 1024
+UPLOAD_OVERHEAD_BYTES = 1024 * 1024
 #: waitress worker threads when neither --workers nor YICUN_WEB_WORKERS says otherwise, and the most allowed
 DEFAULT_WORKERS = 8
 MAX_WORKERS = 64
@@ -63,6 +77,33 @@ class WebSettings:
             proxy_hops=_count("YICUN_PROXY_HOPS", 0, 0, 5),
             workers=_count("YICUN_WEB_WORKERS", DEFAULT_WORKERS, 1, MAX_WORKERS),
         )
+
+
+def max_content_length() -> int:
+    """The app's MAX_CONTENT_LENGTH (and waitress's limit, web.cli): the largest body any view takes — an
+    attachment (YICUN_ATTACHMENT_MAX_MB, engine.settings) with its form. Only the views marked
+    `takes_uploads` may receive that much; every other request is held to MIN_CONTENT_LENGTH by
+    `limit_request_body`. An attachment between its own limit and this one gets the engine's refusal (too
+    large), a sentence on the page it came from rather than an error page."""
+    return max(MIN_CONTENT_LENGTH, engine_settings.get().attachment_max_bytes + UPLOAD_OVERHEAD_BYTES)
+
+
+def takes_uploads(view: F) -> F:
+    """Mark a view that receives files: its requests may be as large as MAX_CONTENT_LENGTH."""
+    setattr(view, UPLOADS_ATTR, True)
+    return view
+
+
+def limit_request_body() -> None:
+    """Before anything reads a body (the CSRF check reads the form, web.extensions): bodies larger than
+    MIN_CONTENT_LENGTH are refused with 413 (DESIGN invariant 10) except for the views marked
+    `takes_uploads`. Needed because a urlencoded form is read into memory whole — Werkzeug bounds only
+    multipart fields (MAX_FORM_MEMORY_SIZE) — so the app-wide limit an upload needs must not apply to the
+    login form."""
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    if not getattr(view, UPLOADS_ATTR, False):
+        configured = current_app.config.get("MAX_CONTENT_LENGTH")
+        request.max_content_length = min(MIN_CONTENT_LENGTH, configured) if configured else MIN_CONTENT_LENGTH
 
 
 def secret_key(settings: WebSettings, instance_dir: Path, create: bool) -> str | None:

@@ -35,9 +35,11 @@ FORMS: tuple[str, ...] = (
     N_("暂停计时"),
     N_("公示 (%(element)s)"),
 )
-#: A notification: the card's colour, the case, the card's reason (itself one of FORMS).
-NOTIFICATION = re.compile(r"^(?P<card>黄牌|红牌) (?P<case>\S+): (?P<reason>.*)$", re.S)
-NOTIFICATION_FORMS = {"黄牌": N_("黄牌 %(case)s：%(reason)s"), "红牌": N_("红牌 %(case)s：%(reason)s")}
+#: A notification: the card's colour (or 无人领取: a step of the reader's unit that nobody claimed turned
+#: yellow or red — engine.cases.warnings.notify_unclaimed), the case, the reason (itself one of FORMS).
+NOTIFICATION = re.compile(r"^(?P<card>黄牌|红牌|无人领取) (?P<case>\S+): (?P<reason>.*)$", re.S)
+NOTIFICATION_FORMS = {"黄牌": N_("黄牌 %(case)s：%(reason)s"), "红牌": N_("红牌 %(case)s：%(reason)s"),
+                      "无人领取": N_("无人领取 %(case)s：%(reason)s")}
 
 
 @lru_cache(maxsize=1)

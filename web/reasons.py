@@ -90,12 +90,29 @@ REASONS: Mapping[str, LazyString] = {
     "case.changed": _l("办件 %(case)s 刚被别人修改过，这一步没有办理，请刷新页面后再试。"),
     "case.not_open": _l("办件 %(case)s 的状态是“%(status)s”，不能再办理这一步。"),
     "task.not_open": _l("环节“%(step)s”的状态是“%(state)s”，不能再办理，请刷新页面查看办件的最新进度。"),
+    # the inbox, 办件查询 and notifications (engine.queries.tasks/search, engine.cases.service/warnings)
+    "task.reassign_same": _l("这个环节已经由 %(username)s 办理，请选择另一位同事。"),
+    "inbox.tab_invalid": _l("待办分类无效，请从页面上的分类中选择。"),
+    "inbox.service_invalid": _l("事项编码无效，请从列表中选择事项。"),
+    "inbox.level_invalid": _l("层级只能是村、乡镇或县（区）。"),
+    "inbox.warning_invalid": _l("预警颜色只能是绿、黄或红。"),
+    "search.invalid": _l("搜索内容不能含控制字符，请重新输入。"),
+    "search.too_long": _l("搜索内容不能超过 %(max_length)s 个字，请输入办件号或申请人姓名。"),
+    "search.period_reversed": _l("结束日期（%(end)s）早于开始日期（%(start)s），请改正。"),
+    "notification.ids_invalid": _l("一次最多标记 %(max_count)s 条通知。"),
     "task.not_claimed": _l("这个环节还没有人签收，无需退回。"),
     "task.changed": _l("这个环节刚被别人签收、退回或转办，请刷新页面后再试。"),
     "task.completed_by_other": _l("这个环节刚被别人办理完成，请刷新页面查看办件的最新进度。"),
     "village.not_found": _l("没有代码为 %(village)s 的村（社区），请从列表中选择受理的村。"),
     "acceptance.in_future": _l("受理时间不能晚于现在，请改正受理时间。"),
     "acceptance.too_early": _l("线下受理的申请须在 %(workdays)s 个工作日内补录：受理时间不能早于 %(earliest)s。"),
+    "acceptance.invalid": _l("受理时间无效，请刷新页面重新填写。"),
+    "service.not_found": _l("没有编码为 %(code)s 的已部署事项，请从事项列表中选择。"),
+    "notice.not_found": _l("没有这份告知书，或您无权查看。"),
+    "intake.bad_key": _l("表单已失效，请刷新页面后重新填写。"),
+    "intake.bad_mode": _l("请选择材料不全时的处理方式。"),
+    "intake.key_used": _l("这份表单已用于另一件申请，请重新打开受理页面填写。"),
+    "task.return_at_village": _l("村级环节请直接向申请人一次性告知补正，“退回补正”用于乡镇、县级环节。"),
     # the SLA clock: pauses, resuming, extensions
     "pause.kind_unknown": _l("暂停计时的类型只能是补正、特别程序或公示，请重新选择。"),
     "pause.in_future": _l("暂停的开始时间不能晚于现在，请改正开始时间。"),
@@ -111,6 +128,22 @@ REASONS: Mapping[str, LazyString] = {
     "extension.workdays_invalid": _l("这个事项的延期为 1 到 %(max_workdays)s 个工作日，请改正延期天数。"),
     "extension.no_time_limit": _l("办件 %(case)s 没有办理时限，无需延期。"),
     "extension.overdue": _l("办件 %(case)s 已过期限（%(due)s），不能再延期：延期须在期限届满前申请。"),
+    # comments, attachments and extension requests (engine.cases.casework, engine.files)
+    "comment.add": _l("您不经办办件 %(case)s，不能填写意见。"),
+    "attachment.add": _l("您不经办办件 %(case)s，不能上传附件。"),
+    "attachment.not_a_file": _l("提交的不是文件，请重新选择要上传的文件。"),
+    "attachment.empty": _l("没有选择文件，或文件是空的，请重新选择。"),
+    "attachment.too_large": _l("文件超过 %(max_mb)s MB，不能上传；请压缩或分成几份后再传。"),
+    "attachment.type_not_allowed": _l("只能上传 %(types)s 文件（按文件内容判断，不看扩展名）。"),
+    "attachment.not_found": _l("没有这个附件，或您无权查看。"),
+    "attachment.file_missing": _l("附件的文件在服务器上找不到了，请联系系统管理员。"),
+    "attachment.remove": _l("只有上传人可以撤下这个附件。"),
+    "attachment.already_removed": _l("这个附件已经撤下了。"),
+    "extension.request": _l("只有办理办件 %(case)s 当前环节的人员可以申请延期。"),
+    "extension.pending": _l("办件 %(case)s 已有一个待审批的延期申请，请等审批人员决定。"),
+    "extension_request.not_found": _l("没有这个延期申请，或您无权查看。"),
+    "extension.already_decided": _l("这个延期申请已经处理过了，请刷新页面。"),
+    "extension.decision_invalid": _l("请选择批准或不批准。"),
     # form data of a step
     "form.not_object": _l("提交的表单数据格式不对（须为 JSON 对象），什么也没有改动。"),
     "form.too_deep": _l("提交的表单数据嵌套超过 %(max_depth)s 层，什么也没有改动。"),
@@ -142,6 +175,12 @@ REASONS: Mapping[str, LazyString] = {
     "workflow.too_large": _l("办件 %(case)s 的数据超过了允许的大小（流程复制了太多数据），这一步没有办理。"),
     "process.deploy": _l("您没有部署流程的权限。"),
     "incident.see": _l("只有监督人员和系统管理员可以查看故障。"),
+    # 办件查询 and the 好差评 rating (no login: engine.ratelimit, queries.public, cases.ratings)
+    "lookup.too_many": _l("查询过于频繁，请 %(minutes)s 分钟后再试。"),
+    "lookup.not_found": _l("未找到：请核对办件号和查询码。"),
+    "rating.not_closed": _l("办件 %(case)s 尚未办结，办结后才能评价。"),
+    "rating.already_given": _l("办件 %(case)s 已经评价过，每个办件只能评价一次。"),
+    "rating.score_invalid": _l("请选择评价等级。"),
 }
 
 
@@ -180,6 +219,18 @@ def _moments(*names: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     return shown
 
 
+def _listed(name: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """A list the engine passes as "A, B, C" (the file types allowed), joined as the reader's language does."""
+    def shown(details: Mapping[str, Any]) -> dict[str, Any]:
+        value = details.get(name)
+        if not isinstance(value, str):
+            return {}
+        *first, last = value.split(", ")
+        comma, word = (", ", " or ") if i18n.is_english() else ("、", " 或 ")
+        return {name: comma.join(first) + word + last if first else last}
+    return shown
+
+
 def _case_status(details: Mapping[str, Any]) -> dict[str, Any]:
     return {"status": _label(CaseStatus, details.get("status"))}
 
@@ -210,6 +261,7 @@ PARAMETERS: Mapping[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "pause.publicity_running": _moments("until"),
     "resume.out_of_range": _moments("paused_at"),
     "extension.overdue": _moments("due"),
+    "attachment.type_not_allowed": _listed("types"),
 }
 
 

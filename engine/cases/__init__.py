@@ -5,13 +5,20 @@
 - `store`       prebuilt statements, load once, one version-checked save, audit rows;
 - `projection`  the pure diff of workflow snapshots into task/timer/case rows;
 - `clock_stops` stopping and restarting the clock (pauses, publicity, held timers);
-- `warnings`    yellow/red levels, cards and notifications.
+- `warnings`    yellow/red levels, cards and notifications;
+- `ratings`     the applicant's 好差评 of a closed case (number + 查询码, no login);
+- `casework`    comments, attachments, extension requests and their decisions.
 
 Callers use the names below; the modules are the package's own business.
 """
 from __future__ import annotations
 
+from . import intake
+from .casework import add_attachment, add_comment, decide_extension, remove_attachment, request_extension
 from .clock_stops import MIN_EFFECTIVE_PAUSE, PAUSE_KINDS
+from .ratings import COMMENT_MAX as RATING_COMMENT_MAX
+from .ratings import rate_case
+from .returns import return_for_supplement
 from .service import (
                       STEP_BUDGET_SECONDS,
                       claim_task,
@@ -26,8 +33,10 @@ from .sla import extend_case, pause_case, resume_case
 from .store import MAX_INSTANCE_BYTES, StepResult, next_due_case, next_due_cases
 from .warnings import evaluate_case, mark_read, next_case_to_check
 
-__all__ = ["MAX_INSTANCE_BYTES", "MIN_EFFECTIVE_PAUSE", "PAUSE_KINDS", "STEP_BUDGET_SECONDS", "StepResult",
+__all__ = ["MAX_INSTANCE_BYTES", "intake", "return_for_supplement",
+           "MIN_EFFECTIVE_PAUSE", "PAUSE_KINDS", "STEP_BUDGET_SECONDS", "StepResult",
            "claim_task", "complete_task", "evaluate_case", "extend_case", "fire_timers", "mark_read",
            "next_case_to_check", "next_due_case", "next_due_cases", "pause_case", "reassign_task", "resume_case",
            "start_case",
-           "unclaim_task", "withdraw_case"]
+           "unclaim_task", "withdraw_case", "rate_case", "RATING_COMMENT_MAX",
+           "add_attachment", "add_comment", "decide_extension", "remove_attachment", "request_extension"]

@@ -93,12 +93,7 @@ def start_case(session: Session, *, service_code: str, village_code: str, applic
                            f"time may not be before {clock.local(earliest):%Y-%m-%d %H:%M}",
                            reason="acceptance.too_early", earliest=earliest.isoformat(), workdays=back)
     applicant_name = forms.clean_text(applicant_name, "the applicant's name", 100)
-    village = session.scalar(select(OrgUnit).where(OrgUnit.code == village_code))
-    if village is None or village.level != "village":
-        raise NotFound(f"no village with code {village_code!r}", reason="village.not_found", village=village_code)
-    codes = village.path.strip("/").split("/")
-    ids = dict(store.conn(session).execute(select(OrgUnit.code, OrgUnit.id).where(OrgUnit.code.in_(codes[1:3]))).all())
-    chain = Chain(village.id, ids[codes[2]], ids[codes[1]])
+    village, chain = village_chain(session, village_code)
     policy.require(policy.may_accept_at(actor, village.id, chain), "case.accept",
                    f"{actor.username} may not accept applications for {village.name}", village=village.code)
     pv = latest_version(session, service_code)
@@ -145,6 +140,16 @@ def start_case(session: Session, *, service_code: str, village_code: str, applic
     return result
 
 
+def village_chain(session: Session, village_code: str) -> tuple[OrgUnit, Chain]:
+    """The village with `village_code` and its chain of units (village, township, county)."""
+    village = session.scalar(select(OrgUnit).where(OrgUnit.code == village_code))
+    if village is None or village.level != "village":
+        raise NotFound(f"no village with code {village_code!r}", reason="village.not_found", village=village_code)
+    codes = village.path.strip("/").split("/")
+    ids = dict(store.conn(session).execute(select(OrgUnit.code, OrgUnit.id).where(OrgUnit.code.in_(codes[1:3]))).all())
+    return village, Chain(village.id, ids[codes[2]], ids[codes[1]])
+
+
 def claim_task(session: Session, task_id: int, actor: Actor | User, now: datetime | None = None) -> store.StepResult:
     actor = as_actor(actor)
     now = now or clock.now()
@@ -174,10 +179,19 @@ def unclaim_task(session: Session, task_id: int, actor: Actor | User, now: datet
     return store.StepResult(case["number"], case["status"])
 
 
-def reassign_task(session: Session, task_id: int, actor: Actor | User, to_username: str,
+#: The longest reason a reassignment records (转办原因; the audit keeps it whole).
+REASSIGN_REASON_MAX = 500
+
+
+def reassign_task(session: Session, task_id: int, actor: Actor | User, to_username: str, reason: str,
                   now: datetime | None = None) -> store.StepResult:
+    """Hand a step to a colleague (转办), saying why: only within the step's unit and, for a county step,
+    to an officer of its department (`policy.may_receive`); by its holder or a lead of the unit
+    (`policy.may_release`). The reason and the new holder's name are in the audit."""
     actor = as_actor(actor)
     now = now or clock.now()
+    reason = forms.clean_text(reason, "the reason for reassigning", REASSIGN_REASON_MAX, field="reason")
+    to_username = forms.clean_text(to_username, "the colleague to hand it to", 64, field="to")
     task, case = store.task_with_case(session, task_id)
     require_open(task)
     target = session.scalar(select(User).where(User.username == to_username))
@@ -185,10 +199,13 @@ def reassign_task(session: Session, task_id: int, actor: Actor | User, to_userna
         raise NotFound(f"no user {to_username!r}", reason="user.not_found", username=to_username)
     policy.require(policy.may_release(actor, task["assignee_id"], task["unit_id"], Chain.of(case)), "task.reassign",
                    f"{actor.username} may not reassign task {task_id}", task_id=task_id)
-    if not policy.may_work_on(Actor.of(target), task["unit_id"], task["candidate_group"]):
+    if not policy.may_receive(Actor.of(target), task["unit_id"], task["candidate_group"]):
         raise InvalidInput(f"{to_username} cannot work on this task (wrong unit or department)",
                            reason="task.reassign_target", username=to_username)
-    _set_assignee(session, task, case, actor, target.id, now, "task.reassigned")
+    if target.id == task["assignee_id"]:
+        raise InvalidInput(f"task {task_id} is already {to_username}'s", reason="task.reassign_same",
+                           username=to_username)
+    _set_assignee(session, task, case, actor, target.id, now, "task.reassigned", reason=reason, to=to_username)
     return store.StepResult(case["number"], case["status"])
 
 
@@ -232,6 +249,9 @@ def _set_assignee(session: Session, task: Mapping[str, Any], case: Mapping[str, 
                           details={"task_id": task["id"], "task": task["name"], **actor.audit_details, **details},
                           old_value=str(task["assignee_id"]) if task["assignee_id"] else None,
                           new_value=str(assignee_id) if assignee_id else None)])
+    if assignee_id is None and task["warning_level"] in warnings.UNCLAIMED_KINDS:
+        # back in the queue while due soon or overdue: the unit is told, as if nobody had held it
+        warnings.notify_unclaimed_step(session, task["id"], case["id"], case["number"], now, besides=actor.id)
 
 
 def complete_task(session: Session, task_id: int, actor: Actor | User, form_data: dict[str, Any] | None = None,

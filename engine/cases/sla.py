@@ -17,6 +17,7 @@ from .. import clock, deadlines, forms, policy, settings
 from ..errors import Conflict, InvalidInput
 from ..models import T_CASE, Pause, User
 from ..policy import Actor, Approver, Chain, as_actor
+from ..processes import LoadedSpec, load_spec
 from ..workdays import default_calendar
 from . import clock_stops, store, warnings
 
@@ -97,13 +98,8 @@ def _earliest_pause(session: Session, case: Mapping[str, Any], sla: Mapping[str,
 
 
 def _approver(case: Mapping[str, Any], spec: Any) -> Approver:
-    """The officers who decide for this case: the process's approving level and, where its steps there
-    name candidate groups (县民政局…), those departments."""
-    level = spec.properties.get("approveLevel") or max(
-        (m.get("level") for m in spec.task_meta.values() if m.get("level")),
-        key=("village", "township", "county").index, default="county")
-    groups = (g for m in spec.task_meta.values() if m.get("level") == level for g in m.get("candidate_groups") or ())
-    return policy.approver_of(level, Chain.of(case), groups)
+    """The officers who decide for this case (`policy.approver_for` on its process's stored metadata)."""
+    return policy.approver_for(spec.properties, spec.task_meta, Chain.of(case))
 
 
 def resume_case(session: Session, case_number: str, actor: Actor | User, at: datetime | None = None,
@@ -151,6 +147,22 @@ def extend_case(session: Session, case_number: str, actor: Actor | User, workday
     now = now or clock.now()
     reason = forms.clean_text(reason, "the reason for the extension (it is told to the applicant)", 500)
     case = store.case_by_number(session, case_number)
+    spec = check_extension(session, case, workdays, asked_at=now)
+    approver = _approver(case, spec)
+    policy.require(policy.may_extend(actor, approver), "case.extend",
+                   f"an extension of this item is approved by {approver.describe()}", case=case_number)
+    grant_extension(session, case, actor, workdays, reason, now)
+    return store.StepResult(case["number"], case["status"])
+
+
+def check_extension(session: Session, case: Mapping[str, Any], workdays: Any, asked_at: datetime) -> LoadedSpec:
+    """The rules of 延期 that do not depend on who grants it, on the locked case row: the case is open, not
+    paused and never extended; `workdays` is 1 to the item's cap; it was asked for (`asked_at`) before the
+    due. One place for them: `extend_case` checks them, and so do a worker's request
+    (`casework.request_extension`) and the officer's approval of it, which passes the request's time — the
+    law asks that an extension be *applied for* before the limit runs out, not that the officer decide
+    before it. Returns the process's spec (its approver is the caller's to check)."""
+    case_number = case["number"]
     sla = case  # the whole row, read with the lock
     if case["status"] != "open":
         raise Conflict(f"case {case_number} is {case['status']}", reason="case.not_open", case=case_number,
@@ -162,22 +174,29 @@ def extend_case(session: Session, case_number: str, actor: Actor | User, workday
         raise Conflict(f"case {case_number} was already extended by {sla['extension_workdays']} working days; "
                        "an extension is granted once", reason="extension.already_granted", case=case_number,
                        workdays=sla["extension_workdays"])
-    loaded = store.restore(session, case)
-    props = loaded.spec.properties
-    cap = int(props.get("extensionMaxWorkdays", 10))
+    spec = load_spec(session, case["process_version_id"], key=(case["sha256"], case["process_id"]))
+    cap = policy.extension_cap(spec.properties)
     if isinstance(workdays, bool) or not isinstance(workdays, int) or not 1 <= workdays <= cap:
         raise InvalidInput(f"an extension is 1 to {cap} working days for this item",
                            reason="extension.workdays_invalid", case=case_number, max_workdays=cap)
     due = sla["legal_due_at"] or sla["promised_due_at"]
     if due is None:
         raise InvalidInput("this case has no time limit to extend", reason="extension.no_time_limit", case=case_number)
-    if now >= due:
+    if asked_at >= due:
         raise Conflict(f"the due date has passed ({clock.local(due):%Y-%m-%d %H:%M}); an extension must be "
                        "requested before it — the case is overdue", reason="extension.overdue", case=case_number,
                        due=due.isoformat())
-    approver = _approver(case, loaded.spec)
-    policy.require(policy.may_extend(actor, approver), "case.extend",
-                   f"an extension of this item is approved by {approver.describe()}", case=case_number)
+    return spec
+
+
+def grant_extension(session: Session, case: Mapping[str, Any], actor: Actor, workdays: int, reason: str,
+                    now: datetime, **details: Any) -> None:
+    """Move every deadline of the case (legal, promised, armed timers, steps) by `workdays` and audit it
+    as `case.extended` (with `details`, e.g. the request it grants). The caller has run `check_extension`
+    and the approver's check on the locked row, in this transaction."""
+    sla = case
+    due = sla["legal_due_at"] or sla["promised_due_at"]
+    loaded = store.restore(session, case)
     cal = default_calendar()
     moves: dict[str, datetime | None] = {
         tid: deadlines.shift_workdays(info.due, workdays, info.workdays is not None, cal)
@@ -191,8 +210,7 @@ def extend_case(session: Session, case_number: str, actor: Actor | User, workday
         extension_workdays=workdays, warning_check_at=now, due_estimated=estimated, **new_dues))
     warnings.evaluate_case(session, case["id"], now)
     store.write_audit(session, [dict(case_id=case["id"], actor_id=actor.id, at=now, action="case.extended",
-                          details={"workdays": workdays, "reason": reason, "approved_by": actor.username,
+                          details={"workdays": workdays, "reason": reason, "approved_by": actor.username, **details,
                                    **{k: v.isoformat() for k, v in new_dues.items()}},
                           old_value=store.iso_or_none(due), new_value=store.iso_or_none(
                               new_dues.get("legal_due_at") or new_dues.get("promised_due_at")))])
-    return store.StepResult(case["number"], case["status"])

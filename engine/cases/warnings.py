@@ -10,18 +10,21 @@ what is about to change. The arithmetic (thresholds, levels) is `engine.deadline
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, literal_column, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, insert, literal, literal_column, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..clock import due_date
 from ..db import is_sqlite
 from ..deadlines import CARDS_AT, level_at, next_check, yellow_at
-from ..models import T_AUDIT, T_CARD, T_CASE, T_NOTE, T_TASK, OrgUnit, User
+from ..errors import InvalidInput
+from ..models import T_AUDIT, T_CARD, T_CASE, T_NOTE, T_TASK, T_USER, OrgUnit, User
 from ..policy import Actor
+from ..vocab import WORKER_ROLES, Role
 
 
 def _supervisors(session: Session, unit_id: int) -> list[int]:
@@ -59,11 +62,80 @@ def issue_card(session: Session, *, case: Mapping[Any, Any], subject: str, color
     return card_id
 
 
-def mark_read(session: Session, user: Actor | User, now: datetime) -> int:
-    """The user has seen their notifications; returns how many were unread."""
-    res = session.connection().execute(update(T_NOTE).where(T_NOTE.c.user_id == user.id, T_NOTE.c.read_at.is_(None))
-                                       .values(read_at=now))
+#: The most notifications one "mark read" names (a page shows 50; anything beyond is not a click).
+MAX_MARK_IDS = 200
+
+
+def mark_read(session: Session, user: Actor | User, now: datetime, ids: Sequence[int] | None = None) -> int:
+    """The user has seen their notifications (all of them, or those of `ids` — only ever their own);
+    returns how many were unread."""
+    where = [T_NOTE.c.user_id == user.id, T_NOTE.c.read_at.is_(None)]
+    if ids is not None:
+        if len(ids) > MAX_MARK_IDS or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise InvalidInput(f"at most {MAX_MARK_IDS} notification ids, whole numbers",
+                               reason="notification.ids_invalid", max_count=MAX_MARK_IDS)
+        if not ids:
+            return 0
+        where.append(T_NOTE.c.id.in_(ids))
+    res = session.connection().execute(update(T_NOTE).where(*where).values(read_at=now))
     return res.rowcount or 0
+
+
+# ------------------------------------------------------------------------ the unit of an unclaimed step
+#: The notice a step of nobody's earns, by the colour it turned (web.engine_texts reads it in English).
+UNCLAIMED = "无人领取"
+UNCLAIMED_KINDS = {"yellow": "unclaimed_yellow", "red": "unclaimed_red"}
+
+
+def _step_reason(name: str, color: str, due_at: datetime) -> str:
+    """A step's card reason, as its card and notifications state it (web.engine_texts.FORMS)."""
+    return (f"环节「{name}」将到期" if color == "yellow" else f"环节「{name}」已超时") + f"（{_day(due_at)}）"
+
+
+def _workers_of(unit_id: int, candidate_group: str | None) -> ColumnElement[bool]:
+    """The active users who may work on a step of `unit_id` for `candidate_group`: `policy.may_work_on`
+    as SQL — the unit's workers; at county level only the department the step names (a step for no
+    department is any county officer's). A village has clerks, a township agents and officers."""
+    who = and_(T_USER.c.unit_id == unit_id, T_USER.c.active.is_(True), T_USER.c.role.in_(sorted(WORKER_ROLES)))
+    if candidate_group is None:
+        return who
+    return and_(who, or_(T_USER.c.role != Role.COUNTY_OFFICER.value, T_USER.c.department == candidate_group))
+
+
+def notify_unclaimed(session: Session, *, task: Mapping[Any, Any], case_id: int, case_number: str, color: str,
+                     now: datetime, besides: int | None = None) -> int:
+    """Tell everyone who could pick up a ready step that nobody claimed that it turned `color` (kind
+    `unclaimed_yellow`/`unclaimed_red`, with the task): one INSERT … SELECT over the unit's users, whatever
+    their number. Once per person, step and colour on both databases — the partial unique index
+    `uq_notifications_task_kind` with ON CONFLICT DO NOTHING — so the sweep may look again and a step
+    released and claimed again does not ring twice; `besides` (who released it) is not told what they know.
+    Returns how many were told."""
+    if task["assignee_id"] is not None or task.get("due_at") is None:
+        return 0
+    kind = UNCLAIMED_KINDS[color]
+    message = f"{UNCLAIMED} {case_number}: {_step_reason(task['name'], color, task['due_at'])}"
+    people = (select(T_USER.c.id, literal(case_id), literal(task["id"]), literal(kind),
+                     literal(now, T_NOTE.c.created_at.type), literal(message, T_NOTE.c.message.type))
+              .where(_workers_of(task["unit_id"], task["candidate_group"])))
+    if besides is not None:
+        people = people.where(T_USER.c.id != besides)
+    dialect_insert = sqlite.insert if is_sqlite(session) else postgresql.insert
+    stmt = (dialect_insert(T_NOTE)
+            .from_select(["user_id", "case_id", "task_id", "kind", "created_at", "message"], people)
+            .on_conflict_do_nothing().returning(T_NOTE.c.id))  # rowcount is -1 here on PostgreSQL's driver
+    return len(session.connection().execute(stmt).all())
+
+
+def notify_unclaimed_step(session: Session, task_id: int, case_id: int, case_number: str, now: datetime,
+                          besides: int | None = None) -> int:
+    """A step released back to its unit's queue while due soon or overdue: its unit is told now, as
+    the sweep would have told it had nobody held the step when it turned (once per colour) — all but
+    `besides`, who released it."""
+    task = session.execute(select(T_TASK).where(T_TASK.c.id == task_id)).mappings().one()
+    if task["state"] != "ready" or task["warning_level"] not in UNCLAIMED_KINDS:
+        return 0
+    return notify_unclaimed(session, task=task, case_id=case_id, case_number=case_number,
+                            color=task["warning_level"], now=now, besides=besides)
 
 
 _RESOLVE_TASK_CARDS = (update(T_CARD).where(T_CARD.c.case_id == bindparam("b_case"),
@@ -113,11 +185,14 @@ def evaluate_case(session: Session, case_id: int, now: datetime) -> int:
         y = yellow_at(task["due_at"], task["limit_workdays"], task["created_at"])
         level = level_at(now, task["due_at"], y)
         for color in CARDS_AT[level]:
-            reason = (f"环节「{task['name']}」将到期" if color == "yellow" else f"环节「{task['name']}」已超时") \
-                + f"（{_day(task['due_at'])}）"
+            reason = _step_reason(task["name"], color, task["due_at"])
             issued += issue_card(session, case=case, subject=f"task:{task['id']}", color=color,
                                  unit_id=task["unit_id"], reason=reason, now=now, due_at=task["due_at"],
                                  task_id=task["id"], assignee_id=task["assignee_id"]) is not None
+        if level != task["warning_level"] and level in UNCLAIMED_KINDS:
+            # turned yellow or red with nobody holding it: everyone of its unit who could take it is told
+            # (a step's holder has its card's notification; the supervisors too, as before)
+            notify_unclaimed(session, task=task, case_id=case_id, case_number=case["number"], color=level, now=now)
         session.execute(update(T_TASK).where(T_TASK.c.id == task["id"]).values(
             warning_level=level, warning_check_at=next_check(level, task["due_at"], y)))
     return issued

@@ -26,7 +26,8 @@ def register(sub: Any) -> None:
         if name == "complete":
             sp.add_argument("--data", help="form data as a JSON object")
         if name == "reassign":
-            sp.add_argument("--to", required=True, help="username of the new assignee")
+            sp.add_argument("--to", required=True, help="username of the new assignee (a colleague of the unit)")
+            sp.add_argument("--reason", required=True, help="why it is handed over (recorded in the audit)")
         sp.set_defaults(func=_task_action)
 
 
@@ -60,7 +61,7 @@ def _task_action(ctx: Context) -> None:
         elif a.task_cmd == "unclaim":
             r = cases.unclaim_task(s, a.id, actor)
         elif a.task_cmd == "reassign":
-            r = cases.reassign_task(s, a.id, actor, a.to)
+            r = cases.reassign_task(s, a.id, actor, a.to, a.reason)
         else:
             r = cases.complete_task(s, a.id, actor, json_arg(a.data))
     ctx.emit(step_dict(r), step_text)

@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..vocab import WarningLevel
 from .serialize import JsonModel
+
+if TYPE_CHECKING:
+    from .casework import CaseWork
 
 WARNING_ORDER = [w.value for w in WarningLevel]  # green < yellow < red
 
@@ -54,13 +57,15 @@ class FormField(JsonModel):
     options: tuple[tuple[str, str], ...]  # (value, name) of an enum
     constraints: Mapping[str, str]
     readonly: bool = False
+    #: a gateway decides on it: each round of the step answers it anew (never prefilled from an earlier one)
+    decision: bool = False
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, Any], readonly: bool = False) -> FormField:
         """From a field as deployment stored it in `process_versions.task_meta` (bpmn.metadata.FormField)."""
         return cls(str(meta["id"]), str(meta.get("label") or meta["id"]), str(meta.get("type") or "string"),
                    bool(meta.get("required")), tuple((str(o[0]), str(o[1])) for o in meta.get("options") or ()),
-                   dict(meta.get("constraints") or {}), readonly)
+                   dict(meta.get("constraints") or {}), readonly, bool(meta.get("decision")))
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class CaseSummary(JsonModel):
     outcome: str | None
     created_at: datetime
     updated_at: datetime
+    accepted_at: datetime | None = None  # 受理: before created_at for an application entered late (补录)
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,15 @@ class CaseStep(JsonModel):
 
 
 @dataclass(frozen=True)
+class RatingItem(JsonModel):
+    """The applicant's 好差评 of a closed case (cases.ratings): 5 非常满意 … 1 非常不满意 (vocab.RATING_SCORES),
+    an optional comment, when it was given."""
+    score: int
+    comment: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
 class CaseDetail(JsonModel):
     """Everything the case page shows, from projections and the audit trail."""
     number: str
@@ -217,6 +232,8 @@ class CaseDetail(JsonModel):
     timers: tuple[TimerItem, ...] = ()
     audit: tuple[TimelineEntry, ...] = ()
     steps: tuple[CaseStep, ...] = ()
+    rating: RatingItem | None = None  # the applicant's 好差评, once the case is closed and they gave one
+    work: CaseWork | None = None  # comments, attachments, extension requests, and what the reader may do there
 
     @property
     def step_warning_level(self) -> str:
@@ -228,11 +245,48 @@ class CaseDetail(JsonModel):
 
 @dataclass(frozen=True)
 class NotificationItem(JsonModel):
+    """A notification: `message` as the engine stored it (web.engine_texts reads it in the reader's
+    language); `kind` (None on rows older than migration 0005: cards) and `task_id` say what it is about —
+    `unclaimed_yellow`/`unclaimed_red`: a step of the reader's unit that nobody claimed is due soon/over."""
     id: int
     case_number: str | None
     message: str
     created_at: datetime
     read: bool
+    kind: str | None = None
+    task_id: int | None = None
+
+    @property
+    def colour(self) -> str:
+        """red or yellow: how urgent it looks (a red card, an overdue step), read from the kind or, for
+        rows without one, from the stored text."""
+        if self.kind:
+            return "red" if self.kind.endswith("red") else "yellow"
+        return "red" if self.message.startswith("红牌") else "yellow"
+
+
+@dataclass(frozen=True)
+class Colleague(JsonModel):
+    """A worker of one's unit, as a reassignment (转办) offers them."""
+    id: int
+    username: str
+    display_name: str
+    role: str
+    department: str | None
+
+
+@dataclass(frozen=True)
+class InboxCounts(JsonModel):
+    """The numbers beside the navigation's links: ready tasks waiting in my unit's queue (of my department
+    at county level), those I claimed, how many of both are overdue (red), and my unread notifications."""
+    queue: int
+    claimed: int
+    overdue: int
+    unread: int
+
+    @property
+    def tasks(self) -> int:
+        return self.queue + self.claimed
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,12 @@ _MAX_ID = 2 ** 63 - 1
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
-    """`items` in the list's order; `next_cursor` fetches the rows after them (None: this is the last page)."""
+    """`items` in the list's order; `next_cursor` fetches the rows after them (None: this is the last page);
+    `prev_cursor`, where a list can page back (the workbench's 上一页), the rows before them (None: this is
+    the first page, as far as the list knows)."""
     items: tuple[T, ...]
     next_cursor: str | None = None
+    prev_cursor: str | None = None
 
     def __iter__(self) -> Iterator[T]:
         return iter(self.items)
@@ -56,11 +59,23 @@ def check_limit(limit: Any) -> int:
     return limit
 
 
-def page_of(rows: Sequence[R], limit: int, item: Callable[[R], T], key: Callable[[R], str]) -> Page[T]:
+def page_of(rows: Sequence[R], limit: int, item: Callable[[R], T], key: Callable[[R], str],
+            after_cursor: bool = False) -> Page[T]:
     """The page of `rows` fetched with LIMIT `limit` + 1: the extra row, if any, says there is a next page,
-    whose cursor is the key of this page's last row."""
+    whose cursor is the key of this page's last row. `after_cursor`: the page was asked for after a cursor,
+    so there are rows before it, and the key of its first row pages back (`page_before`)."""
     shown = rows[:limit]
-    return Page(tuple(item(r) for r in shown), key(shown[-1]) if len(rows) > limit else None)
+    return Page(tuple(item(r) for r in shown), key(shown[-1]) if len(rows) > limit else None,
+                key(shown[0]) if after_cursor and shown else None)
+
+
+def page_before(rows: Sequence[R], limit: int, item: Callable[[R], T], key: Callable[[R], str]) -> Page[T]:
+    """The page before a cursor, from `rows` fetched backwards (the list's order reversed) with LIMIT
+    `limit` + 1: shown in the list's order; the extra row says there are rows before this page too. The
+    rows after it are the page the cursor came from, so its last row's key always fetches them."""
+    shown = list(reversed(rows[:limit]))
+    return Page(tuple(item(r) for r in shown), key(shown[-1]) if shown else None,
+                key(shown[0]) if len(rows) > limit else None)
 
 
 # ------------------------------------------------------------------------------------------- cursors
@@ -113,3 +128,11 @@ def case_cursor(case_id: int) -> str:
 
 def read_case_cursor(cursor: Any) -> int:
     return int(_decode(cursor, "case")["i"])
+
+
+def note_cursor(notification_id: int) -> str:
+    return _encode("note", i=notification_id)
+
+
+def read_note_cursor(cursor: Any) -> int:
+    return int(_decode(cursor, "note")["i"])

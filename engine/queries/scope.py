@@ -50,17 +50,30 @@ READY: ColumnElement[str] = literal_column("'ready'")
 OPEN: ColumnElement[str] = literal_column("'open'")
 
 
-def queue_filter(user: Actor | User) -> ColumnElement[bool] | None:
-    """Unclaimed ready tasks of the user's unit they may pick up (`policy.may_work_on` as SQL: by
-    department at county level); None for roles without a unit queue. Served by the partial index
-    `ix_tasks_ready_queue`."""
+def queue_parts(user: Actor | User) -> tuple[ColumnElement[bool], ...]:
+    """The unclaimed ready tasks of the user's unit they may pick up (`policy.may_work_on` as SQL), as
+    disjoint conditions that one index each serves in due order; () for roles without a unit queue.
+
+    A village's or township's queue is one range of `ix_tasks_ready_queue` (unit, due, id). A county
+    officer's is two ranges of `ix_tasks_ready_group` (unit, candidate group, due, id): their department's
+    tasks and the tasks for no department — rather than the whole county queue of every department,
+    filtered row by row."""
     actor = as_actor(user)
     if actor.role not in WORKER_ROLES or not policy.is_staff(actor):
-        return None
+        return ()
     queue = and_(TaskRow.state == READY, TaskRow.assignee_id.is_(None), TaskRow.unit_id == actor.unit_id)
-    if actor.role == Role.COUNTY_OFFICER:
-        queue = and_(queue, or_(TaskRow.candidate_group.is_(None), TaskRow.candidate_group == actor.department))
-    return queue
+    if actor.role != Role.COUNTY_OFFICER:
+        return (queue,)
+    nobody = and_(queue, TaskRow.candidate_group.is_(None))
+    if actor.department is None:
+        return (nobody,)
+    return (and_(queue, TaskRow.candidate_group == actor.department), nobody)
+
+
+def queue_filter(user: Actor | User) -> ColumnElement[bool] | None:
+    """The user's unit queue (`queue_parts`) as one condition; None for roles without a unit queue."""
+    parts = queue_parts(user)
+    return None if not parts else parts[0] if len(parts) == 1 else or_(*parts)
 
 
 def claimed_filter(user: Actor | User) -> ColumnElement[bool]:

@@ -12,6 +12,8 @@ from engine.vocab import Role
 from ..context import current_actor, read, write
 
 bp = Blueprint("workbench", __name__)
+#: The inbox's first rows the home page shows (更多 leads to /inbox, which pages through all of them).
+HOME_TASKS = 10
 
 
 @bp.route("/")
@@ -23,7 +25,7 @@ def home() -> Any:
             process_count=processes.count_processes(s),  # a count, not 176 processes loaded to count them
             cases=queries.list_cases(s, actor, "open", limit=200),
             open_count=queries.count_open_cases(s, actor),
-            tasks=queries.list_tasks(s, actor, limit=50),
+            tasks=queries.list_tasks(s, actor, limit=HOME_TASKS),  # the first page; the rest is /inbox
             notifications=queries.list_notifications(s, actor, limit=10),
             # supervisors and admins are the ones who can get the calendar completed
             estimated=queries.estimated_open_cases(s, actor) if actor.role in (Role.SUPERVISOR, Role.ADMIN) else 0,
@@ -41,3 +43,12 @@ def notifications_read() -> Any:
     with write() as s:
         cases.mark_read(s, current_actor(), clock.now())
     return redirect(url_for("workbench.home"))
+
+
+from . import (  # noqa: E402,F401  (views modules: register their routes on bp)
+    casework,  # noqa: E402,F401  (views module: comments, attachments, extension requests)
+    diagram,  # noqa: E402,F401  (views module: registers its routes on bp)
+    inbox,  # noqa: E402,F401  (views module: the inbox, 办件查询, notifications, the nav's counts)
+    intake,
+    task,
+)

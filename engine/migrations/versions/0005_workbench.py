@@ -120,14 +120,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_extension_requests_case_id'), ['case_id'], unique=False)
         batch_op.create_index('uq_extension_requests_pending', ['case_id'], unique=True, postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"))
 
-    with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('applicant_id_number', sa.String(length=18), nullable=True))
-        batch_op.add_column(sa.Column('applicant_phone', sa.String(length=20), nullable=True))
-        batch_op.add_column(sa.Column('applicant_address', sa.String(length=200), nullable=True))
-        batch_op.add_column(sa.Column('query_code', sa.String(length=8), nullable=True))
-        batch_op.add_column(sa.Column('intake_key', sa.String(length=64), nullable=True))
-        batch_op.create_index(batch_op.f('ix_cases_applicant_id_number'), ['applicant_id_number'], unique=False)
-        batch_op.create_unique_constraint(batch_op.f('uq_cases_intake_key'), ['intake_key'])
+    # plain ALTER TABLE on cases and org_units (never a batch copy on SQLite: other tables' rows point at
+    # them, so dropping the old copy would fail the foreign keys on a downgrade)
+    op.add_column('cases', sa.Column('applicant_id_number', sa.String(length=18), nullable=True))
+    op.add_column('cases', sa.Column('applicant_phone', sa.String(length=20), nullable=True))
+    op.add_column('cases', sa.Column('applicant_address', sa.String(length=200), nullable=True))
+    op.add_column('cases', sa.Column('query_code', sa.String(length=8), nullable=True))
+    op.add_column('cases', sa.Column('intake_key', sa.String(length=64), nullable=True))
+    op.create_index(op.f('ix_cases_applicant_id_number'), 'cases', ['applicant_id_number'], unique=False)
+    op.create_index('uq_cases_intake_key', 'cases', ['intake_key'], unique=True)
 
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.add_column(sa.Column('task_id', sa.Integer(), nullable=True))
@@ -135,16 +136,13 @@ def upgrade() -> None:
         batch_op.create_index('uq_notifications_task_kind', ['user_id', 'task_id', 'kind'], unique=True, postgresql_where=sa.text('task_id IS NOT NULL'), sqlite_where=sa.text('task_id IS NOT NULL'))
         batch_op.create_foreign_key(batch_op.f('fk_notifications_task_id_tasks'), 'tasks', ['task_id'], ['id'])
 
-    with op.batch_alter_table('org_units', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('phone', sa.String(length=32), nullable=True))
-        batch_op.add_column(sa.Column('address', sa.String(length=200), nullable=True))
-
+    op.add_column('org_units', sa.Column('phone', sa.String(length=32), nullable=True))
+    op.add_column('org_units', sa.Column('address', sa.String(length=200), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('org_units', schema=None) as batch_op:
-        batch_op.drop_column('address')
-        batch_op.drop_column('phone')
+    op.drop_column('org_units', 'address')
+    op.drop_column('org_units', 'phone')
 
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_notifications_task_id_tasks'), type_='foreignkey')
@@ -152,14 +150,10 @@ def downgrade() -> None:
         batch_op.drop_column('kind')
         batch_op.drop_column('task_id')
 
-    with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('uq_cases_intake_key'), type_='unique')
-        batch_op.drop_index(batch_op.f('ix_cases_applicant_id_number'))
-        batch_op.drop_column('intake_key')
-        batch_op.drop_column('query_code')
-        batch_op.drop_column('applicant_address')
-        batch_op.drop_column('applicant_phone')
-        batch_op.drop_column('applicant_id_number')
+    op.drop_index('uq_cases_intake_key', table_name='cases')
+    op.drop_index(op.f('ix_cases_applicant_id_number'), table_name='cases')
+    for column in ('intake_key', 'query_code', 'applicant_address', 'applicant_phone', 'applicant_id_number'):
+        op.drop_column('cases', column)
 
     with op.batch_alter_table('extension_requests', schema=None) as batch_op:
         batch_op.drop_index('uq_extension_requests_pending', postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"))
