@@ -5,6 +5,7 @@ downloads a browser. The database is a temporary SQLite file with the small test
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import threading
@@ -154,6 +155,36 @@ def _login(page: Any, base: str, username: str, password: str) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
+
+
+def sign_in(page: Any, base: str, username: str) -> None:
+    """A demo account signs in and lands on its workbench."""
+    _login(page, base, username, orgs.DEMO_PASSWORD)
+    page.wait_for_url(f"{base}/")
+
+
+@contextlib.contextmanager
+def served_browser(engine: Any, tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """The demo app on `engine`, served on a free port, and Debian's Chromium driving it: (base URL, browser)."""
+    from playwright.sync_api import sync_playwright
+
+    from web import create_app
+    app = create_app({"DATABASE_URL": engine.url.render_as_string(hide_password=False), "DEMO": True,
+                      "INSTANCE_DIR": str(tmp_path / "instance")})
+    with _Server(app) as web, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield f"http://127.0.0.1:{web.port}", browser
+        finally:
+            browser.close()
+
+
+def deploy_mz01(engine: Any) -> Any:
+    """The real MZ-01 (最低生活保障申请) beside the fixtures: its documents come from the catalogue."""
+    with db.transaction(engine) as s:
+        processes.deploy(s, (Path(__file__).resolve().parent.parent / "bpmn" / "MZ-01.bpmn").read_bytes(),
+                         "MZ-01.bpmn")
+    return engine
 
 
 def test_a_new_account_changes_its_password_and_a_forged_post_is_refused(demo_db, tmp_path):

@@ -107,6 +107,14 @@ def prior_intake(session: Session, key: str | None, actor: Actor) -> IntakeResul
     return None
 
 
+def _counter_of(session: Session, actor: Actor, village_code: str) -> Any:
+    """The village whose application this is, if `actor` may take it there (`policy.may_accept_at`)."""
+    village, chain = service.village_chain(session, village_code)
+    policy.require(policy.may_accept_at(actor, village.id, chain), "case.accept",
+                   f"{actor.username} may not accept applications for {village.name}", village=village.code)
+    return village
+
+
 def _item(service_code: str) -> dict[str, Any]:
     item = catalog.items_by_code().get(service_code)
     if item is None:
@@ -164,9 +172,7 @@ def accept(session: Session, *, service_code: str, village_code: str, actor: Act
     if errors:
         raise InvalidInput("the application has errors", reason="form.invalid", fields=errors,
                            labels={k: k for k in errors})
-    village, chain = service.village_chain(session, village_code)
-    policy.require(policy.may_accept_at(actor, village.id, chain), "case.accept",
-                   f"{actor.username} may not accept applications for {village.name}", village=village.code)
+    village = _counter_of(session, actor, village_code)
     if missing and when_missing == "notice":
         notice_id = _write_notice(session, "notice", item, village.id, actor, person, missing, None, key, now)
         store.write_audit(session, [dict(case_id=None, actor_id=actor.id, at=now, action="intake.notice_issued",
@@ -256,9 +262,7 @@ def refuse(session: Session, *, service_code: str, village_code: str, actor: Act
     if errors:
         raise InvalidInput("the refusal has errors", reason="form.invalid", fields=errors,
                            labels={k: k for k in errors})
-    village, chain = service.village_chain(session, village_code)
-    policy.require(policy.may_accept_at(actor, village.id, chain), "case.accept",
-                   f"{actor.username} may not accept applications for {village.name}", village=village.code)
+    village = _counter_of(session, actor, village_code)
     notice_id = _write_notice(session, "refusal", item, village.id, actor, person, [], why, key, now)
     store.write_audit(session, [dict(case_id=None, actor_id=actor.id, at=now, action="intake.refused",
                                      details={"notice_id": notice_id, "service_code": service_code,
