@@ -190,7 +190,7 @@ def accept(session: Session, *, service_code: str, village_code: str, actor: Act
     case_id = session.scalar(select(T_CASE.c.id).where(T_CASE.c.number == started.case_number))
     store.write_audit(session, [dict(case_id=case_id, actor_id=actor.id, at=now, action="case.documents_checked",
                                      details={"brought": brought, "missing": missing},
-                                     old_value=None, new_value="missing" if missing else "complete")])
+                                     old_value=None, new_value=None)])
     checked = _complete_intake_step(session, spec, started, actor, not missing, remarks, now)
     if missing and not checked:  # the process has no step of its own for it: the clock stops for 补正
         sla.pause_case(session, started.case_number, actor, reason="补正：" + "、".join(missing),

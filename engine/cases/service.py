@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -29,6 +29,9 @@ from . import projection, store, warnings
 
 log = logging.getLogger("engine.cases")
 
+#: an acceptance dated earlier than its entry by more than this is 补录 and audited as such; less is the
+#: time a browser's form took to arrive (the intake page sends the moment 受理 was pressed)
+BACKDATE_NOTED = timedelta(minutes=5)
 #: all expressions and scripts one engine step evaluates, together (each alone has its own 0.5 s)
 STEP_BUDGET_SECONDS = 2.0
 
@@ -133,7 +136,7 @@ def start_case(session: Session, *, service_code: str, village_code: str, applic
                                    "promised_due_at": sla["promised_due_at"] and sla["promised_due_at"].isoformat(),
                                    "data": form},  # what the application carried: the case page's first step
                           old_value=None, new_value="open")] + audit)
-    if accepted_at < now:  # 补录: the acceptance is back-dated, which the audit says on its own line
+    if now - accepted_at > BACKDATE_NOTED:  # 补录: the acceptance is back-dated, which the audit says on its own line
         store.write_audit(session, [dict(case_id=case_id, actor_id=actor.id, at=now, action="case.backdated",
                               details={"accepted_at": accepted_at.isoformat(), "recorded_at": now.isoformat()},
                               old_value=store.iso_or_none(now), new_value=store.iso_or_none(accepted_at))])
