@@ -305,6 +305,8 @@ def test_a_worker_asks_for_an_extension_and_the_officer_of_the_approving_level_g
     assert "延期须由审批层级的审批人员批准" in flashed(clerk, page)
     officer = web.test_client()
     login(officer, COUNTY_MZ)
+    home = officer.get("/").get_data(as_text=True)  # the officer's home lists what waits for a decision
+    assert "待审批的延期申请" in home and number in home.split("待审批的延期申请", 1)[1]
     html = officer.get(page).get_data(as_text=True)
     assert 'value="approve"' in html and "申请人外出务工" in html
     before = rows(seeded, Case, number=number)[0]

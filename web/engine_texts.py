@@ -22,7 +22,8 @@ def N_(msgid: str) -> str:  # noqa: N802  (gettext's name for "mark for extracti
     return msgid
 
 
-#: The forms of the engine's stored texts (engine.cases.warnings, engine.service_day, engine.cases.clock_stops).
+#: The forms of the engine's stored texts (engine.cases.warnings, engine.service_day, engine.cases.clock_stops,
+#: engine.cases.returns, engine.cases.casework).
 FORMS: tuple[str, ...] = (
     N_("承诺时限将到期（%(day)s）"),
     N_("已超过承诺时限（%(day)s）"),
@@ -34,6 +35,11 @@ FORMS: tuple[str, ...] = (
     N_("即将到期"),
     N_("暂停计时"),
     N_("公示 (%(element)s)"),
+    # notifications of engine.cases.returns and engine.cases.casework
+    N_("办件 %(case)s 被退回补正（%(step)s）：%(reason)s"),
+    N_("延期申请 %(case)s：%(who)s 申请延期 %(days)s 个工作日，待您审批。理由：%(reason)s"),
+    N_("延期申请 %(case)s 已批准，延期 %(days)s 个工作日"),
+    N_("延期申请 %(case)s 未获批准：%(note)s"),
 )
 #: A notification: the card's colour (or 无人领取: a step of the reader's unit that nobody claimed turned
 #: yellow or red — engine.cases.warnings.notify_unclaimed), the case, the reason (itself one of FORMS).

@@ -27,6 +27,9 @@ def home() -> Any:
             open_count=queries.count_open_cases(s, actor),
             tasks=queries.list_tasks(s, actor, limit=HOME_TASKS),  # the first page; the rest is /inbox
             notifications=queries.list_notifications(s, actor, limit=10),
+            # officers of an approving level decide requests for more time (延期)
+            extension_requests=queries.extension_requests_to_decide(s, actor, limit=20)
+            if actor.role in (Role.TOWNSHIP_OFFICER, Role.COUNTY_OFFICER) else (),
             # supervisors and admins are the ones who can get the calendar completed
             estimated=queries.estimated_open_cases(s, actor) if actor.role in (Role.SUPERVISOR, Role.ADMIN) else 0,
         )
