@@ -321,3 +321,37 @@ def test_cards_and_notifications_the_engine_wrote_are_read_in_english(client, se
     assert "<b>red card</b>" in case and f"Step “{step}” overdue ({day})" in case and "已超时" not in case
     home = text(client.get("/"))
     assert f"Red card {number}: Step “{step}” overdue ({day})" in home
+
+
+def test_the_workbench_pages_in_english_keep_chinese_only_in_user_data(client, seeded):
+    """Issue #9's pages (intake, papers, inbox, task page, case search, notifications, the citizen's lookup):
+    in English their chrome is English; the process's own words (item and step names, form labels,
+    documents) and people's and places' names are data."""
+    from engine import db, processes
+
+    from .conftest import ROOT
+    with db.transaction(seeded) as s:
+        processes.deploy(s, (ROOT / "bpmn" / "MZ-01.bpmn").read_bytes(), "MZ-01.bpmn")
+    switch(client, "en")
+    login(client, CLERK)
+    key_page = text(client.get("/intake/MZ-01"))
+    key = re.search(r'name="intake_key" value="([^"]+)"', key_page).group(1)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', key_page).group(1)
+    res = client.post("/intake/MZ-01", data={
+        "applicant_name": "符建英", "applicant_id_number": "430902199001011231", "applicant_phone": "13807371234",
+        "household_size": "3", "hardship_reason": "illness", "documents": ["申请书", "身份证"],
+        "village": "430902102201", "intake_key": key, "csrf_token": token})
+    assert res.status_code == 303
+    receipt = res.location
+    number = re.search(r"YY-\d{4}-\d{6}", receipt).group(0)
+    notice = re.search(r'href="(/notices/\d+)"', text(client.get(receipt))).group(1)
+    task = re.search(r'href="(/tasks/\d+)"', text(client.get(f"/cases/{number}"))).group(1)
+    for path in ("/intake", "/intake/MZ-01", receipt, notice, "/inbox", "/cases", "/notifications", task):
+        resp = client.get(path)
+        assert resp.status_code == 200, path
+        chrome = _chrome(text(resp))
+        assert not CJK.search(chrome), (path, [chrome[max(0, m.start() - 20):m.end() + 20] for m in CJK.finditer(chrome)][:8])
+    public = client.application.test_client()
+    switch(public, "en")
+    resp = public.get("/query")
+    assert not CJK.search(_chrome(text(resp))), CJK.findall(_chrome(text(resp)))[:20]

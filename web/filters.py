@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask
 from flask_babel import gettext
+from markupsafe import Markup
 
 from engine import clock, vocab
 
@@ -135,8 +136,15 @@ def _field(obj: Any, name: str) -> Any:
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
+def bdi(value: Any) -> Markup:
+    """Data written into a sentence of the page's language (an item's or a step's name, a place): isolated
+    as <bdi>, so it neither reorders the sentence nor passes for the page's own words (escaped)."""
+    return Markup("<bdi>{}</bdi>").format("" if value is None else value)
+
+
 def init_filters(app: Flask) -> None:
     app.add_template_filter(when, "when")
+    app.add_template_filter(bdi, "bdi")
     app.add_template_filter(stored_word, "stored_word")
     app.add_template_filter(audit_values, "audit_values")
     app.add_template_filter(actor_name, "actor_name")
