@@ -355,3 +355,14 @@ def test_the_workbench_pages_in_english_keep_chinese_only_in_user_data(client, s
     switch(public, "en")
     resp = public.get("/query")
     assert not CJK.search(_chrome(text(resp))), CJK.findall(_chrome(text(resp)))[:20]
+
+
+def test_a_label_of_a_constant_follows_each_requests_language(app):
+    """Compiled templates are shared between requests (and test apps): a label filter applied to a constant
+    must be looked up when the page is rendered, in that request's language — never folded at compile time."""
+    with app.test_request_context("/", headers={"Cookie": "yicun_lang=zh"}):
+        template = app.jinja_env.from_string("{{ 'case.started'|audit_action }} {{ 'open'|case_status }}")
+        zh = template.render()
+    with app.test_request_context("/", headers={"Cookie": "yicun_lang=en"}):
+        en = template.render()  # the same compiled code
+    assert (zh, en) == ("受理 办理中", "accepted open")

@@ -204,3 +204,21 @@ def test_county_officer_reads_the_village_data_before_approving(mz01, app):
     login(county, COUNTY_MZ)
     html = county.get(f"/cases/{number}").get_data(as_text=True)
     assert "共同生活家庭成员人数" in html
+
+
+def test_a_step_completed_by_someone_else_first_keeps_what_was_typed(mz01, app):
+    first, second = app.test_client(), app.test_client()
+    login(first, CLERK)
+    login(second, "clerk-430902102201-2")
+    _, key = intake(first)
+    number, task_id, _ = _case_and_task(mz01, key)
+    page = f"/tasks/{task_id}"
+    token = csrf_token(second, page)  # the second clerk has the page open…
+    data = {"village_appraisal_decision": "approve", "village_appraisal_opinion": "同意",
+            "village_appraisal_date": "2026-11-02"}
+    assert post(first, f"{page}/complete", data, page).status_code == 303  # …the first completes it
+    typed = {**data, "village_appraisal_opinion": "第二位服务员写下的意见"}
+    res = second.post(f"{page}/complete", data={**typed, "csrf_token": token})
+    html = res.get_data(as_text=True)
+    assert res.status_code == 409 and "第二位服务员写下的意见" in html
+    assert "刚被别人办理完成" in html or "不能再办理" in html

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask
 from flask_babel import gettext
+from jinja2 import pass_context
 from markupsafe import Markup
 
 from engine import clock, vocab
@@ -36,8 +37,12 @@ def _lang() -> str:
     return "en" if is_english() else "zh"
 
 
-def _labeller(enum: type[vocab._Named]) -> Callable[[str | None], str]:
-    def label(value: str | None) -> str:
+def _labeller(enum: type[vocab._Named]) -> Callable[[Any, str | None], str]:
+    # pass_context: the label depends on the request's language, so Jinja must never fold a constant
+    # (`'case.started'|audit_action`) into the compiled template — compiled code is shared between apps
+    # and requests, and the first language would stick
+    @pass_context
+    def label(_context: Any, value: str | None) -> str:
         if value is None or value == "":
             return "—"
         try:

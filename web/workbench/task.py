@@ -25,7 +25,9 @@ REFUSALS = (InvalidInput, Conflict, Forbidden, NotFound)
 
 
 def _page(task_id: int, values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
-          status: int = 200) -> Any:
+          status: int = 200, typed: bool = False) -> Any:
+    """The task page; `typed`: shown again after a refused completion, so what was typed is shown even
+    where the step can no longer be worked (completed by someone else meanwhile) — to copy, not lose."""
     actor = current_actor()
     with read() as s:
         task = queries.task_detail(s, task_id, actor)
@@ -37,7 +39,7 @@ def _page(task_id: int, values: dict[str, Any] | None = None, errors: dict[str, 
             if missing:
                 values["supplement_items"] = "、".join(missing)
     return render_template("workbench/task.html", task=task, case=case, values=values, errors=errors or {},
-                           editable=[f for f in task.fields if not f.readonly]), status
+                           editable=[f for f in task.fields if not f.readonly], typed=typed), status
 
 
 def _held_values(task: queries.TaskDetail, case: queries.CaseDetail) -> dict[str, Any]:
@@ -68,8 +70,8 @@ def task_complete(task_id: int) -> Any:
         with write() as s:
             result = cases.complete_task(s, task_id, actor, data)
     except REFUSALS as exc:
-        return _page(task_id, values, place_all(exc, [f.id for f in fields]), 409 if isinstance(exc, Conflict)
-                     else 422)
+        return _page(task_id, values, place_all(exc, [f.id for f in fields]),
+                     409 if isinstance(exc, Conflict) else 422, typed=True)
     flash(_("已办理：%(case)s", case=result.case_number))
     return redirect(url_for("workbench.case", number=result.case_number), code=303)
 
