@@ -127,10 +127,11 @@ def home_times(urls: dict[str, str], username: str, n: int) -> dict[str, tuple[l
         event.listen(app.extensions["yicun_engine"], "before_cursor_execute",
                      lambda _c, _cur, stmt, *_a, seen=statements: seen.append(stmt))
         with db.read(app.extensions["yicun_engine"]) as s:
-            uid = orgs.actor_by_name(s, username).id
+            person = orgs.user_by_name(s, username)
+            uid, stamp = person.id, orgs.credential_stamp(person)
         client = app.test_client()
-        with client.session_transaction() as sess:
-            sess["uid"] = uid
+        with client.session_transaction() as sess:  # what a login leaves in the session (web.auth)
+            sess["uid"], sess["stamp"] = uid, stamp
         with clock.using(clock.ManualClock(NOW)):
             assert client.get("/").status_code == 200
             statements.clear()

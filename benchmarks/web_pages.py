@@ -93,6 +93,7 @@ class Row:
 class Targets:
     actors: dict[str, Actor]
     tasks: dict[str, int | None]  # the first task of each inbox
+    inbox_sizes: dict[str, int]  # its tasks: the unit's queue and the ones claimed (the navigation's counts)
     case_number: str
     case_events: int
     case_tasks: int
@@ -105,9 +106,12 @@ def pick_targets(engine: Engine) -> Targets:
     with db.read(engine) as s:
         actors = {label: orgs.actor_by_name(s, name) for label, name in USERS.items()}
         tasks: dict[str, int | None] = {}
+        sizes: dict[str, int] = {}
         for label, actor in actors.items():
             page = queries.inbox(s, actor, PAGE_SIZE, tab="all")
             tasks[label] = page.items[0].id if page.items else None
+            counts = queries.inbox_counts(s, actor, NOW)
+            sizes[label] = counts.queue + counts.claimed
         village = s.scalar(select(OrgUnit.id).where(OrgUnit.code == BUSY_VILLAGE))
         events = func.count(AuditEvent.id).label("events")
         row = s.execute(select(Case.id, Case.number, Case.status, events)
@@ -116,7 +120,7 @@ def pick_targets(engine: Engine) -> Targets:
                         .group_by(Case.id, Case.number, Case.status)
                         .order_by(events.desc(), Case.id).limit(1)).one()
         n_tasks = s.scalar(select(func.count()).select_from(TaskRow).where(TaskRow.case_id == row.id)) or 0
-    return Targets(actors, tasks, row.number, row.events, n_tasks, row.status)
+    return Targets(actors, tasks, sizes, row.number, row.events, n_tasks, row.status)
 
 
 # ------------------------------------------------------------------------------------------ floors
@@ -315,6 +319,7 @@ def report(rows: list[Row], t: Targets, spiff: tuple[str, list[float]], header: 
     print(header)
     print(f"case page case: {t.case_number} ({t.case_status}; {t.case_events} audit events, {t.case_tasks} task rows); "
           f"task pages: " + ", ".join(f"{u} #{i}" for u, i in t.tasks.items()))
+    print("inbox sizes (ready tasks, queue + claimed): " + ", ".join(f"{u} {n:,}" for u, n in t.inbox_sizes.items()))
     print("times in ms (GET with Accept-Encoding: gzip, logged in); weights in KB: HTML raw / gzip / first load gzip "
           "(the HTML + every stylesheet, script and data file it names)\n")
     cols = (f"{'page':<13} {'as':<20} {'p50':>7} {'p95':>7} {'floor p50':>9} {'ratio':>6} {'stmts':>5} "
