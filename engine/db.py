@@ -133,13 +133,20 @@ def _refuse_nul(_conn: Any, _cursor: Any, _statement: str, parameters: Any, _con
                 executemany: bool) -> None:
     """PostgreSQL text cannot hold NUL: a username or case number with one would end in a driver error
     (HTTP 500) instead of "not found". Refuse it the same way on both databases, before the query."""
-    rows = parameters if executemany else [parameters]
-    for row in rows:
-        values = row.values() if isinstance(row, dict) else row or ()
-        for value in values:
-            if isinstance(value, str) and "\x00" in value:
+    # The shape of `parameters` depends on the driver and on how SQLAlchemy batched the statement (a dict, a
+    # tuple, a list of either — or, for an "insertmanyvalues" batch on SQLite, one flat tuple even though
+    # `executemany` is set), so every value is found by walking it, whatever the nesting.
+    stack = [parameters]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
                 from .errors import InvalidInput
                 raise InvalidInput("text may not contain NUL characters", reason="input.nul")
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -182,6 +182,7 @@ class AuditAction(_Named):
     USER_PASSWORD_CHANGED = "user.password_changed"
     USER_LOGIN_FAILED = "user.login_failed"
     USER_LOCKED = "user.locked"
+    UNIT_UPDATED = "unit.updated"
 
 
 #: County departments a task's candidate group may name: Chinese name → short code (stable, stored).
@@ -243,5 +244,6 @@ _LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "user.password_reset": ("重置密码", "password reset"),
         "user.password_changed": ("修改密码", "password changed"),
         "user.login_failed": ("登录失败", "login failed"), "user.locked": ("账号锁定", "login locked"),
+        "unit.updated": ("修改单位联系方式", "unit contact details changed"),
     },
 }

@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine import cases, db, forms, processes, settings
 from engine.clock import SHANGHAI
@@ -319,6 +319,29 @@ def test_nul_bytes_are_refused_on_every_database(seeded):
     with pytest.raises(InvalidInput):
         with db.transaction(seeded) as s:
             cases.withdraw_case(s, "YY-2026\x00", user(seeded, CLERK), "撤回")
+
+
+def test_the_nul_guard_reads_every_shape_of_parameters(seeded):
+    """Several rows of one table in one ORM flush go out as one batch whose parameters are a flat tuple on
+    SQLite ("insertmanyvalues") although `executemany` is set: the guard must neither crash on them nor
+    miss a NUL among them."""
+    from engine.models import OrgUnit
+    with db.transaction(seeded) as s:
+        parent = s.scalar(select(OrgUnit).where(OrgUnit.level == "township"))
+        top = s.scalar(select(func.max(OrgUnit.id)))
+        # on PostgreSQL ids are given (the seed's explicit ids leave the sequence behind); on SQLite they are
+        # not, which is what makes SQLAlchemy batch the rows into one flat parameter tuple
+        given = (lambda n: {"id": top + n}) if seeded.dialect.name == "postgresql" else (lambda n: {})
+        s.add_all([OrgUnit(**given(1 + i), code=f"9999990000{i}", name=f"新村{i}", level="village",
+                           parent_id=parent.id,
+                           path=f"{parent.path}9999990000{i}/") for i in range(3)])
+    with db.read(seeded) as s:
+        assert s.scalar(select(func.count()).select_from(OrgUnit).where(OrgUnit.code.like("9999990000%"))) == 3
+    with pytest.raises(InvalidInput, match="NUL"):
+        with db.transaction(seeded) as s:
+            s.add_all([OrgUnit(**given(10 + i), code=f"9999991000{i}", name="坏\x00村" if i == 2 else "好村",
+                               level="village", parent_id=parent.id, path=f"{parent.path}9999991000{i}/")
+                       for i in range(3)])
 
 
 def test_an_officer_of_another_department_neither_extends_nor_stops_the_clock(seeded):

@@ -63,6 +63,7 @@ RULES = {
     "may_deploy": lambda a, c: policy.may_deploy(a),
     "may_see_incidents": lambda a, c: policy.may_see_incidents(a),
     "may_administer_users": lambda a, c: policy.may_administer_users(a),
+    "may_administer_units": lambda a, c: policy.may_administer_units(a),
 }
 
 # columns:            clerk agent t_off c_off c_rs sup_t sup_c sup_city designer admin operator disabled
@@ -84,6 +85,7 @@ may_view_unit         NN    YN    YN    YN    YN   YN    YN    YY       YY      
 may_deploy            NN    NN    NN    NN    NN   NN    NN    NN       YY       YY    YY       NN
 may_see_incidents     NN    NN    NN    NN    NN   YY    YY    YY       NN       YY    YY       NN
 may_administer_users  NN    NN    NN    NN    NN   NN    NN    NN       NN       YY    YY       NN
+may_administer_units  NN    NN    NN    NN    NN   NN    NN    NN       NN       YY    YY       NN
 """
 
 CELLS = [(rule, actor, own_foreign)
@@ -97,7 +99,7 @@ def test_the_table_covers_every_rule_and_every_role() -> None:
     public_rules = {name for name in dir(policy) if name.startswith(("may_", "works_on", "leads"))}
     covered = {"may_see_case", "may_accept_at", "may_work_on", "may_receive", "leads", "may_release", "may_withdraw",
                "works_on_case", "may_pause", "may_resume", "may_extend", "may_view_unit", "may_deploy",
-               "may_see_incidents", "may_administer_users"}
+               "may_see_incidents", "may_administer_users", "may_administer_units"}
     assert public_rules <= covered, f"rules without a row: {public_rules - covered}"
     from engine.vocab import Role
     assert {a.role for a in ACTORS.values()} == set(Role.values())

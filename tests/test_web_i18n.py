@@ -22,7 +22,7 @@ from engine.models import Case, TaskRow
 from web import reasons
 from web.i18n import COOKIE
 
-from .conftest import CLERK, ROOT, start, user
+from .conftest import CLERK, ROOT, VILLAGE, start, user
 from .webtools import csrf_token, login, post_form
 
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
@@ -280,7 +280,8 @@ def test_english_pages_have_no_chinese_outside_user_data(client, seeded):
     switch(client, "en")
     login(client, "admin")
     pages = ["/", "/processes", "/admin/users", "/admin/users/new", f"/admin/users/{CLERK}",
-             f"/admin/users/{CLERK}/disable", "/account/password", "/login"]
+             f"/admin/users/{CLERK}/disable", "/admin/units", "/admin/units?level=village&phone=missing",
+             f"/admin/units/{VILLAGE}", "/account/password", "/login"]
     for path in pages:
         resp = client.get(path)
         assert resp.status_code == 200, path

@@ -156,6 +156,9 @@ REASONS: Mapping[str, LazyString] = {
     # units, processes, incidents, service days
     "unit.not_found": _l("没有代码为 %(unit)s 的单位，请核对单位代码。"),
     "unit.level_unknown": _l("单位层级只能是市、县（区）、乡镇或村。"),
+    "unit.phone_invalid": _l("请填写 11 位手机号，或带区号的固定电话（如 0737-4221234）。"),
+    "units.page_invalid": _l("页码无效。"),
+    "units.administer": _l("只有系统管理员可以设置单位的联系方式。"),
     "process.not_deployed": _l("事项 %(service)s 还没有部署流程，暂不能受理；请流程设计人员先部署。"),
     "process.model_only": _l("这个事项的流程只部署为模型，不能运行；请流程设计人员部署可运行的版本。"),
     "process.version_not_found": _l("没有流程版本 %(version_id)s。"),

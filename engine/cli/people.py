@@ -1,9 +1,10 @@
-"""`yicun units`, `users …`: the org tree and account administration (the operator's side of accounts)."""
+"""`yicun units …`, `users …`: the org tree, units' contact details and account administration (the
+operator's side of `engine.units` and `engine.accounts`)."""
 from __future__ import annotations
 
 from typing import Any
 
-from .. import accounts, db, orgs
+from .. import accounts, db, orgs, units
 from ..errors import UsageError
 from ..policy import Actor
 from .context import Context, bounded, password_stdin
@@ -11,11 +12,17 @@ from .context import Context, bounded, password_stdin
 
 def register(sub: Any) -> None:
     """Add this noun's sub-commands to `yicun`'s parser."""
-    un = sub.add_parser("units", help="org units").add_subparsers(dest="unit_cmd", required=True)
+    un = sub.add_parser("units", aliases=["unit"], help="org units").add_subparsers(dest="unit_cmd", required=True)
     sp = un.add_parser("list")
     sp.add_argument("--level", choices=orgs.LEVELS)
     sp.add_argument("--parent", help="code of the parent unit")
     sp.set_defaults(func=cmd_units_list)
+    sp = un.add_parser("contact", help="show or set the phone and address a unit's 受理回执 and 一次性告知书 print "
+                                       "(an empty value clears it)")
+    sp.add_argument("code", help="unit code")
+    sp.add_argument("--phone", help="a mobile number or a landline with its area code, e.g. 0737-4221234")
+    sp.add_argument("--address", help="at most 200 characters")
+    sp.set_defaults(func=cmd_units_contact)
 
     us = sub.add_parser("users", help="users").add_subparsers(dest="user_cmd", required=True)
     sp = us.add_parser("list")
@@ -54,6 +61,23 @@ def cmd_units_list(ctx: Context) -> None:
         rows = [{"code": u.code, "name": u.name, "level": u.level} for u in
                 orgs.list_units(s, ctx.args.level, ctx.args.parent)]
     ctx.emit(rows, lambda rs: "\n".join(f"{r['code']:<14} {r['level']:<9} {r['name']}" for r in rs))
+
+
+def cmd_units_contact(ctx: Context) -> None:
+    """Without --phone or --address: show the unit's contact details; with either: set it (as the operator,
+    audited as `unit.updated`), the other left as it is."""
+    a = ctx.args
+    operator = Actor.operator()
+    if a.phone is None and a.address is None:
+        with db.read(ctx.engine) as s:
+            unit = units.get_unit_contact(s, operator, a.code)
+    else:
+        with db.transaction(ctx.engine) as s:
+            unit = units.set_unit_contact(s, operator, a.code, phone=a.phone, address=a.address)
+    out = {"code": unit.code, "name": unit.name, "level": unit.level, "parent": unit.parent_name,
+           "phone": unit.phone, "address": unit.address}
+    ctx.emit(out, lambda r: f"{r['code']} {r['name']} ({r['level']}{', ' + r['parent'] if r['parent'] else ''}): "
+                            f"phone {r['phone'] or '—'}, address {r['address'] or '—'}")
 
 
 def cmd_users_list(ctx: Context) -> None:
