@@ -164,6 +164,8 @@ class Case(Base):
         Index("ix_cases_open_township", "township_id", "id", **_live("status = 'open'")),
         Index("ix_cases_open_county", "county_id", "id", **_live("status = 'open'")),
         Index("uq_cases_intake_key", "intake_key", unique=True),
+        # closed cases by closing instant (completed this month, on-time rate, trends)
+        Index("ix_cases_closed_at", "closed_at", **_live("closed_at IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
@@ -202,6 +204,10 @@ class Case(Base):
     extension_workdays: Mapped[int | None]
     warning_level: Mapped[str] = mapped_column(String(8), default="green")
     warning_check_at: Mapped[datetime | None]  # indexed over open cases only: see __table_args__
+    # set when the case closes, for the reports (DESIGN.md §7: aggregates over projections, never workflows):
+    # closed by its promised due (None: no promised due), and the working days it took, pauses not counted
+    on_time: Mapped[bool | None]
+    workdays_taken: Mapped[int | None]
 
     village: Mapped[OrgUnit] = relationship(foreign_keys=[village_id])
     process_version: Mapped[ProcessVersion] = relationship()
@@ -330,6 +336,52 @@ class Notification(Base):
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
     message: Mapped[str] = mapped_column(String(500))
+
+
+class CardExplanation(Base):
+    """The written explanation (情况说明) that resolves a card for the supervisor: the card itself stays as
+    issued (immutable); this is a record of its own, one per card."""
+    __tablename__ = "card_explanations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), unique=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime]
+    explanation: Mapped[str] = mapped_column(String(1000))
+
+
+class Supervision(Base):
+    """督办: a supervisor's reminder on an overdue case or step, with a message — shown to the step's assignee
+    and the unit that owns it, audited, counted in the reports."""
+    __tablename__ = "supervisions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    sent_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    sent_at: Mapped[datetime] = mapped_column(index=True)
+    message: Mapped[str] = mapped_column(String(500))
+
+
+class CalendarDay(Base):
+    """A day of the State Council's holiday schedule entered in the browser (法定节假日 off, 调休 worked),
+    over chinese-calendar and calendar.yaml: the working-day calendar reads all three."""
+    __tablename__ = "calendar_days"
+    day: Mapped[date] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # holiday | workday
+    name: Mapped[str] = mapped_column(String(50))
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+
+
+class CalendarYear(Base):
+    """A year whose holiday schedule is complete (published): its dues are no longer estimates."""
+    __tablename__ = "calendar_years"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(200))  # e.g. 国办发明电〔2026〕N号
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    published_at: Mapped[datetime]
 
 
 class IntakeNotice(Base):
@@ -490,3 +542,5 @@ T_CASE, T_TASK, T_TIMER, T_AUDIT = _table(Case), _table(TaskRow), _table(TimerRo
 T_PAUSE, T_CARD, T_NOTE, T_INC = _table(Pause), _table(Card), _table(Notification), _table(Incident)
 T_NOTICE, T_ATTACH, T_COMMENT = _table(IntakeNotice), _table(Attachment), _table(Comment)
 T_EXTREQ, T_RATING, T_RATE = _table(ExtensionRequest), _table(Rating), _table(RateEvent)
+T_CARD_EXPL, T_SUPERVISION = _table(CardExplanation), _table(Supervision)
+T_CAL_DAY, T_CAL_YEAR = _table(CalendarDay), _table(CalendarYear)
