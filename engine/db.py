@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_u
 from sqlalchemy.exc import ArgumentError, DataError, OperationalError
 from sqlalchemy.orm import Session
 
-from . import settings
+from . import settings, workdays
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -182,9 +182,11 @@ def _write_engine(engine: Engine) -> Engine:
 
 @contextlib.contextmanager
 def transaction(engine: Engine, write: bool = True) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back everything on any exception."""
+    """One unit of work: commit on success, roll back everything on any exception. Deadlines counted in
+    it see this database's published holiday schedules (`workdays.bind_database`)."""
     bind = _write_engine(engine) if write else engine
     session = Session(bind=bind, expire_on_commit=False)
+    calendar = workdays.bind_database(engine)
     try:
         yield session
         session.commit()
@@ -205,6 +207,7 @@ def transaction(engine: Engine, write: bool = True) -> Iterator[Session]:
         raise
     finally:
         session.close()
+        workdays.unbind(calendar)
 
 
 def _busy(exc: OperationalError) -> bool:

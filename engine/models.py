@@ -166,6 +166,10 @@ class Case(Base):
         Index("uq_cases_intake_key", "intake_key", unique=True),
         # closed cases by closing instant (completed this month, on-time rate, trends)
         Index("ix_cases_closed_at", "closed_at", **_live("closed_at IS NOT NULL")),
+        # the reports (engine.reports, DESIGN §7): a county's or township's cases closed in a month (a village's
+        # through its township's, its scope naming both); their open cases are the open-case indexes above
+        Index("ix_cases_closed_county", "county_id", "closed_at", **_live("closed_at IS NOT NULL")),
+        Index("ix_cases_closed_township", "township_id", "closed_at", **_live("closed_at IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
@@ -229,6 +233,8 @@ class TaskRow(Base):
               **_live("state = 'ready' AND assignee_id IS NOT NULL")),
         Index("ix_tasks_ready_warning_check", "warning_check_at",
               **_live("state = 'ready' AND warning_check_at IS NOT NULL")),
+        # the overdue report: ready steps in due order, whoever holds them (engine.reports.overdue)
+        Index("ix_tasks_ready_due", "due_at", "id", **_live("state = 'ready'")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -301,7 +307,11 @@ class Pause(Base):
 class Card(Base):
     """A yellow or red card (黄牌/红牌): an immutable record; only `resolved_at` is set, once."""
     __tablename__ = "cards"
-    __table_args__ = (UniqueConstraint("case_id", "subject", "color"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "subject", "color"),
+        # the open cards the reports count, by case (a closed case has none: closing resolves them)
+        Index("ix_cards_open", "case_id", "assignee_id", **_live("resolved_at IS NULL")),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"), index=True)

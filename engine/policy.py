@@ -190,6 +190,24 @@ def works_on_case(actor: Actor, chain: Chain) -> bool:
     return leads(actor, chain.village_id, chain)
 
 
+def may_supervise(actor: Actor, chain: Chain) -> bool:
+    """督办 (a reminder with a message on a case or step at risk): a supervisor whose subtree holds the case
+    (the city's: every case). Not the operator, not an admin: a 督办 is a named supervisor's word to
+    the people doing the work, and it is counted against the unit in the reports."""
+    return is_staff(actor) and actor.role == Role.SUPERVISOR and oversees(actor, chain.village_id, chain)
+
+
+def may_explain_card(actor: Actor, responsible_clerk_id: int | None, assignee_id: int | None, unit_id: int,
+                     candidate_group: str | None) -> bool:
+    """Write the 情况说明 that answers a card: the people it names (the first-responsibility clerk, the
+    step's assignee) or a worker of the unit it was issued to (at county level, of the step's department)
+    — those who know why the work ran late, not those who watch it."""
+    if not is_staff(actor):
+        return False
+    return actor.id in {i for i in (responsible_clerk_id, assignee_id) if i is not None} or \
+        may_work_on(actor, unit_id, candidate_group)
+
+
 @dataclass(frozen=True)
 class Approver:
     """Who decides for a case: an officer (`role`) of one unit, of one of `departments` if any."""
@@ -280,6 +298,22 @@ def may_view_unit(actor: Actor, unit_path: str) -> bool:
     return actor.is_operator or actor.role == Role.ADMIN or (is_staff(actor) and unit_path.startswith(actor.unit_path))
 
 
+def may_see_reports(actor: Actor, unit_path: str) -> bool:
+    """The reports of a unit (the board, its drill-down lists, the overdue report, their downloads):
+    supervisors their own unit and those below it, township and county officers their own unit only (its
+    villages appear on its board, but their own boards are the supervisors'), admins and the operator every
+    unit. Outside this a report is "not found" (invariant 7); `unit_path` is the report's unit's path."""
+    if actor.is_operator:
+        return True
+    if not is_staff(actor):
+        return False
+    if actor.role == Role.ADMIN:
+        return True
+    if actor.role == Role.SUPERVISOR:
+        return unit_path.startswith(actor.unit_path)
+    return actor.role in OFFICER_ROLES and unit_path == actor.unit_path
+
+
 def may_administer_users(actor: Actor) -> bool:
     """Create, edit, disable users and reset their passwords: admins and the operator."""
     return actor.is_operator or (is_staff(actor) and actor.role == Role.ADMIN)
@@ -289,6 +323,13 @@ def may_administer_units(actor: Actor) -> bool:
     """Set a unit's contact details (the phone and address its 受理回执 and 一次性告知书 print): admins and
     the operator. A rule of its own, though today the same people: who keeps the org data may one day
     not be who keeps the accounts."""
+    return actor.is_operator or (is_staff(actor) and actor.role == Role.ADMIN)
+
+
+def may_administer_calendar(actor: Actor) -> bool:
+    """Publish a year's holiday schedule (法定节假日 and 调休) in the working-day calendar, and have the
+    estimated dues recounted on it: admins and the operator. It moves every open case's due dates in that
+    year, so it is not for supervisors, who only read which years the calendar knows."""
     return actor.is_operator or (is_staff(actor) and actor.role == Role.ADMIN)
 
 

@@ -154,6 +154,7 @@ class AuditAction(_Named):
     CASE_WITHDRAWN = "case.withdrawn"
     CASE_CLOSED = "case.closed"
     CASE_RATED = "case.rated"
+    CASE_SUPERVISED = "case.supervised"
     COMMENT_ADDED = "comment.added"
     ATTACHMENT_ADDED = "attachment.added"
     ATTACHMENT_REMOVED = "attachment.removed"
@@ -169,6 +170,7 @@ class AuditAction(_Named):
     TIMER_FIRED = "timer.fired"
     CARD_YELLOW = "card.yellow"
     CARD_RED = "card.red"
+    CARD_EXPLAINED = "card.explained"
     PROCESS_DEPLOYED = "process.deployed"
     INCIDENT_OPENED = "incident.opened"
     INCIDENT_FAILED = "incident.failed"
@@ -183,6 +185,8 @@ class AuditAction(_Named):
     USER_LOGIN_FAILED = "user.login_failed"
     USER_LOCKED = "user.locked"
     UNIT_UPDATED = "unit.updated"
+    CALENDAR_PUBLISHED = "calendar.published"
+    CASE_DUES_RECOMPUTED = "case.dues_recomputed"
 
 
 #: County departments a task's candidate group may name: Chinese name → short code (stable, stored).
@@ -236,6 +240,8 @@ _LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "task.returned": ("退回补正", "returned for documents"),
         "task.cancelled": ("环节取消", "step cancelled"), "timer.fired": ("时限到期", "deadline reached"),
         "card.yellow": ("黄牌", "yellow card"), "card.red": ("红牌", "red card"),
+        "case.supervised": ("督办", "supervisor's reminder"),
+        "card.explained": ("填写情况说明", "card explained"),
         "process.deployed": ("部署流程", "process deployed"), "incident.opened": ("故障登记", "incident opened"),
         "incident.failed": ("故障重现", "incident failed again"), "incident.retry": ("故障重试", "incident retried"),
         "incident.resolved": ("故障处理完毕", "incident resolved"),
@@ -245,5 +251,7 @@ _LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "user.password_changed": ("修改密码", "password changed"),
         "user.login_failed": ("登录失败", "login failed"), "user.locked": ("账号锁定", "login locked"),
         "unit.updated": ("修改单位联系方式", "unit contact details changed"),
+        "calendar.published": ("发布节假日安排", "holiday schedule published"),
+        "case.dues_recomputed": ("按新工作日历重算期限", "due dates recounted on the new calendar"),
     },
 }

@@ -45,6 +45,11 @@ def _unit_of(actor: Actor, chain: Chain) -> int:
 
 APPROVER = {chain: policy.approver_of("county", chain, ["民政"]) for chain in (OWN, FOREIGN)}
 
+
+def _path(unit_id: int) -> str:
+    """The path of a unit of OWN's or FOREIGN's chain."""
+    return {**PATHS, 20: "/1/20/", 200: "/1/20/200/", 2000: "/1/20/200/2000/"}[unit_id]
+
 RULES = {
     "may_see_case": lambda a, c: policy.may_see_case(a, c),
     "may_accept_at": lambda a, c: policy.may_accept_at(a, c.village_id, c),
@@ -64,6 +69,13 @@ RULES = {
     "may_see_incidents": lambda a, c: policy.may_see_incidents(a),
     "may_administer_users": lambda a, c: policy.may_administer_users(a),
     "may_administer_units": lambda a, c: policy.may_administer_units(a),
+    "may_administer_calendar": lambda a, c: policy.may_administer_calendar(a),
+    # the reports of the unit at the actor's own level (OWN's village for the city), and of the village below
+    "may_see_reports": lambda a, c: policy.may_see_reports(a, _path(_unit_of(a, c))),
+    "may_see_reports_below": lambda a, c: policy.may_see_reports(a, _path(c.village_id)),
+    "may_supervise": lambda a, c: policy.may_supervise(a, c),
+    # a card that names somebody else, issued to the unit at the actor's level (a county step of 民政)
+    "may_explain_card": lambda a, c: policy.may_explain_card(a, 999_999, 999_998, _unit_of(a, c), "民政"),
 }
 
 # columns:            clerk agent t_off c_off c_rs sup_t sup_c sup_city designer admin operator disabled
@@ -86,6 +98,11 @@ may_deploy            NN    NN    NN    NN    NN   NN    NN    NN       YY      
 may_see_incidents     NN    NN    NN    NN    NN   YY    YY    YY       NN       YY    YY       NN
 may_administer_users  NN    NN    NN    NN    NN   NN    NN    NN       NN       YY    YY       NN
 may_administer_units  NN    NN    NN    NN    NN   NN    NN    NN       NN       YY    YY       NN
+may_administer_calendar NN  NN    NN    NN    NN   NN    NN    NN       NN       YY    YY       NN
+may_see_reports       NN    NN    YN    YN    YN   YN    YN    YY       NN       YY    YY       NN
+may_see_reports_below NN    NN    NN    NN    NN   YN    YN    YY       NN       YY    YY       NN
+may_supervise         NN    NN    NN    NN    NN   YN    YN    YY       NN       NN    NN       NN
+may_explain_card      YN    YN    YN    YN    NN   NN    NN    NN       NN       NN    NN       NN
 """
 
 CELLS = [(rule, actor, own_foreign)
@@ -99,7 +116,9 @@ def test_the_table_covers_every_rule_and_every_role() -> None:
     public_rules = {name for name in dir(policy) if name.startswith(("may_", "works_on", "leads"))}
     covered = {"may_see_case", "may_accept_at", "may_work_on", "may_receive", "leads", "may_release", "may_withdraw",
                "works_on_case", "may_pause", "may_resume", "may_extend", "may_view_unit", "may_deploy",
-               "may_see_incidents", "may_administer_users", "may_administer_units"}
+               "may_see_incidents", "may_administer_users", "may_administer_units", "may_supervise",
+               "may_administer_calendar",
+               "may_explain_card", "may_see_reports"}
     assert public_rules <= covered, f"rules without a row: {public_rules - covered}"
     from engine.vocab import Role
     assert {a.role for a in ACTORS.values()} == set(Role.values())
@@ -110,6 +129,15 @@ def test_rule(rule: str, actor: str, expected: str) -> None:
     check = RULES[rule]
     got = "".join("Y" if check(ACTORS[actor], chain) else "N" for chain in (OWN, FOREIGN))
     assert got == expected, f"{rule} for {actor}: own/foreign {got}, expected {expected}"
+
+
+def test_the_people_a_card_names_may_explain_it_wherever_they_sit_now() -> None:
+    clerk = ACTORS["clerk"]
+    assert policy.may_explain_card(clerk, clerk.id, None, 2000, None)  # the first-responsibility clerk
+    assert policy.may_explain_card(clerk, None, clerk.id, 2000, None)  # the step's holder
+    assert not policy.may_explain_card(clerk, None, None, 2000, None)
+    assert not policy.may_explain_card(ACTORS["disabled"], ACTORS["disabled"].id, None, 1000, None)
+    assert not policy.may_explain_card(ACTORS["operator"], None, None, 1000, None)
 
 
 def test_the_holder_of_a_task_may_release_it_but_a_disabled_one_may_not() -> None:

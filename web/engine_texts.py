@@ -23,7 +23,7 @@ def N_(msgid: str) -> str:  # noqa: N802  (gettext's name for "mark for extracti
 
 
 #: The forms of the engine's stored texts (engine.cases.warnings, engine.service_day, engine.cases.clock_stops,
-#: engine.cases.returns, engine.cases.casework).
+#: engine.cases.returns, engine.cases.casework, engine.cases.supervision).
 FORMS: tuple[str, ...] = (
     N_("承诺时限将到期（%(day)s）"),
     N_("已超过承诺时限（%(day)s）"),
@@ -40,6 +40,9 @@ FORMS: tuple[str, ...] = (
     N_("延期申请 %(case)s：%(who)s 申请延期 %(days)s 个工作日，待您审批。理由：%(reason)s"),
     N_("延期申请 %(case)s 已批准，延期 %(days)s 个工作日"),
     N_("延期申请 %(case)s 未获批准：%(note)s"),
+    # 督办 (engine.cases.supervision.notice): on a step first, so the case's form does not swallow the step
+    N_("督办 %(case)s「%(step)s」（%(who)s）：%(message)s"),
+    N_("督办 %(case)s（%(who)s）：%(message)s"),
 )
 #: A notification: the card's colour (or 无人领取: a step of the reader's unit that nobody claimed turned
 #: yellow or red — engine.cases.warnings.notify_unclaimed), the case, the reason (itself one of FORMS).

@@ -83,6 +83,13 @@ REASONS: Mapping[str, LazyString] = {
     "case.pause_missing": _l("办件标记为暂停计时，却没有暂停记录，请联系系统管理员。"),
     "page.limit_invalid": _l("每页条数无效。"),
     "page.cursor_invalid": _l("翻页位置无效，请从第一页重新开始。"),
+    # the reports (engine.reports)
+    "report.see": _l("只有监督人员、乡镇和县级审批人员可以查看报表。"),
+    "report.measure_invalid": _l("没有这个统计项（%(measure)s），请从报表上点击数字进入。"),
+    "report.breakdown_invalid": _l("没有这种分类（%(by)s），请从报表上的分类中选择。"),
+    "report.filter_invalid": _l("筛选条件 %(key)s 的值“%(value)s”无效，请从报表上点击进入或重新选择。"),
+    "report.sort_invalid": _l("请从列表中选择排序方式。"),
+    "report.too_many_rows": _l("共 %(rows)s 行，超过下载上限 %(limit)s 行，请缩小筛选范围后再下载。"),
     "task.not_ready": _l("这个环节在流程中已不是待办，请刷新后再试。"),
     "case.status_invalid": _l("办件状态无效。"),
     "task.state_invalid": _l("环节状态无效。"),
@@ -144,6 +151,12 @@ REASONS: Mapping[str, LazyString] = {
     "extension_request.not_found": _l("没有这个延期申请，或您无权查看。"),
     "extension.already_decided": _l("这个延期申请已经处理过了，请刷新页面。"),
     "extension.decision_invalid": _l("请选择批准或不批准。"),
+    # 督办 and 情况说明 (engine.cases.supervision)
+    "case.supervise": _l("只有管辖办件 %(case)s 的监督人员可以督办。"),
+    "supervision.not_at_risk": _l("办件 %(case)s 及其当前环节都在期限内，督办只用于临期或超期的办件。"),
+    "card.not_found": _l("没有这张黄牌/红牌，或您无权查看。"),
+    "card.explain": _l("只有黄牌/红牌所列的责任人或所在单位的办理人员可以填写情况说明。"),
+    "card.already_explained": _l("这张黄牌/红牌已有情况说明，每张只能填写一次。"),
     # form data of a step
     "form.not_object": _l("提交的表单数据格式不对（须为 JSON 对象），什么也没有改动。"),
     "form.too_deep": _l("提交的表单数据嵌套超过 %(max_depth)s 层，什么也没有改动。"),
@@ -184,6 +197,30 @@ REASONS: Mapping[str, LazyString] = {
     "rating.not_closed": _l("办件 %(case)s 尚未办结，办结后才能评价。"),
     "rating.already_given": _l("办件 %(case)s 已经评价过，每个办件只能评价一次。"),
     "rating.score_invalid": _l("请选择评价等级。"),
+    # the working-day calendar: publishing a year's holiday schedule (engine.calendar_admin)
+    "calendar.administer": _l("只有系统管理员可以发布节假日安排。"),
+    "calendar.text_invalid": _l("节假日安排须为文字，每行一个时段。"),
+    "calendar.text_too_long": _l("节假日安排不能超过 %(max_length)s 个字。"),
+    "calendar.too_many_lines": _l("节假日安排不能超过 %(max_lines)s 行。"),
+    "calendar.year_invalid": _l("年份须在 %(min)s 至 %(max)s 年之间。"),
+    "calendar.days_empty": _l("请填写节假日安排，每行一个时段，如“2027-02-06~2027-02-13 春节”。"),
+    "calendar.too_many_days": _l("节假日安排最多 %(max_days)s 天，现有 %(count)s 天。"),
+    "calendar.days_invalid": _l("节假日安排有 %(count)s 处问题（见下），什么也没有保存。"),
+    "calendar.no_holidays": _l("安排中没有一天节假日：请把放假的时段也列上。"),
+    "calendar.year_known": _l("%(year)s 年的安排已由%(source)s提供。如国务院发布了更正，请勾选“更正”后再发布。"),
+    # …and one line of it (the `problems` of calendar.days_invalid, shown line by line)
+    "calendar.line_unreadable": _l("第 %(line)s 行看不懂：应为“日期 名称”或“起始日期~结束日期 名称”。"),
+    "calendar.date_invalid": _l("第 %(line)s 行：“%(text)s”不是有效日期（年-月-日）。"),
+    "calendar.range_invalid": _l("第 %(line)s 行：结束日期早于起始日期。"),
+    "calendar.range_too_long": _l("第 %(line)s 行：一个时段不能超过 %(max_days)s 天。"),
+    "calendar.kind_unknown": _l("第 %(line)s 行（%(day)s）：只能是放假或调休上班。"),
+    "calendar.day_outside_year": _l("第 %(line)s 行：%(day)s 不在 %(year)s 年内。"),
+    "calendar.day_duplicate": _l("第 %(line)s 行：%(day)s 已在第 %(first_line)s 行列出。"),
+    "calendar.name_missing": _l("第 %(line)s 行（%(day)s）：请写明名称，如“春节”或“调休上班”。"),
+    "calendar.name_too_long": _l("第 %(line)s 行（%(day)s）：名称不能超过 %(max_length)s 个字。"),
+    "calendar.name_invalid": _l("第 %(line)s 行（%(day)s）：名称含有控制字符。"),
+    "calendar.workday_not_weekend": _l("第 %(line)s 行：%(day)s 不是周末，调休上班日只能是周六或周日。"),
+    "calendar.holiday_on_weekend": _l("第 %(line)s 行：%(day)s 是周末，本来就休息；只有在含工作日的假期内才列入。"),
 }
 
 
@@ -242,6 +279,18 @@ def _task_state(details: Mapping[str, Any]) -> dict[str, Any]:
     return {"state": _label(TaskState, details.get("state"))}
 
 
+#: who already knows a year of the working-day calendar (engine.workdays.SOURCE_*)
+CALENDAR_SOURCES: Mapping[str, LazyString] = {
+    "yicun": _l("本系统已发布的安排"), "calendar.yaml": _l("日历配置文件 calendar.yaml"),
+    "chinese-calendar": _l("内置的 chinese-calendar 日历"),
+}
+
+
+def _calendar_source(details: Mapping[str, Any]) -> dict[str, Any]:
+    source = details.get("source")
+    return {"source": str(CALENDAR_SOURCES.get(str(source), source))}
+
+
 def _field_names(details: Mapping[str, Any]) -> dict[str, Any]:
     """The fields a refused form got wrong, by the labels the process gave them (ids where it gave none)."""
     labels = details.get("labels")
@@ -265,6 +314,7 @@ PARAMETERS: Mapping[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "resume.out_of_range": _moments("paused_at"),
     "extension.overdue": _moments("due"),
     "attachment.type_not_allowed": _listed("types"),
+    "calendar.year_known": _calendar_source,
 }
 
 

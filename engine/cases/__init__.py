@@ -8,12 +8,14 @@
 - `warnings`    yellow/red levels, cards and notifications;
 - `ratings`     the applicant's 好差评 of a closed case (number + 查询码, no login);
 - `casework`    comments, attachments, extension requests and their decisions.
+- `supervision` 督办 on a case at risk, and the 情况说明 that answers a card.
+- `recompute`   a case's dues replayed on today's working-day calendar (a holiday schedule published).
 
 Callers use the names below; the modules are the package's own business.
 """
 from __future__ import annotations
 
-from . import intake
+from . import intake, recompute
 from .casework import add_attachment, add_comment, decide_extension, remove_attachment, request_extension
 from .clock_stops import MIN_EFFECTIVE_PAUSE, PAUSE_KINDS
 from .ratings import COMMENT_MAX as RATING_COMMENT_MAX
@@ -31,12 +33,14 @@ from .service import (
 )
 from .sla import extend_case, pause_case, resume_case
 from .store import MAX_INSTANCE_BYTES, StepResult, next_due_case, next_due_cases
+from .supervision import explain_card, supervise
 from .warnings import evaluate_case, mark_read, next_case_to_check
 
-__all__ = ["MAX_INSTANCE_BYTES", "intake", "return_for_supplement",
+__all__ = ["MAX_INSTANCE_BYTES", "intake", "recompute", "return_for_supplement",
            "MIN_EFFECTIVE_PAUSE", "PAUSE_KINDS", "STEP_BUDGET_SECONDS", "StepResult",
            "claim_task", "complete_task", "evaluate_case", "extend_case", "fire_timers", "mark_read",
            "next_case_to_check", "next_due_case", "next_due_cases", "pause_case", "reassign_task", "resume_case",
            "start_case",
            "unclaim_task", "withdraw_case", "rate_case", "RATING_COMMENT_MAX",
-           "add_attachment", "add_comment", "decide_extension", "remove_attachment", "request_extension"]
+           "add_attachment", "add_comment", "decide_extension", "remove_attachment", "request_extension",
+           "explain_card", "supervise"]

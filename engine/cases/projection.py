@@ -5,17 +5,19 @@ The pages and reports read only these rows (never the workflow), so this diff is
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from .. import deadlines
 from ..bpmn import Instance
+from ..clock import local
 from ..errors import Conflict, WorkflowError
 from ..models import T_CASE, T_PAUSE, T_TIMER, Pause
+from ..workdays import WorkCalendar, default_calendar
 from . import clock_stops, store, warnings
 
 
@@ -161,8 +163,11 @@ def sync(session: Session, loaded: store.Loaded, before: Snapshot, now: datetime
     closed = status != case["status"]  # services only act on open cases, so this is open → closed
     if closed:
         warnings.resolve_cards(store.conn(session), case_id, now)
-        store.conn(session).execute(update(T_CASE).where(T_CASE.c.id == case_id)
-                               .values(warning_check_at=None, paused_at=None))
+        # the closing facts the reports count (DESIGN §7): closed by the promised due (NULL without one)
+        # and the working days the case took, its clock's stops not counted
+        store.conn(session).execute(update(T_CASE).where(T_CASE.c.id == case_id).values(
+            warning_check_at=None, paused_at=None, on_time=T_CASE.c.promised_due_at >= now,
+            workdays_taken=closing_workdays(session, case_id, now)))
         if case.get("paused_at") is not None:  # closed while its clock stood still: the pause ends too
             store.conn(session).execute(update(T_PAUSE).where(Pause.case_id == case_id,
                                                                  Pause.ended_at.is_(None)).values(ended_at=now))
@@ -182,3 +187,49 @@ def sync(session: Session, loaded: store.Loaded, before: Snapshot, now: datetime
     if resumed and not closed:
         warnings.evaluate_case(session, case_id, now)
     return store.StepResult(case["number"], status, outcome, opened_ids, closed_ids, fired), audit
+
+
+# ------------------------------------------------------------------------------------------- closing facts
+#: a case's acceptance and the intervals its clock stood still: the one statement closing adds
+_SEL_CLOCK_STOPS = (select(func.coalesce(T_CASE.c.accepted_at, T_CASE.c.created_at), T_PAUSE.c.kind,
+                           T_PAUSE.c.started_at, T_PAUSE.c.ended_at)
+                    .select_from(T_CASE.outerjoin(T_PAUSE, T_PAUSE.c.case_id == T_CASE.c.id))
+                    .where(T_CASE.c.id == bindparam("b_case")))
+
+
+def closing_workdays(session: Session, case_id: int, closed_at: datetime) -> int | None:
+    """The working days a case closing at `closed_at` took (`workdays_taken`), read in one statement."""
+    rows = store.conn(session).execute(_SEL_CLOCK_STOPS, {"b_case": case_id}).all()
+    accepted = rows[0][0]
+    stops = [(kind, began, ended) for _, kind, began, ended in rows if began is not None]
+    return workdays_taken(accepted, closed_at, stops)
+
+
+def workdays_taken(accepted_at: datetime, closed_at: datetime,
+                   stops: Iterable[tuple[str, datetime, datetime | None]],
+                   cal: WorkCalendar | None = None) -> int | None:
+    """Working days from acceptance to closure with the clock's stops taken out, counted the way the
+    dues move (`clock_stops.start_clock`, `publicity_interval`): the acceptance day does not count; a stop
+    gives back the working days after the day it began up to the day it ended — a 补正/特别程序 pause only
+    when it lasted at least `MIN_EFFECTIVE_PAUSE`, 公示 always. So a case closed by its promised due took
+    at most its promised limit (plus any extension). A stop still open at closure ends there; None when
+    the span is beyond the calendar's range (a corrupt row must not stop the case from closing)."""
+    cal = cal or default_calendar()
+    spans: list[tuple[date, date]] = []
+    for kind, began, ended in stops:
+        began, ended = max(began, accepted_at), min(ended or closed_at, closed_at)
+        if ended <= began or (kind != "publicity" and ended - began < clock_stops.MIN_EFFECTIVE_PAUSE):
+            continue
+        spans.append((local(began).date(), local(ended).date()))
+    try:
+        taken = cal.count_workdays(local(accepted_at).date(), local(closed_at).date())[0]
+        # stops never overlap (sla._earliest_pause); merged anyway, so that no day is given back twice
+        last: date | None = None
+        for first, end in sorted(spans):
+            first = max(first, last) if last is not None else first
+            if end > first:
+                taken -= cal.count_workdays(first, end)[0]
+                last = end
+    except ValueError:
+        return None
+    return max(0, taken)

@@ -20,7 +20,7 @@ from importlib.metadata import entry_points
 
 from .. import clock, logs, settings
 from ..errors import BpmnRejected, InvalidInput, YicunError
-from . import cases, incidents, people, schedule, setup, tasks
+from . import calendar, cases, incidents, people, schedule, setup, tasks
 from .context import Context
 
 
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the command at this instant (a manual clock; naive times are Asia/Shanghai)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    for noun in (setup, cases, tasks, schedule, people, incidents):
+    for noun in (setup, cases, tasks, schedule, calendar, people, incidents):
         noun.register(sub)
     for ep in entry_points(group="yicun.commands"):
         ep.load()(sub)

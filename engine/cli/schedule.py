@@ -1,10 +1,11 @@
-"""`yicun timers`, `calendar`, `service-day`, `notifications`, `scheduler`: what runs on the clock."""
+"""`yicun timers`, `service-day`, `notifications`, `scheduler`: what runs on the clock (`calendar` is
+engine/cli/calendar.py)."""
 from __future__ import annotations
 
 import sys
 from typing import Any
 
-from .. import cases, clock, db, logs, queries, service_day, timers, workdays
+from .. import cases, clock, db, logs, queries, service_day, timers
 from .context import Context, bounded, date_arg
 
 
@@ -14,12 +15,6 @@ def register(sub: Any) -> None:
     sp = tm.add_parser("sweep", help="fire every due timer once")
     sp.add_argument("--now", help="sweep as of this instant")
     sp.set_defaults(func=cmd_timers_sweep)
-
-    cal = sub.add_parser("calendar", help="the working-day calendar").add_subparsers(dest="cal_cmd", required=True)
-    sp = cal.add_parser("due", help="the due date of a limit in working days")
-    sp.add_argument("--from", dest="from_date", required=True, metavar="DATE", help="acceptance date YYYY-MM-DD")
-    sp.add_argument("--workdays", type=bounded(0, 3650, "--workdays"), required=True)
-    sp.set_defaults(func=cmd_calendar_due)
 
     sd = sub.add_parser("service-day", help="便民集中服务日 digests").add_subparsers(dest="sd_cmd", required=True)
     sp = sd.add_parser("run", help="store the digests of today's (or --date's) service day")
@@ -50,15 +45,6 @@ def cmd_timers_sweep(ctx: Context) -> None:
              + "".join(f"\n  case {f['case_id']} failed ({f['kind']}): {f['error']}"
                        + (f" — incident {f['incident_id']} (yicun incidents show {f['incident_id']})"
                           if f.get("incident_id") else "") for f in r["failed"]))
-
-
-def cmd_calendar_due(ctx: Context) -> None:
-    start = date_arg(ctx.args.from_date, "--from")
-    due = workdays.default_calendar().add_workdays(start, ctx.args.workdays)
-    out = {"from": start.isoformat(), "workdays": ctx.args.workdays, "due_date": due.date.isoformat(),
-           "ends_at": due.end_instant.isoformat(), "estimated": due.estimated}
-    ctx.emit(out, lambda o: f"{o['workdays']} working days after {o['from']}: {o['due_date']} (ends {o['ends_at']})"
-             + ("  ESTIMATED — the calendar does not know that year; counted Monday–Friday" if o["estimated"] else ""))
 
 
 def cmd_service_day_run(ctx: Context) -> None:

@@ -11,6 +11,8 @@ columns, task/timer/pause/card rows, audit events) — never from a workflow.
 - `notifications`, `process_versions` the remaining lists of the workbench
 - `public`   办件查询: a case as its applicant reads it with number and 查询码 (no login, no staff names)
 - `casework` a case's comments, attachments and extension requests; the requests an officer may decide
+- `supervision` 督办 of a case and of the work in an inbox, 情况说明 of cards, what a reader may do about a
+  late case
 
 Access follows the org tree (DESIGN.md invariant 7): a user sees the cases of their own unit and, at
 township/county/city level, of every unit below it; a case outside that is reported as not found.
@@ -68,6 +70,15 @@ from .public import PublicCase, PublicEvent, PublicStep, lookup
 from .scope import Who, case_scope, visible_case, who
 from .search import MAX_SEARCH
 from .serialize import to_json
+from .supervision import (
+    CardExplanationItem,
+    CaseOversight,
+    ReassignChoice,
+    SupervisionItem,
+    card_explanations,
+    case_supervisions,
+    inbox_supervisions,
+)
 from .tasks import INBOX_TABS, TASK_LEVELS, colleagues, inbox, inbox_counts, list_tasks, task_detail, visible_task
 
 __all__ = [
@@ -83,4 +94,6 @@ __all__ = [
     "PublicCase", "PublicEvent", "PublicStep", "RatingItem", "lookup",
     "AttachmentItem", "CaseWork", "CommentItem", "ExtensionRequestItem", "attachment", "case_work",
     "extension_requests_to_decide",
+    "CardExplanationItem", "CaseOversight", "ReassignChoice", "SupervisionItem", "card_explanations",
+    "case_supervisions", "inbox_supervisions",
 ]

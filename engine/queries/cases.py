@@ -19,6 +19,7 @@ from .models import CardItem, CaseDetail, CaseSummary, PauseItem, ProcessRef, Ra
 from .pages import Page, case_cursor, check_limit, page_before, page_of, read_case_cursor
 from .scope import OPEN, Who, case_scope, visible_case
 from .search import case_search
+from .supervision import explanations_of, oversight_of, supervisions_of
 from .tasks import SERVICE_CODE, case_tasks
 from .timeline import audit_events, case_steps, timeline
 
@@ -122,6 +123,9 @@ def case_detail(session: Session, number: str, user: Who = None) -> CaseDetail:
     cards = session.scalars(select(Card).where(Card.case_id == case.id).order_by(Card.id))
     timers = session.scalars(select(TimerRow).where(TimerRow.case_id == case.id).order_by(TimerRow.id))
     rating = session.execute(select(Rating.score, Rating.comment, Rating.at).where(Rating.case_id == case.id)).first()
+    card_items = tuple(CardItem(c.id, c.color, c.subject, c.task_id, c.reason, c.issued_at, c.due_at, c.resolved_at,
+                                c.responsible_clerk_id, c.assignee_id) for c in cards)
+    explanations = explanations_of(session, case.id)
     return CaseDetail(
         number=case.number, service_code=case.service_code,
         process=ProcessRef(pv.process_id, pv.name, pv.version) if pv else None,
@@ -136,12 +140,13 @@ def case_detail(session: Session, number: str, user: Who = None) -> CaseDetail:
                     case.extension_workdays),
         pauses=tuple(PauseItem(p.kind, p.reason, p.started_at, p.ended_at,
                                {k: v for k, v in (p.left or {}).items() if k != "timers"}) for p in pauses),
-        cards=tuple(CardItem(c.id, c.color, c.subject, c.task_id, c.reason, c.issued_at, c.due_at, c.resolved_at,
-                             c.responsible_clerk_id, c.assignee_id) for c in cards),
+        cards=card_items,
         tasks=tasks,
         timers=tuple(TimerItem(t.bpmn_id, t.due_at, t.state, t.fired_at, t.error) for t in timers),
         audit=timeline(events, actors),
         steps=case_steps(events, actors, tasks, (pv.task_meta if pv else None) or {}, units[case.village_id]),
         rating=RatingItem(rating.score, rating.comment, rating.at) if rating else None,
         work=case_work_of(session, case, user, tasks),
+        supervisions=supervisions_of(session, case.id), explanations=explanations,
+        oversight=oversight_of(session, case, user, tasks, card_items, explanations),
     )

@@ -17,6 +17,7 @@ from .serialize import JsonModel
 
 if TYPE_CHECKING:
     from .casework import CaseWork
+    from .supervision import CardExplanationItem, CaseOversight, SupervisionItem
 
 WARNING_ORDER = [w.value for w in WarningLevel]  # green < yellow < red
 
@@ -234,6 +235,9 @@ class CaseDetail(JsonModel):
     steps: tuple[CaseStep, ...] = ()
     rating: RatingItem | None = None  # the applicant's 好差评, once the case is closed and they gave one
     work: CaseWork | None = None  # comments, attachments, extension requests, and what the reader may do there
+    supervisions: tuple[SupervisionItem, ...] = ()  # 督办 on the case and its steps, newest first
+    explanations: tuple[CardExplanationItem, ...] = ()  # 情况说明 of its cards
+    oversight: CaseOversight | None = None  # what the reader may do about it being late
 
     @property
     def step_warning_level(self) -> str:
@@ -258,10 +262,10 @@ class NotificationItem(JsonModel):
 
     @property
     def colour(self) -> str:
-        """red or yellow: how urgent it looks (a red card, an overdue step), read from the kind or, for
+        """red or yellow: how urgent it looks (a red card, an overdue step, a 督办), read from the kind or, for
         rows without one, from the stored text."""
         if self.kind:
-            return "red" if self.kind.endswith("red") else "yellow"
+            return "red" if self.kind.endswith("red") or self.kind == "supervision" else "yellow"
         return "red" if self.message.startswith("红牌") else "yellow"
 
 

@@ -33,3 +33,10 @@ def service_day_digest(unit_code_: str | None = None) -> Any:
         except NotFound:
             digest = None
         return render_template("supervise/service_day.html", unit=unit, digest=digest)
+
+
+from . import (  # noqa: E402,F401  (views modules: register their routes on bp)
+    actions,  # noqa: E402,F401  (views module: 督办, 情况说明 — registers its routes on bp)
+    calendar,  # noqa: E402,F401  (views module: the working-day calendar's years, read-only)
+    reports,  # noqa: E402,F401  (views module: the board, drill-down lists, overdue report, downloads)
+)

@@ -1,0 +1,260 @@
+"""The reports in the browser (issue #10 §1, §2): the board, its drill-down lists, the overdue report, and
+each as an Excel or CSV download (`?format=xlsx|csv`).
+
+- `GET /reports`, `/reports/<unit>`: the board of the reader's unit (or of a unit below it) for this month,
+  one tab per breakdown (units below, item, department, first-responsibility clerk, holder); every number
+  links to the list behind it. Breadcrumbs city → county → township → village.
+- `GET /reports/<unit>/cases?measure=…&unit|item|department|clerk|agent=…`: the drill-down list.
+- `GET /reports/overdue?…`: the overdue report with its filter form (a GET form: the address is the report).
+
+Who: `policy.may_see_reports` (supervisors their unit and below, township/county officers their own unit,
+admins everything); a unit outside the reader's part of the tree is 404 (invariant 7), as the engine says.
+The numbers come from `engine.reports` — one engine call a page — read from the reports database when the
+app is given one (`REPORTS_DATABASE_URL`: a read replica; DESIGN §7), else from the app's own.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from flask import Response, current_app, render_template, request, send_file, stream_with_context, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import clock, db, policy, queries, reports
+from engine.errors import Forbidden, InvalidInput
+from engine.models import OrgUnit
+from engine.reports import export
+from engine.reports.measures import Measure
+
+from .. import reasons
+from ..context import current_actor, engine
+from . import bp
+
+#: rows a drill-down list or the overdue report shows a page
+PAGE_SIZE = 25
+#: rows a breakdown tab shows (a city has thousands of clerks; the Excel file holds them all)
+BOARD_ROWS = 300
+#: the measures by their names on the page
+MEASURES = {Measure.OPEN: _l("在办"), Measure.DUE_SOON: _l("即将到期"), Measure.OVERDUE: _l("超期"),
+            Measure.PAUSED: _l("暂停计时"), Measure.COMPLETED: _l("本月办结"), Measure.ON_TIME: _l("按时办结"),
+            Measure.LATE: _l("超时办结"), Measure.TIMED: _l("计入用时的办结"), Measure.CARDS: _l("未销黄红牌")}
+#: the breakdowns' tabs
+BREAKDOWNS = {"unit": _l("按单位"), "item": _l("按事项"), "department": _l("按部门"), "clerk": _l("按首问责任人"),
+              "agent": _l("按经办人")}
+#: what the first column of each breakdown names
+ROW_NAMES = {"unit": _l("单位"), "item": _l("事项"), "department": _l("部门"), "clerk": _l("首问责任人"),
+             "agent": _l("经办人")}
+#: the overdue report's choices
+SORTS = {"overdue": _l("超期最久在前"), "recent": _l("最近到期在前"), "unit": _l("按单位")}
+CARD_STATES = {"none": _l("未发牌"), "unexplained": _l("有牌未说明"), "explained": _l("已说明")}
+OVERDUE_FILTERS = ("level", "warning", "unit", "item", "department", "step", "days", "person", "card")
+#: which field of the overdue form a refusal is about, by its reason
+FILTER_FIELDS = {"inbox.level_invalid": "level", "inbox.warning_invalid": "warning", "unit.not_found": "unit",
+                 "inbox.service_invalid": "item", "user.not_found": "person", "report.sort_invalid": "sort"}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _reports_db() -> Any:
+    """The database the reports read: the app's `REPORTS_DATABASE_URL` (a read replica) if it has one."""
+    url = current_app.config.get("REPORTS_DATABASE_URL")
+    if not url:
+        return engine()
+    made = current_app.extensions.get("yicun_reports_engine")
+    if made is None:
+        made = current_app.extensions["yicun_reports_engine"] = db.make_engine(url)
+    return made
+
+
+def _read() -> contextlib.AbstractContextManager[Session]:
+    return db.read(_reports_db())
+
+
+def _reader() -> Any:
+    """The logged-in reader, if they may see reports at all (403 otherwise: not a secret that reports exist)."""
+    actor = current_actor()
+    if not policy.may_see_reports(actor, actor.unit_path):
+        raise Forbidden(_("只有监督人员、乡镇和县级审批人员可以查看报表。"), reason="report.see")
+    return actor
+
+
+def _args(names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: request.args.get(name, "")[:200] for name in names if request.args.get(name)}
+
+
+def _stamp() -> str:
+    return f"{clock.local(clock.now()):%Y%m%d-%H%M}"
+
+
+def _xlsx(tables: list[export.Table], name: str) -> Any:
+    return send_file(io.BytesIO(export.xlsx(tables)), mimetype=XLSX, as_attachment=True,
+                     download_name=f"{name}.xlsx")
+
+
+def _csv(build: Callable[[Session], export.Table], name: str) -> Response:
+    """A CSV download streamed row by row. The table is built (the reader checked, the rows counted against
+    the bound) before the response starts, so a refusal is a page, not half a file."""
+    stack = contextlib.ExitStack()
+    session = stack.enter_context(_read())
+    try:
+        table = build(session)
+    except BaseException:
+        stack.close()
+        raise
+
+    def lines() -> Iterator[str]:
+        with stack:
+            yield from export.csv_lines(table)
+
+    return Response(stream_with_context(lines()), content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+def _format() -> str | None:
+    fmt = request.args.get("format") or None
+    if fmt not in (None, "xlsx", "csv"):
+        raise InvalidInput(_("下载格式只能是 xlsx 或 csv。"), reason="web.format_invalid")
+    return fmt
+
+
+def _url(endpoint: str, params: dict[str, Any]) -> str:
+    return url_for(endpoint, **{k: v for k, v in params.items() if v not in (None, "")})
+
+
+# ------------------------------------------------------------------------------------------- the board
+@bp.route("/reports")
+@bp.route("/reports/<unit_code_>")
+def reports_board(unit_code_: str | None = None) -> Any:
+    actor = _reader()
+    fmt = _format()
+    with _read() as s:
+        unit = reports.subtree(s, actor, unit_code_).unit
+        if fmt == "xlsx":
+            return _xlsx(export.board_tables(s, actor, unit_code_), f"board-{unit.code}-{_stamp()}")
+        tabs = reports.breakdowns(unit)
+        by = request.args.get("by") or tabs[0]
+        if fmt == "csv":
+            board = reports.board(s, actor, unit_code_, by)
+            return _csv(lambda _s: export.board_table(board), f"board-{unit.code}-{by}-{_stamp()}")
+        board = reports.board(s, actor, unit_code_, by)
+
+    def link(measure: Measure | str, key: str | None = None) -> str:
+        params: dict[str, Any] = {"unit_code_": board.unit.code, "measure": Measure(measure).value}
+        if key is not None:
+            params[by] = key
+        return _url("supervise.reports_cases", params)
+
+    def child_board(row: reports.BoardRow) -> str | None:
+        """The board of a unit below, where the reader may see it (supervisors, admins: not officers)."""
+        if by != "unit" or not policy.may_see_reports(actor, f"{board.unit.path}{row.key}/"):
+            return None
+        return url_for("supervise.reports_board", unit_code_=row.key)
+
+    return render_template(
+        "supervise/board.html", board=board, tabs=[(t, BREAKDOWNS[t]) for t in tabs], by=by, measures=MEASURES,
+        row_name=ROW_NAMES[by], rows=board.rows[:BOARD_ROWS], more=max(0, len(board.rows) - BOARD_ROWS),
+        link=link, child_board=child_board, crumbs=_crumbs(actor, board.chain),
+        tab_url=lambda t: _url("supervise.reports_board", {"unit_code_": unit_code_, "by": t}),
+        download=lambda f: _url("supervise.reports_board", {"unit_code_": unit_code_, "by": by, "format": f}))
+
+
+def _crumbs(actor: Any, chain: tuple[reports.ReportUnit, ...]) -> list[tuple[str, str | None]]:
+    """The chain from the top down, each linked where the reader may see its board."""
+    return [(u.name, url_for("supervise.reports_board", unit_code_=u.code)
+             if policy.may_see_reports(actor, u.path) else None) for u in chain]
+
+
+# ------------------------------------------------------------------------------------------- drill-down
+@bp.route("/reports/<unit_code_>/cases")
+def reports_cases(unit_code_: str) -> Any:
+    actor = _reader()
+    fmt = _format()
+    measure = request.args.get("measure", "")
+    filters = _args(("unit", "item", "department", "clerk", "agent"))
+    if fmt == "xlsx":
+        with _read() as s:
+            table = export.list_table(s, actor, unit_code_, measure, **filters)
+            return _xlsx([table], f"cases-{unit_code_}-{measure}-{_stamp()}")
+    if fmt == "csv":
+        return _csv(lambda s: export.list_table(s, actor, unit_code_, measure, **filters),
+                    f"cases-{unit_code_}-{measure}-{_stamp()}")
+    cursor = request.args.get("cursor") or None
+    with _read() as s:
+        found = reports.cases_for(s, actor, unit_code_, measure, limit=PAGE_SIZE, cursor=cursor, **filters)
+        labels = _filter_labels(s, found.filters)
+    here = {"unit_code_": unit_code_, "measure": found.measure.value, **found.filters}
+    return render_template(
+        "supervise/report_cases.html", found=found, measures=MEASURES, labels=labels,
+        crumbs=_crumbs(actor, found.chain),
+        board_url=url_for("supervise.reports_board", unit_code_=unit_code_,
+                          by=next(iter(found.filters), None) or None),
+        next_url=found.page.next_cursor and _url("supervise.reports_cases", {**here, "cursor": found.page.next_cursor}),
+        first_url=_url("supervise.reports_cases", here) if cursor else None,
+        download=lambda f: _url("supervise.reports_cases", {**here, "format": f}))
+
+
+def _filter_labels(s: Session, filters: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The filters of a list in words (单位 迎风桥镇, 事项 …), for its title."""
+    out: list[tuple[str, str]] = []
+    for key, value in filters.items():
+        shown = value
+        if key == "unit":
+            shown = s.scalar(select(OrgUnit.name).where(OrgUnit.code == value)) or value
+        elif key == "item":
+            shown = dict(queries.service_choices(s)).get(value, value)
+        elif key in ("clerk", "agent"):
+            shown = _("（无）") if value == reports.NONE else _person(s, value)
+        elif key == "department" and value == reports.NONE:
+            shown = _("（无部门）")
+        out.append((str(ROW_NAMES[key]), shown))
+    return out
+
+
+def _person(s: Session, user_id: str) -> str:
+    from engine.models import User
+    row = s.execute(select(User.display_name, User.username).where(User.id == int(user_id))).first()
+    return f"{row.display_name}（{row.username}）" if row else user_id
+
+
+# ------------------------------------------------------------------------------------------- overdue report
+@bp.route("/reports/overdue")
+def reports_overdue() -> Any:
+    actor = _reader()
+    fmt = _format()
+    filters = _args(OVERDUE_FILTERS)
+    sort = request.args.get("sort") or "overdue"
+    if fmt == "xlsx":
+        with _read() as s:
+            return _xlsx([export.overdue_table(s, actor, filters, sort)], f"overdue-{_stamp()}")
+    if fmt == "csv":
+        return _csv(lambda s: export.overdue_table(s, actor, filters, sort), f"overdue-{_stamp()}")
+    cursor = request.args.get("cursor") or None
+    errors: dict[str, str] = {}
+    found = None
+    with _read() as s:
+        try:
+            found = reports.overdue_report(s, actor, filters, sort, cursor, limit=PAGE_SIZE)
+        except InvalidInput as exc:  # a unit outside the reader's tree is NotFound: a 404 page, as everywhere
+            errors = {FILTER_FIELDS.get(exc.reason or "", str(exc.details.get("key") or "_form")): reasons.message(exc)}
+        root = reports.subtree(s, actor)
+        units = s.execute(select(OrgUnit.code, OrgUnit.name, OrgUnit.level)
+                          .where(OrgUnit.path.startswith(root.unit.path), OrgUnit.level != "village")
+                          .order_by(OrgUnit.path)).all() if root.unit.level != "township" else \
+            s.execute(select(OrgUnit.code, OrgUnit.name, OrgUnit.level)
+                      .where(OrgUnit.path.startswith(root.unit.path)).order_by(OrgUnit.path)).all()
+        services = queries.service_choices(s)
+        depts = sorted({d for d in reports.departments(s).values() if d})
+    here = {**filters, "sort": sort if sort != "overdue" else None}
+    return render_template(
+        "supervise/overdue.html", found=found, filters=filters, sort=sort, errors=errors, root=root.unit,
+        units=units, services=services, departments=depts, levels=reports.LEVELS, sorts=SORTS,
+        card_states=CARD_STATES, crumbs=_crumbs(actor, (found.chain if found else root.chain)),
+        next_url=found and found.page.next_cursor and _url("supervise.reports_overdue",
+                                                           {**here, "cursor": found.page.next_cursor}),
+        first_url=_url("supervise.reports_overdue", here) if cursor else None,
+        download=lambda f: _url("supervise.reports_overdue", {**here, "format": f}))
