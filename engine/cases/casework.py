@@ -44,12 +44,12 @@ MAX_REASON = 500
 MAX_DOCUMENT = 100
 
 
-def _text(value: Any) -> Any:
+def clean_note(value: Any) -> Any:
     """A browser's textarea sends its line breaks as CR LF; a line break is text, a lone CR is not."""
     return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
 
 
-def _visible_case(session: Session, number: str, actor: Actor) -> Mapping[str, Any]:
+def locked_visible_case(session: Session, number: str, actor: Actor) -> Mapping[str, Any]:
     """The case row, locked, if `actor` may see the case; NotFound (the unknown number's answer) if not."""
     case = store.case_by_number(session, number)
     if not policy.may_see_case(actor, Chain.of(case)):
@@ -57,13 +57,13 @@ def _visible_case(session: Session, number: str, actor: Actor) -> Mapping[str, A
     return case
 
 
-def _require_open(case: Mapping[str, Any]) -> None:
+def require_open_case(case: Mapping[str, Any]) -> None:
     if case["status"] != "open":
         raise Conflict(f"case {case['number']} is {case['status']}", reason="case.not_open", case=case["number"],
                        status=case["status"])
 
 
-def _task_of(session: Session, case: Mapping[str, Any], task_id: Any) -> Mapping[str, Any] | None:
+def task_of(session: Session, case: Mapping[str, Any], task_id: Any) -> Mapping[str, Any] | None:
     """The step `task_id` names (None for none), which must be a step of this case."""
     if task_id is None:
         return None
@@ -99,11 +99,11 @@ def add_comment(session: Session, number: str, actor: Actor | User, body: str, t
     """A remark on an open case (at a step, if `task_id`), by someone who works on it; returns its id."""
     actor = as_actor(actor)
     now = now or clock.now()
-    body = forms.clean_text(_text(body), "the comment", MAX_COMMENT, field="body")
-    case = _visible_case(session, number, actor)
+    body = forms.clean_text(clean_note(body), "the comment", MAX_COMMENT, field="body")
+    case = locked_visible_case(session, number, actor)
     _works_on(actor, case, "comment.add", "comment on it")
-    _require_open(case)
-    task = _task_of(session, case, task_id)
+    require_open_case(case)
+    task = task_of(session, case, task_id)
     comment_id = int(store.conn(session).execute(insert(T_COMMENT).returning(T_COMMENT.c.id).values(
         case_id=case["id"], task_id=task["id"] if task else None, author_id=actor.id, at=now, body=body)).scalar_one())
     store.write_audit(session, [dict(case_id=case["id"], actor_id=actor.id, at=now, action="comment.added",
@@ -126,13 +126,14 @@ def add_attachment(session: Session, number: str, actor: Actor | User, *, filena
     now = now or clock.now()
     upload = files.check(data)  # size, type by signature, SHA-256: before any lock
     name = files.safe_filename(filename, upload.content_type)
-    document = forms.clean_text(_text(document), "the document", MAX_DOCUMENT, required=False, field="document") or None
+    document = forms.clean_text(clean_note(document), "the document", MAX_DOCUMENT, required=False,
+                                field="document") or None
     # the bytes on disk (a temporary file) while still outside the lock
     with (file_store or files.store_for()).staged(upload) as staged:
-        case = _visible_case(session, number, actor)
+        case = locked_visible_case(session, number, actor)
         _works_on(actor, case, "attachment.add", "attach files to it")
-        _require_open(case)
-        task = _task_of(session, case, task_id)
+        require_open_case(case)
+        task = task_of(session, case, task_id)
         staged.commit()  # in place before the row: a row never points at missing bytes
         attachment_id = int(store.conn(session).execute(insert(T_ATTACH).returning(T_ATTACH.c.id).values(
             case_id=case["id"], task_id=task["id"] if task else None, document=document, filename=name,
@@ -155,7 +156,7 @@ def remove_attachment(session: Session, attachment_id: int, actor: Actor | User,
     now = now or clock.now()
     number = _attachment_case(session, attachment_id)
     try:
-        case = _visible_case(session, number, actor)
+        case = locked_visible_case(session, number, actor)
     except NotFound:  # an id must not tell whether it exists on a case the reader may not see
         raise NotFound(f"no attachment {attachment_id}", reason="attachment.not_found",
                        attachment_id=str(attachment_id)) from None
@@ -163,7 +164,7 @@ def remove_attachment(session: Session, attachment_id: int, actor: Actor | User,
     policy.require(row["uploaded_by_id"] is not None and row["uploaded_by_id"] == actor.id and policy.is_staff(actor),
                    "attachment.remove", "only whoever uploaded an attachment may remove it",
                    attachment_id=attachment_id)
-    _require_open(case)
+    require_open_case(case)
     if row["removed_at"] is not None:
         raise Conflict(f"attachment {attachment_id} was already removed", reason="attachment.already_removed",
                        attachment_id=attachment_id)
@@ -196,11 +197,11 @@ def request_extension(session: Session, number: str, actor: Actor | User, workda
     (kind `extension`); returns the request's id."""
     actor = as_actor(actor)
     now = now or clock.now()
-    reason = forms.clean_text(_text(reason), "the reason for the extension (it is told to the applicant)", MAX_REASON,
-                              field="reason")
-    case = _visible_case(session, number, actor)
-    _require_open(case)  # a closed case has no current step: say why, not "you do not work on it"
-    task = _task_of(session, case, task_id)
+    reason = forms.clean_text(clean_note(reason), "the reason for the extension (it is told to the applicant)",
+                              MAX_REASON, field="reason")
+    case = locked_visible_case(session, number, actor)
+    require_open_case(case)  # a closed case has no current step: say why, not "you do not work on it"
+    task = task_of(session, case, task_id)
     steps = [task] if task is not None else list(store.conn(session).execute(
         select(T_TASK).where(T_TASK.c.case_id == case["id"], T_TASK.c.state == "ready")).mappings())
     policy.require(any(t["state"] == "ready" and t["assignee_id"] in (None, actor.id)
@@ -248,7 +249,7 @@ def decide_extension(session: Session, request_id: int, actor: Actor | User, app
     now = now or clock.now()
     if not isinstance(approve, bool):
         raise InvalidInput("the decision is approve or reject", reason="extension.decision_invalid")
-    note = forms.clean_text(_text(note), "the note on the decision", MAX_REASON, required=not approve,
+    note = forms.clean_text(clean_note(note), "the note on the decision", MAX_REASON, required=not approve,
                             field="note") or None
     number = None
     if isinstance(request_id, int) and not isinstance(request_id, bool):
@@ -258,7 +259,7 @@ def decide_extension(session: Session, request_id: int, actor: Actor | User, app
         raise NotFound(f"no extension request {request_id}", reason="extension_request.not_found",
                        request_id=str(request_id))
     try:
-        case = _visible_case(session, number, actor)
+        case = locked_visible_case(session, number, actor)
     except NotFound:
         raise NotFound(f"no extension request {request_id}", reason="extension_request.not_found",
                        request_id=str(request_id)) from None

@@ -40,8 +40,8 @@ from ..models import T_CARD, T_CARD_EXPL, T_CASE, T_NOTE, T_SUPERVISION, T_TASK,
 from ..policy import Actor, Chain, as_actor
 from ..vocab import WarningLevel
 from . import audit, store
-from .casework import _require_open, _task_of, _text, _visible_case
-from .warnings import _workers_of
+from .casework import clean_note, locked_visible_case, require_open_case, task_of
+from .warnings import workers_of
 
 #: the longest 督办 message (the column's size)
 MAX_MESSAGE = 500
@@ -74,13 +74,13 @@ def supervise(session: Session, number: str, actor: Actor | Any, message: str, t
     Conflict `case.not_open`, `task.not_open` (the step is done), `supervision.not_at_risk` (on time)."""
     actor = as_actor(actor)
     now = now or clock.now()
-    message = forms.clean_text(_text(message), "the 督办 message", MAX_MESSAGE, field="message")
-    case = _visible_case(session, number, actor)
+    message = forms.clean_text(clean_note(message), "the 督办 message", MAX_MESSAGE, field="message")
+    case = locked_visible_case(session, number, actor)
     policy.require(policy.may_supervise(actor, Chain.of(case)), "case.supervise",
                    f"{actor.username} does not supervise case {number}", case=number)
-    _require_open(case)
+    require_open_case(case)
     conn = store.conn(session)
-    task = _task_of(session, case, task_id)
+    task = task_of(session, case, task_id)
     if task is not None:
         if task["state"] != "ready":
             raise Conflict(f"step {task['name']} of case {number} is {task['state']}", reason="task.not_open",
@@ -124,10 +124,10 @@ def _people(session: Session, steps: list[Mapping[str, Any]], case: Mapping[str,
     for step in steps:
         if step["assignee_id"] is not None:
             people.add(step["assignee_id"])
-        people.update(conn.execute(select(T_USER.c.id).where(_workers_of(step["unit_id"],
+        people.update(conn.execute(select(T_USER.c.id).where(workers_of(step["unit_id"],
                                                                          step["candidate_group"]))).scalars())
     if not steps:
-        people.update(conn.execute(select(T_USER.c.id).where(_workers_of(case["village_id"], None))).scalars())
+        people.update(conn.execute(select(T_USER.c.id).where(workers_of(case["village_id"], None))).scalars())
     return people
 
 
@@ -139,7 +139,7 @@ def explain_card(session: Session, card_id: int, actor: Actor | Any, explanation
     Conflict `card.already_explained`."""
     actor = as_actor(actor)
     now = now or clock.now()
-    explanation = forms.clean_text(_text(explanation), "the explanation", MAX_EXPLANATION, field="explanation")
+    explanation = forms.clean_text(clean_note(explanation), "the explanation", MAX_EXPLANATION, field="explanation")
     number = None
     if isinstance(card_id, int) and not isinstance(card_id, bool):
         number = session.scalar(select(T_CASE.c.number).join(T_CARD, T_CARD.c.case_id == T_CASE.c.id)
@@ -147,7 +147,7 @@ def explain_card(session: Session, card_id: int, actor: Actor | Any, explanation
     if number is None:
         raise _no_card(card_id)
     try:
-        case = _visible_case(session, number, actor)  # locks the case: one explanation at a time
+        case = locked_visible_case(session, number, actor)  # locks the case: one explanation at a time
     except NotFound:  # an id must not tell whether it exists on a case the reader may not see
         raise _no_card(card_id) from None
     conn = store.conn(session)

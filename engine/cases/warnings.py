@@ -92,7 +92,7 @@ def _step_reason(name: str, color: str, due_at: datetime) -> str:
     return (f"环节「{name}」将到期" if color == "yellow" else f"环节「{name}」已超时") + f"（{_day(due_at)}）"
 
 
-def _workers_of(unit_id: int, candidate_group: str | None) -> ColumnElement[bool]:
+def workers_of(unit_id: int, candidate_group: str | None) -> ColumnElement[bool]:
     """The active users who may work on a step of `unit_id` for `candidate_group`: `policy.may_work_on`
     as SQL — the unit's workers; at county level only the department the step names (a step for no
     department is any county officer's). A village has clerks, a township agents and officers."""
@@ -116,7 +116,7 @@ def notify_unclaimed(session: Session, *, task: Mapping[Any, Any], case_id: int,
     message = f"{UNCLAIMED} {case_number}: {_step_reason(task['name'], color, task['due_at'])}"
     people = (select(T_USER.c.id, literal(case_id), literal(task["id"]), literal(kind),
                      literal(now, T_NOTE.c.created_at.type), literal(message, T_NOTE.c.message.type))
-              .where(_workers_of(task["unit_id"], task["candidate_group"])))
+              .where(workers_of(task["unit_id"], task["candidate_group"])))
     if besides is not None:
         people = people.where(T_USER.c.id != besides)
     dialect_insert = sqlite.insert if is_sqlite(session) else postgresql.insert
