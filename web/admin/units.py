@@ -20,22 +20,14 @@ from ..context import current_actor, read, write
 from ..form_errors import place
 from ..guards import requires
 from . import bp
+from .users import page_number  # the same page parameter rule as the account list
 
 PAGE_SIZE = 50
-MAX_PAGE = 100_000
 #: The refusals the form shows beside itself (anything else is an error page).
 REFUSALS = (InvalidInput, Conflict, Forbidden, NotFound)
 FIELDS = ("phone", "address")
 #: Said to anyone the rule refuses (the blueprint's own guard refuses non-admins first today).
 REFUSED = _l("只有系统管理员可以设置单位的联系方式。")
-
-
-def _page_number(text: str | None) -> int:
-    if text in (None, ""):
-        return 1
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
-        raise InvalidInput(_("页码须为 1–%(max)s 的整数。", max=MAX_PAGE), reason="web.page_invalid")
-    return int(text)
 
 
 @bp.route("/units")
@@ -46,7 +38,7 @@ def units_list() -> Any:
                "phone": "missing" if args.get("phone") == "missing" else ""}
     listing, errors, page = None, {}, 1
     try:
-        page = _page_number(args.get("page"))
+        page = page_number(args.get("page"))
         with read() as s:
             listing = units.list_unit_contacts(s, current_actor(), text=filters["q"], level=filters["level"] or None,
                                                missing_phone=filters["phone"] == "missing",

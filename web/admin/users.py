@@ -48,7 +48,7 @@ def role_choices() -> list[tuple[str, str]]:
     return out
 
 
-def _page_number(text: str | None) -> int:
+def page_number(text: str | None) -> int:
     if text in (None, ""):
         return 1
     if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
@@ -63,7 +63,7 @@ def users() -> Any:
                "unit": args.get("unit", "").strip()[:40]}
     listing, errors, page = None, {}, 1
     try:
-        page = _page_number(args.get("page"))
+        page = page_number(args.get("page"))
         with read() as s:
             listing = accounts.list_accounts(s, current_actor(), text=filters["q"], role=filters["role"] or None,
                                              unit_code=filters["unit"] or None, offset=(page - 1) * PAGE_SIZE,
