@@ -44,6 +44,27 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     return engine
 
 
+def open_reports(url: str) -> Engine:
+    """An engine for the reports' database (`YICUN_REPORTS_DATABASE_URL`, DESIGN §7): a read replica, or any
+    copy at this code's schema, refused like `open_existing` refuses. Every connection it makes is read-only
+    (PostgreSQL `default_transaction_read_only`, SQLite `query_only`), so a report that tried to write would
+    fail loudly instead of writing to a replica (which refuses anyway) or to a copy nobody reads back."""
+    if not url.startswith("sqlite"):  # the URL's own options (a search_path…) kept, read-only added
+        given = make_url(url).query.get("options") or ""
+        given = " ".join(given) if isinstance(given, tuple) else given
+        return open_existing(url, connect_args={"options": f"{given} -c default_transaction_read_only=on".strip()})
+    engine = open_existing(url)
+
+    @event.listens_for(engine, "connect")
+    def _read_only(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA query_only = ON")
+        cur.close()
+
+    engine.dispose()  # the schema check's connection was made before the hooks: open fresh ones
+    return engine
+
+
 def open_existing(url: str | None = None, **kwargs: Any) -> Engine:
     """An engine on a database that `yicun init` made and brought to this code's schema — what every
     command but `init` works on. A SQLite URL naming a file that does not exist is refused *before*

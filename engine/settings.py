@@ -157,6 +157,9 @@ class Settings:
     bpmn_dir: Path = ROOT / "bpmn"
     #: the database every command and the web open unless `--db` says otherwise
     database_url: str = "sqlite:///instance/yicun.db"
+    #: where the supervisors' reports read (a read replica of the database; DESIGN §7); None: the database
+    #: itself. Opened read-only (`db.open_reports`)
+    reports_database_url: str | None = None
     #: `--now` (a manual clock) is allowed: tests and demos only, never a server
     manual_clock: bool = False
     #: what `yicun` logs; SpiffWorkflow's own per-task chatter only at DEBUG (engine.logs)
@@ -209,6 +212,8 @@ def get() -> Settings:
         catalog_file=_path("YICUN_CATALOG", d.catalog_file, "file"),
         bpmn_dir=_path("YICUN_BPMN_DIR", d.bpmn_dir, "folder"),
         database_url=_database_url("YICUN_DATABASE_URL", d.database_url),
+        reports_database_url=(_database_url("YICUN_REPORTS_DATABASE_URL", "")
+                              if _raw("YICUN_REPORTS_DATABASE_URL") else None),
         manual_clock=_flag("YICUN_MANUAL_CLOCK", d.manual_clock),
         log_level=_choice("YICUN_LOG_LEVEL", d.log_level, LOG_LEVELS),
         instance_dir=Path(_raw("YICUN_INSTANCE_DIR") or d.instance_dir).expanduser(),

@@ -16,6 +16,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import insert, select
 
 from engine import cases, db, orgs, reports, timers
@@ -489,5 +490,28 @@ def test_the_reports_can_be_read_from_a_replica(world, seeded):
     replica = app.extensions["yicun_reports_engine"]
     assert replica is not app.extensions["yicun_engine"]
     assert client.get(f"/reports/{ZIYANG}/cases?measure=open&format=csv").status_code == 200
+    # opened read-only: a report that tried to write would fail, not write to the replica
+    with pytest.raises(sa.exc.DBAPIError, match="read-only|readonly|read only"), replica.begin() as conn:
+        conn.execute(sa.text("UPDATE org_units SET phone = 'x'"))
+    with seeded.connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM org_units WHERE phone = 'x'")) == 0
     replica.dispose()
+
+
+def test_the_reports_database_is_an_operator_setting(monkeypatch, seeded):
+    """YICUN_REPORTS_DATABASE_URL names the replica (checked when the app starts, like every setting)."""
+    from engine import settings
+
+    from .webtools import make_app
+    url = seeded.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("YICUN_REPORTS_DATABASE_URL", url)
+    settings.get.cache_clear()
+    assert make_app(seeded).config["REPORTS_DATABASE_URL"] == url
+    monkeypatch.setenv("YICUN_REPORTS_DATABASE_URL", "mysql://replica/yicun")
+    settings.get.cache_clear()
+    with pytest.raises(settings.SettingError, match="YICUN_REPORTS_DATABASE_URL"):
+        settings.get()
+    monkeypatch.delenv("YICUN_REPORTS_DATABASE_URL")
+    settings.get.cache_clear()
+    assert make_app(seeded).config["REPORTS_DATABASE_URL"] is None
 

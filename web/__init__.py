@@ -16,6 +16,7 @@ from flask import Flask
 from sqlalchemy import Engine
 
 from engine import db
+from engine import settings as engine_settings
 
 from .config import ConfigError, WebSettings, limit_request_body, max_content_length, missing_key_message, secret_key
 
@@ -42,6 +43,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Engine | None = Non
     app = Flask(__name__, instance_path=str(instance_dir))
     app.config.update(
         DATABASE_URL=db.database_url(),
+        REPORTS_DATABASE_URL=engine_settings.get().reports_database_url,  # a read replica for the reports
         SECRET_KEY=key,
         YICUN_DEMO=demo,
         SESSION_COOKIE_HTTPONLY=True,

@@ -61,13 +61,17 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # ------------------------------------------------------------------------------------------- helpers
 def _reports_db() -> Any:
-    """The database the reports read: the app's `REPORTS_DATABASE_URL` (a read replica) if it has one."""
+    """The database the reports read: the app's `REPORTS_DATABASE_URL` (a read replica; from
+    `YICUN_REPORTS_DATABASE_URL`), opened read-only and checked once, if it has one."""
     url = current_app.config.get("REPORTS_DATABASE_URL")
     if not url:
         return engine()
     made = current_app.extensions.get("yicun_reports_engine")
-    if made is None:
-        made = current_app.extensions["yicun_reports_engine"] = db.make_engine(url)
+    if made is None:  # two first requests at once: one engine is kept, the other closed
+        opened = db.open_reports(url)
+        made = current_app.extensions.setdefault("yicun_reports_engine", opened)
+        if made is not opened:
+            opened.dispose()
     return made
 
 
