@@ -299,8 +299,9 @@ def _drop_secondary_indexes(conn: Any) -> list[str]:
     return [r.ddl for r in rows]
 
 
-def _replica_plan(conn: Any, n: int, rng: random.Random) -> int:
-    """Fill bench_replica: one row per new case (template, village, time shift), ids in time order."""
+def _replica_plan(conn: Any, n: int, rng: random.Random, open_share: float = 0.03) -> int:
+    """Fill bench_replica: one row per new case (template, village, time shift), ids in time order;
+    `open_share` of them open (the scale benchmark: 3 %, the reports benchmark: 15 %)."""
     templates = conn.execute(text("""
         SELECT c.id, c.status, c.created_at,
                bool_or(t.state = 'ready' AND t.level = 'township' AND t.assignee_id IS NULL) AS township_ready
@@ -310,10 +311,10 @@ def _replica_plan(conn: Any, n: int, rng: random.Random) -> int:
     at_township = [t for t in open_ if t.township_ready] or open_
     villages = conn.execute(text("SELECT v.id, v.code, v.parent_id FROM org_units v WHERE level = 'village'")).all()
     busy = [v for v in villages if v.code.startswith(BUSY_TOWNSHIP)]
-    # the open work: ~3 % of the cases, a township's ~10k on the busy one (most waiting at the township)
+    # the open work: `open_share` of the cases, a township's ~10k on the busy one (most waiting at the township)
     n_busy_township = min(10_000, n // 60)
     n_busy_other = n_busy_township // 3
-    n_open = max(n * 3 // 100, n_busy_township + n_busy_other)
+    n_open = max(int(n * open_share), n_busy_township + n_busy_other)
     rows: list[tuple[int, int, float]] = []  # (template, village, shift seconds)
     for _ in range(n_busy_township):
         rows.append((rng.choice(at_township).id, rng.choice(busy).id, 0.0))
@@ -471,7 +472,8 @@ JOIN bench_template_card tk ON tk.card_id = n.card_id WHERE r.case_id BETWEEN :l
     }
 
 
-def replicate(engine: Engine, n_new: int, progress: Progress, seed: int = 11, chunk: int = 50_000) -> None:
+def replicate(engine: Engine, n_new: int, progress: Progress, seed: int = 11, chunk: int = 50_000,
+              open_share: float = 0.03) -> None:
     rng = random.Random(seed)
     with engine.connect() as conn:
         conn.execute(text("SET synchronous_commit = off"))
@@ -479,7 +481,7 @@ def replicate(engine: Engine, n_new: int, progress: Progress, seed: int = 11, ch
         conn.execute(text("SET work_mem = '64MB'"))
         conn.execute(text("SET session_replication_role = replica"))  # no FK triggers while copying
         conn.commit()
-        first = _replica_plan(conn, n_new, rng)
+        first = _replica_plan(conn, n_new, rng, open_share)
         for sql in (_PREPARE + _NUMBERS).split(";\n"):
             if sql.strip():
                 conn.exec_driver_sql(sql)
@@ -551,10 +553,11 @@ def _mark(url: str, n: int) -> None:
     engine.dispose()
 
 
-def build(base: str, name: str, cases_total: int, *, reuse: bool = False,
+def build(base: str, name: str, cases_total: int, *, reuse: bool = False, open_share: float = 0.03,
           progress: Progress = stderr_progress) -> tuple[BuildInfo, BuildInfo]:
-    """The big database `name` with `cases_total` cases and its empty twin `<name>_empty` (same seed,
-    processes and templates). With `reuse`, a finished build of the same size is kept as it is."""
+    """The big database `name` with `cases_total` cases (`open_share` of them open) and its empty twin
+    `<name>_empty` (same seed, processes and templates). With `reuse`, a finished build of the same size
+    is kept as it is."""
     empty = f"{name}_empty"
     if reuse and finished_build(base, name) == cases_total and finished_build(base, empty) is not None:
         progress(f"reusing {name} ({cases_total:,} cases) and {empty}")
@@ -583,7 +586,7 @@ def build(base: str, name: str, cases_total: int, *, reuse: bool = False,
     t_empty = time.perf_counter() - t0
     engine = db.make_engine(url)
     if cases_total > n_templates:
-        replicate(engine, cases_total - n_templates, progress)
+        replicate(engine, cases_total - n_templates, progress, open_share=open_share)
     engine.dispose()
     admin.dispose()
     _mark(url, cases_total)
@@ -617,6 +620,7 @@ if __name__ == "__main__":
     ap.add_argument("--name", default="yicun_scale")
     ap.add_argument("--cases", type=int, default=1_000_000)
     ap.add_argument("--reuse", action="store_true")
+    ap.add_argument("--open-share", type=float, default=0.03, help="the share of the cases that are open")
     a = ap.parse_args()
-    big, small = build(a.server, a.name, a.cases, reuse=a.reuse)
+    big, small = build(a.server, a.name, a.cases, reuse=a.reuse, open_share=a.open_share)
     print(json.dumps({"big": big.__dict__, "empty": small.__dict__, "sizes": sizes(big.url)}, default=str, indent=2))

@@ -1,0 +1,203 @@
+"""The supervisor's reports on a million cases (issue #10): the board and the overdue report for the whole
+city, a county and a township, on the 1,000,000-case database, its empty twin and a 100,000-case one.
+
+The databases are `bigdb.py`'s, built with 15 % of the cases open (across every level, some overdue, some
+paused — the templates' states, made by the engine) and the rest completed over three years with their
+tasks, audit events and cards. Every request runs in turn on each database (so the load of a shared
+machine falls on all alike) and is timed end to end through the engine call a page makes:
+
+- board: `reports.board(…, by="unit")` — the overall numbers and the breakdown by the units below
+  (two aggregate statements);
+- overdue: `reports.overdue_report(…)` — its total and first page (25 rows, most overdue first).
+
+"This month" is the month of `--at` (default 2026-09-30 17:00 Asia/Shanghai, the last full month of closed
+history in the build: ~2.6 % of the closed cases fall in it, as a month of three years does). Goals: the
+whole-city board and overdue report ≤ 500 ms at 1M; a township's ≤ 1.2× its cost at 100k. The township is a
+typical one (the median by cases among those with villages), not the build's busy one, which is printed
+apart. EXPLAIN (ANALYZE, BUFFERS) of the slowest statement is printed at the end.
+
+    python benchmarks/reports.py [--reuse] [--keep] [--samples 30] [--at 2026-09-30T17:00:00+08:00]
+        [--server postgresql://postgres@127.0.0.1:5432] [--name yicun_reports] [--small-name yicun_reports100k]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import bigdb
+from bigdb import BUSY_COUNTY, BUSY_TOWNSHIP
+from sqlalchemy import Engine, event, text
+
+from engine import clock, db, orgs, reports
+
+READER = "supervisor"  # the city's 电子监察: may read every unit's reports
+OPEN_SHARE = 0.15
+
+
+@dataclass
+class Timing:
+    """A request's samples on one database, and its slowest statement seen (for EXPLAIN)."""
+    ms: list[float] = field(default_factory=list)
+    slowest: tuple[float, str, Any] = (0.0, "", None)
+
+
+def _pct(xs: list[float], p: int) -> float:
+    return statistics.quantiles(xs, n=100, method="inclusive")[p - 1] if len(xs) > 1 else xs[0]
+
+
+class StatementClock:
+    """The statements an engine runs, with their times: the slowest of a request is the one to EXPLAIN."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.seen: list[tuple[float, str, Any]] = []
+        self._started: dict[int, float] = {}
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, _conn: Any, cursor: Any, _stmt: str, _params: Any, _ctx: Any, _many: bool) -> None:
+        self._started[id(cursor)] = time.perf_counter()
+
+    def _after(self, _conn: Any, cursor: Any, stmt: str, params: Any, _ctx: Any, _many: bool) -> None:
+        began = self._started.pop(id(cursor), None)
+        if began is not None:
+            self.seen.append(((time.perf_counter() - began) * 1000, stmt, params))
+
+
+def typical_township(engine: Engine) -> tuple[str, str, int]:
+    """The township with the median number of cases (code, name, cases), the busy one left out."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("""
+            SELECT o.code, o.name, count(c.id) AS n FROM org_units o JOIN cases c ON c.township_id = o.id
+            WHERE o.level = 'township' AND o.code <> :busy GROUP BY o.code, o.name ORDER BY n, o.code"""),
+                            {"busy": BUSY_TOWNSHIP}).all()
+    code, name, n = rows[len(rows) // 2]
+    return code, name, n
+
+
+def scope_sizes(engine: Engine, unit_code: str | None, month_start: datetime, month_end: datetime) -> dict[str, int]:
+    """What a scope holds on a database: open cases, closed this month, overdue (red) ready steps."""
+    where, params = "TRUE", {}
+    if unit_code is not None:
+        column = {6: "county_id", 9: "township_id"}[len(unit_code)]
+        where = f"c.{column} = (SELECT id FROM org_units WHERE code = :code)"
+        params = {"code": unit_code}
+    with engine.connect() as conn:
+        row = conn.execute(text(f"""
+            SELECT count(*) FILTER (WHERE c.status = 'open') AS open,
+                   count(*) FILTER (WHERE c.closed_at >= :a AND c.closed_at < :b) AS closed_month,
+                   count(*) AS cases
+            FROM cases c WHERE {where}"""), {**params, "a": month_start, "b": month_end}).first()
+    return dict(row._mapping) if row else {}
+
+
+def measure(engines: dict[str, Engine], clocks: dict[str, StatementClock], request: Callable[[Any, Any], Any],
+            samples: int) -> dict[str, Timing]:
+    """One request on every database in turn, `samples` times after two warm-up rounds."""
+    readers = {}
+    for k, engine in engines.items():
+        with db.read(engine) as s:
+            readers[k] = orgs.actor_by_name(s, READER)
+    out = {k: Timing() for k in engines}
+    for i in range(samples + 2):
+        for k, engine in engines.items():
+            clocks[k].seen.clear()
+            t0 = time.perf_counter()
+            with db.read(engine) as s:
+                request(s, readers[k])
+            elapsed = (time.perf_counter() - t0) * 1000
+            if i >= 2:
+                out[k].ms.append(elapsed)
+                worst = max(clocks[k].seen, key=lambda x: x[0], default=(0.0, "", None))
+                if worst[0] > out[k].slowest[0]:
+                    out[k].slowest = worst
+    return out
+
+
+def explain(engine: Engine, stmt: str, params: Any) -> None:
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cur:  # type: ignore[attr-defined]
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + stmt, params)
+            for (line,) in cur.fetchall():
+                print("   ", line)
+    finally:
+        raw.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=1_000_000)
+    ap.add_argument("--small", type=int, default=100_000, help="cases of the comparison database")
+    ap.add_argument("--server", default=os.environ.get("YICUN_SCALE_SERVER", "postgresql://postgres@127.0.0.1:5432"))
+    ap.add_argument("--name", default="yicun_reports")
+    ap.add_argument("--small-name", default="yicun_reports100k")
+    ap.add_argument("--reuse", action="store_true", help="use finished builds of the same sizes if there are")
+    ap.add_argument("--keep", action="store_true", help="keep the databases afterwards (for --reuse)")
+    ap.add_argument("--samples", type=int, default=30, help="samples per request and database")
+    ap.add_argument("--at", default="2026-09-30T17:00:00+08:00", help="the instant whose month is 'this month'")
+    a = ap.parse_args()
+
+    big, empty = bigdb.build(a.server, a.name, a.cases, reuse=a.reuse, open_share=OPEN_SHARE)
+    small, _ = bigdb.build(a.server, a.small_name, a.small, reuse=a.reuse, open_share=OPEN_SHARE)
+    urls = {f"{a.cases:,}": big.url, f"{a.small:,}": small.url, "empty": empty.url}
+    engines = {k: db.make_engine(u) for k, u in urls.items()}
+    for engine in engines.values():
+        db.check_schema(engine, shown=str(engine.url))
+    clocks = {k: StatementClock(e) for k, e in engines.items()}
+    now = clock.to_utc(a.at)
+    month = reports.Month.of(now)
+    big_key, small_key = f"{a.cases:,}", f"{a.small:,}"
+    twp, twp_name, _ = typical_township(engines[big_key])
+    scopes: dict[str, str | None] = {"city": None, f"county {BUSY_COUNTY}": BUSY_COUNTY,
+                                     f"township {twp} (typical)": twp,
+                                     f"township {BUSY_TOWNSHIP} (busy)": BUSY_TOWNSHIP}
+    print(f"month: {month.first_day:%Y-%m} (at {a.at}); typical township: {twp} {twp_name}")
+    print("\nwhat each scope holds (open cases / closed this month / all cases):")
+    for label, code in scopes.items():
+        sizes = {k: scope_sizes(e, code, month.start, month.end) for k, e in engines.items()}
+        print(f"  {label:<28}" + "   ".join(f"{k}: {s['open']:,} / {s['closed_month']:,} / {s['cases']:,}"
+                                           for k, s in sizes.items()))
+
+    results: dict[tuple[str, str], dict[str, Timing]] = {}
+    for label, code in scopes.items():
+        results[("board", label)] = measure(
+            engines, clocks, lambda s, r, c=code: reports.board(s, r, c, "unit", now=now), a.samples)
+        results[("overdue", label)] = measure(
+            engines, clocks, lambda s, r, c=code: reports.overdue_report(s, r, {"unit": c} if c else {}, now=now),
+            a.samples)
+
+    print(f"\n{'request':<40}" + "".join(f"{k + ' p50/p95 ms':>22}" for k in engines)
+          + f"{'1M ÷ empty':>12}{'1M ÷ 100k':>11}")
+    for (kind, label), by_db in results.items():
+        cells = "".join(f"{_pct(t.ms, 50):>11.1f} /{_pct(t.ms, 95):>8.1f}" for t in by_db.values())
+        p50 = {k: _pct(t.ms, 50) for k, t in by_db.items()}
+        print(f"{kind + ' · ' + label:<40}{cells}{p50[big_key] / p50['empty']:>12.2f}"
+              f"{p50[big_key] / p50[small_key]:>11.2f}")
+
+    print("\ngoals (1M):")
+    for kind in ("board", "overdue"):
+        p95 = _pct(results[(kind, "city")][big_key].ms, 95)
+        print(f"  city {kind} p95 {p95:.0f} ms ≤ 500 ms: {'met' if p95 <= 500 else 'NOT met'}")
+        label = f"township {twp} (typical)"
+        ratio = _pct(results[(kind, label)][big_key].ms, 50) / _pct(results[(kind, label)][small_key].ms, 50)
+        print(f"  township {kind} 1M ÷ 100k (p50) {ratio:.2f} ≤ 1.2: {'met' if ratio <= 1.2 else 'NOT met'}")
+
+    (kind, label), by_db = max(results.items(), key=lambda kv: kv[1][big_key].slowest[0])
+    ms, stmt, params = by_db[big_key].slowest
+    print(f"\nslowest statement on {big_key}: {kind} · {label}, {ms:.1f} ms — EXPLAIN (ANALYZE, BUFFERS):")
+    explain(engines[big_key], stmt, params)
+    for engine in engines.values():
+        engine.dispose()
+    if not a.keep:
+        for name in (a.name, f"{a.name}_empty", a.small_name, f"{a.small_name}_empty"):
+            bigdb.drop_database(a.server, name)
+
+
+if __name__ == "__main__":
+    main()
