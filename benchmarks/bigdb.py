@@ -15,7 +15,9 @@ How it is built (``build``):
    (a share of the open work concentrated on one busy township), the staff of the new units in every
    user column, and shifted dates (closed history spread over three years; open cases keep their
    template's recent dates, so their armed timers and warning checks stay in the future of NOW).
-   Tasks, timers, audit events, pauses, cards and notifications come along. Secondary indexes are
+   Tasks, timers, audit events, pauses, cards and notifications come along; the closing facts the reports
+   read (a case's on-time flag and working days taken, a step's working time) are the template's, not
+   recounted for the shifted dates (a shift may move a span across a weekend: the figures stay plausible). Secondary indexes are
    dropped during the copy and rebuilt after it, foreign-key triggers are off (``session_replication_role``),
    then ``VACUUM ANALYZE``.
 
@@ -51,7 +53,7 @@ BUSY_TOWNSHIP = "430902102"  # 资阳区 迎风桥镇: gets a large share of the
 BUSY_COUNTY = "430902"
 BUSY_VILLAGE = "430902102201"  # 邹家村
 SWEEP_SERVICE = "TEST-RELAY"  # the 10k-timer sweep fires the relay fixture's PT72H review timer
-BUILD_VERSION = 1
+BUILD_VERSION = 2  # 2: closing facts (on_time, workdays_taken, work_hundredths) copied
 
 Progress = Callable[[str], None]
 
@@ -419,21 +421,22 @@ def _copy_statements() -> dict[str, str]:
 INSERT INTO cases (id, number, service_code, process_version_id, village_id, township_id, county_id, applicant_name,
   first_clerk_id, status, outcome, instance_json, serializer_version, version, created_at, updated_at, closed_at,
   accepted_at, legal_limit_workdays, promised_limit_workdays, legal_due_at, promised_due_at, due_estimated, paused_at,
-  extension_workdays, warning_level, warning_check_at)
+  extension_workdays, warning_level, warning_check_at, on_time, workdays_taken)
 SELECT r.case_id, r.number, tc.service_code, tc.process_version_id, r.village_id, r.township_id, r.county_id,
   tc.applicant_name, {_MAP.format(col='tc.first_clerk_id')}, tc.status, tc.outcome,
   replace(tc.instance_json, tc.number, r.number), tc.serializer_version, tc.version, {sh('tc.created_at')},
   {sh('tc.updated_at')}, {sh('tc.closed_at')}, {sh('tc.accepted_at')}, tc.legal_limit_workdays,
   tc.promised_limit_workdays, {sh('tc.legal_due_at')}, {sh('tc.promised_due_at')}, tc.due_estimated,
-  {sh('tc.paused_at')}, tc.extension_workdays, tc.warning_level, {sh('tc.warning_check_at')}
+  {sh('tc.paused_at')}, tc.extension_workdays, tc.warning_level, {sh('tc.warning_check_at')}, tc.on_time,
+  tc.workdays_taken
 FROM bench_replica r JOIN bench_t_cases tc ON tc.id = r.template_id WHERE r.case_id BETWEEN :lo AND :hi""",
         "tasks": f"""
 INSERT INTO tasks (id, case_id, spiff_task_id, bpmn_id, name, lane, level, unit_id, candidate_group, assignee_id, state,
-  created_at, completed_at, completed_by_id, due_at, limit_workdays, warning_level, warning_check_at)
+  created_at, completed_at, completed_by_id, due_at, limit_workdays, warning_level, warning_check_at, work_hundredths)
 SELECT r.task_base + tt.ord, r.case_id, t.spiff_task_id, t.bpmn_id, t.name, t.lane, t.level,
   {_UNIT.format(col='t.unit_id')}, t.candidate_group, {_MAP.format(col='t.assignee_id')}, t.state,
   {sh('t.created_at')}, {sh('t.completed_at')}, {_MAP.format(col='t.completed_by_id')}, {sh('t.due_at')},
-  t.limit_workdays, t.warning_level, {sh('t.warning_check_at')}
+  t.limit_workdays, t.warning_level, {sh('t.warning_check_at')}, t.work_hundredths
 FROM bench_replica r JOIN bench_t_cases tc ON tc.id = r.template_id JOIN bench_template_task tt ON tt.template_id = r.template_id
 JOIN bench_t_tasks t ON t.id = tt.task_id WHERE r.case_id BETWEEN :lo AND :hi""",
         "timers": f"""

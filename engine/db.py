@@ -237,8 +237,23 @@ def _busy(exc: OperationalError) -> bool:
         or "could not obtain lock" in text
 
 
-def read(engine: Engine) -> contextlib.AbstractContextManager[Session]:
-    return transaction(engine, write=False)
+def read(engine: Engine, reports: bool = False) -> contextlib.AbstractContextManager[Session]:
+    """A unit of work that only reads. `reports`: the aggregate reads of `engine.reports` (the board, the
+    overdue report, the charts, where cases wait, the ranking) — on PostgreSQL their transaction runs with
+    JIT off (`SET LOCAL jit = off`, this transaction only: the app's other reads keep the server's setting).
+    A report statement is a sub-second aggregate whose estimated cost passes `jit_above_cost`, and compiling
+    it costs 50–130 ms at a million cases — more than the compiled code saves (benchmarks/reports.py)."""
+    if not reports:
+        return transaction(engine, write=False)
+    return _report_read(engine)
+
+
+@contextlib.contextmanager
+def _report_read(engine: Engine) -> Iterator[Session]:
+    with transaction(engine, write=False) as session:
+        if engine.dialect.name == "postgresql":
+            session.execute(text("SET LOCAL jit = off"))
+        yield session
 
 
 def _raw_execute(conn: Connection, statement: str) -> None:

@@ -131,6 +131,9 @@ class ProcessVersion(Base):
     findings: Mapped[list[Any]] = mapped_column(JSON, default=list)
     executable: Mapped[bool] = mapped_column(Boolean, default=True)
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # process-level extension props
+    # the versions of processes deployed from other files that its call activities call, pinned at deploy
+    # ({process id: {version, sha256[, via]}}; None: it calls nothing outside its file; engine/bpmn/linking.py)
+    calls: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     deployed_at: Mapped[datetime]
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
@@ -170,6 +173,14 @@ class Case(Base):
         # through its township's, its scope naming both); their open cases are the open-case indexes above
         Index("ix_cases_closed_county", "county_id", "closed_at", **_live("closed_at IS NOT NULL")),
         Index("ix_cases_closed_township", "township_id", "closed_at", **_live("closed_at IS NOT NULL")),
+        # the history a predicted finish date is read from (engine.reports.predict): an item's cases completed
+        # in the last months, with what the prediction groups and counts (index-only on PostgreSQL)
+        Index("ix_cases_completed_item", "service_code", "closed_at", "county_id", "township_id", "workdays_taken",
+              **_live("status = 'completed'")),
+        # cases opened per week of a county, a township, the city (the trend charts)
+        Index("ix_cases_created_county", "county_id", "created_at"),
+        Index("ix_cases_created_township", "township_id", "created_at"),
+        Index("ix_cases_created_at", "created_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
@@ -235,6 +246,10 @@ class TaskRow(Base):
               **_live("state = 'ready' AND warning_check_at IS NOT NULL")),
         # the overdue report: ready steps in due order, whoever holds them (engine.reports.overdue)
         Index("ix_tasks_ready_due", "due_at", "id", **_live("state = 'ready'")),
+        # where cases wait (engine.reports.waits): the steps completed in a month, and one step's recent
+        # completions at one unit (a predicted finish date, engine.reports.predict)
+        Index("ix_tasks_completed_at", "completed_at", **_live("state = 'completed'")),
+        Index("ix_tasks_completed_step", "unit_id", "bpmn_id", "completed_at", **_live("state = 'completed'")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -254,6 +269,10 @@ class TaskRow(Base):
     limit_workdays: Mapped[int | None]
     warning_level: Mapped[str] = mapped_column(String(8), default="green")
     warning_check_at: Mapped[datetime | None]  # None once the task leaves `ready`; indexed over ready tasks
+    # the working time the step took from ready to completed, in hundredths of a working day
+    # (`workdays.work_hundredths`: working days' hours only, the case's clock stops not taken out); set with
+    # the completion, None for a step not completed (ready, cancelled)
+    work_hundredths: Mapped[int | None]
 
     case: Mapped[Case] = relationship()
 

@@ -1,8 +1,13 @@
 """便民集中服务日: on the 10th of each month (the next working day when the 10th is not one), every
-village and township gets a digest of its overdue, due-soon and paused cases, stored and viewable.
+village and township gets a digest of its overdue, due-soon and paused cases, stored and viewable; every
+county and the city get a summary digest of the units right below them (`summary_digest`).
 
 The digest is computed from the projections (case and task rows), one indexed query per kind, and
-stored once per unit and date (running it twice changes nothing). Each unit's digest is built in its own
+stored once per unit and date (running it twice changes nothing). A county's or the city's digest is
+aggregate SQL, never a list of its cases: per township (per county, for the city) the board's numbers as
+of the run — open, due soon, overdue, paused, open cards — with last month's completions and on-time rate
+(`engine.reports.boards`, one statement), and the `MOST_OVERDUE` cases longest overdue (one bounded
+statement). Each unit's digest is built in its own
 transaction: one that fails becomes an incident of that unit (no case) and the others are still made; the
 incident is retried with backoff (by the scheduler's sweep and by every run) until its digest is stored.
 """
@@ -12,19 +17,28 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session, aliased, load_only
 
 from . import clock, incidents
 from .db import read, transaction
 from .models import Case, OrgUnit, ServiceDayDigest, TaskRow
+from .reports import boards, scope
+from .reports.boards import Counts
+from .reports.measures import Measure, Month, case_predicate
+from .reports.overdue import days_overdue
 from .workdays import WorkCalendar, default_calendar
 
 log = logging.getLogger(__name__)
 
 DAY_OF_MONTH = 10
 DUE_SOON_WORKDAYS = 3
+#: the units that get a digest: a village and a township their cases, a county and the city a summary
+DIGEST_LEVELS = ("city", "county", "township", "village")
+SUMMARY_LEVELS = ("city", "county")
+#: how many of the longest-overdue cases a summary digest lists
+MOST_OVERDUE = 20
 
 
 def service_date(year: int, month: int, cal: WorkCalendar | None = None) -> date:
@@ -49,8 +63,11 @@ _DIGEST_COLUMNS = load_only(Case.id, Case.number, Case.service_code, Case.applic
 
 
 def build_digest(session: Session, unit: OrgUnit, now: datetime, cal: WorkCalendar | None = None) -> dict[str, Any]:
-    """Overdue, due-soon and paused open cases of a village (its cases) or a township (its villages' cases)."""
+    """Overdue, due-soon and paused open cases of a village (its cases) or a township (its villages' cases);
+    a county's or the city's summary (`summary_digest`)."""
     cal = cal or default_calendar()
+    if unit.level in SUMMARY_LEVELS:
+        return summary_digest(session, unit, now, cal)
     soon = cal.add_workdays(clock.local(now).date(), DUE_SOON_WORKDAYS).end_instant
     column = Case.village_id if unit.level == "village" else Case.township_id
     village = OrgUnit.__table__.alias("village")
@@ -77,11 +94,52 @@ def build_digest(session: Session, unit: OrgUnit, now: datetime, cal: WorkCalend
             "counts": {"overdue": len(overdue), "due_soon": len(due_soon), "paused": len(paused)}}
 
 
+def _counts_entry(counts: Counts) -> dict[str, Any]:
+    return {k: getattr(counts, k) for k in ("open", "due_soon", "overdue", "paused", "completed", "on_time", "late",
+                                            "on_time_rate", "average_workdays", "cards")}
+
+
+def summary_digest(session: Session, unit: OrgUnit, now: datetime, cal: WorkCalendar | None = None) -> dict[str, Any]:
+    """A county's or the city's digest: per unit right below it (its townships; the city's counties) the
+    board's numbers as of `now` — open, due soon, overdue, paused, open cards — and those completed in the
+    month before `now`'s with their on-time rate (the board's predicates, so the digest agrees with the board
+    of that morning), their totals, and the `MOST_OVERDUE` cases longest overdue (the board's overdue:
+    clock running, past the promised due), oldest due first. Two statements, whatever the unit's size."""
+    cal = cal or default_calendar()
+    month = Month.of(now).previous()
+    sub = scope.Subtree(scope.ReportUnit(unit.id, unit.code, unit.name, unit.level, unit.path), ())
+    rows = boards.rows_by(session, sub, month, "unit")
+    total = Counts.of({})
+    for row in rows:
+        total = total.plus(row.counts)
+    child = sub.child_column()
+    village, below = aliased(OrgUnit, name="village"), aliased(OrgUnit, name="below")
+    due = func.coalesce(Case.promised_due_at, Case.legal_due_at)
+    longest = session.execute(
+        select(Case.number, Case.service_code, Case.applicant_name, Case.warning_level, due.label("due_at"),
+               village.name.label("village"), below.name.label("below"))
+        .select_from(Case).join(village, village.id == Case.village_id).join(below, below.id == child)
+        .where(case_predicate(Measure.OVERDUE, month), sub.condition())
+        .order_by(due, Case.id).limit(MOST_OVERDUE)).all()
+    return {"unit": {"code": unit.code, "name": unit.name, "level": unit.level}, "kind": "summary",
+            "month": month.code,
+            "children": [{"code": r.key, "name": r.name, **_counts_entry(r.counts)} for r in rows],
+            "totals": _counts_entry(total),
+            "most_overdue": [{"number": r.number, "service_code": r.service_code, "applicant_name": r.applicant_name,
+                              "village": r.village, "unit": r.below, "reason": "超期",
+                              "due_at": clock.local(r.due_at).isoformat(timespec="minutes"),
+                              "warning_level": r.warning_level, "days_overdue": days_overdue(r.due_at, now, cal)}
+                             for r in longest],
+            "most_overdue_limit": MOST_OVERDUE,
+            "counts": {"overdue": total.overdue, "due_soon": total.due_soon, "paused": total.paused}}
+
+
 def run(engine: Engine, day: date | None = None, now: datetime | None = None, force: bool = False) -> dict[str, Any]:
-    """Produce the digests of `day` (default today) if it is the service day (or `force`), one unit per
-    transaction; first retry the failed units whose retry is due. A unit with an open incident waits for
-    its retry (`held`: how many); `failed` lists the units that failed now. Both keys appear only when
-    there is something to say, so the result of a clean run is what it always was."""
+    """Produce the digests of `day` (default today) if it is the service day (or `force`) — every village,
+    township, county and the city —, one unit per transaction; first retry the failed units whose retry is
+    due. A unit with an open incident waits for its retry (`held`: how many); `failed` lists the units that
+    failed now. Both keys appear only when there is something to say, so the result of a clean run is what
+    it always was."""
     now = now or clock.now()
     day = day or clock.local(now).date()
     failed = retry_due(engine, now)
@@ -90,7 +148,7 @@ def run(engine: Engine, day: date | None = None, now: datetime | None = None, fo
     with read(engine) as session:
         done = set(session.scalars(select(ServiceDayDigest.unit_id).where(ServiceDayDigest.service_date == day)))
         held = incidents.units_with_open_incident(session, "service_day") - done
-        units = [u for u in session.scalars(select(OrgUnit.id).where(OrgUnit.level.in_(("village", "township")))
+        units = [u for u in session.scalars(select(OrgUnit.id).where(OrgUnit.level.in_(DIGEST_LEVELS))
                                             .order_by(OrgUnit.id)) if u not in done and u not in held]
     made = 0
     for unit_id in units:

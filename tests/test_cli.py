@@ -177,7 +177,7 @@ def test_service_day_digest(yicun):
           "--applicant", "盛秋兰", "--as", "clerk-430902102201-1")
     assert yicun("service-day", "run", "--date", "2026-11-09")["service_day"] is False
     out = yicun("--now", "2026-11-10T08:00:00", "service-day", "run", "--date", "2026-11-10")
-    assert out == {"date": "2026-11-10", "service_day": True, "digests": 93 + 1184}
+    assert out == {"date": "2026-11-10", "service_day": True, "digests": 1 + 8 + 93 + 1184}  # city, counties, …
     assert yicun("service-day", "run", "--date", "2026-11-10")["digests"] == 0  # once per day
     village = yicun("service-day", "show", "--unit", "430902102201")
     assert village["service_date"] == "2026-11-10" and village["counts"]["overdue"] >= 1
@@ -185,3 +185,9 @@ def test_service_day_digest(yicun):
     township = yicun("service-day", "show", "--unit", "430902102")
     assert township["counts"]["overdue"] >= village["counts"]["overdue"]
     yicun("service-day", "show", "--unit", "430921102201", "--date", "2026-12-10", code=4)
+    county = yicun("service-day", "show", "--unit", "430902")  # a summary of its townships
+    assert county["kind"] == "summary" and county["month"] == "2026-10"
+    assert sum(c["open"] for c in county["children"]) == county["totals"]["open"] >= 1
+    assert sum(c["overdue"] for c in county["children"]) == county["counts"]["overdue"] >= len(county["most_overdue"])
+    city = yicun("service-day", "show", "--unit", "4309")
+    assert len(city["children"]) == 8 and city["totals"]["open"] >= 1

@@ -51,6 +51,38 @@ def test_each_public_file_has_its_recorded_outcome(path):
                 assert not bpmn.stalled_at(wf)
 
 
+def test_a_non_interrupting_cycle_timer_keeps_the_steps_it_opened():
+    """Camunda's BoundaryTimerNonInterruptingEventTest.testTimerWithCycle (R/PT1H on a user task, its branch a
+    user task): each round opens `timerFiredTask`, and those steps stay when the guarded task completes —
+    SpiffWorkflow 3.2 alone dropped them and closed the case (issue 11 §4, engine/bpmn/boundary.py)."""
+    from datetime import datetime, timedelta
+
+    from engine import clock
+    path = HERE / "camunda-bpm-platform" / "BoundaryTimerNonInterruptingEventTest.testTimerWithCycle.bpmn"
+    (proc,) = compile_bpmn(path.read_bytes(), path.name).processes
+    wf = bpmn.new_workflow(proc.spec, proc.subprocess_specs)
+    t0 = datetime.fromisoformat("2026-11-02T09:00:00+08:00")
+
+    def at(hours: float, action=lambda: None) -> list[str]:
+        nonlocal wf
+        with clock.using(clock.ManualClock(t0 + timedelta(hours=hours))):
+            action()
+            bpmn.run_until_waiting(wf)
+        wf = bpmn.load_instance(bpmn.dump_instance(wf), proc.spec, proc.subprocess_specs)  # as every save does
+        return sorted(t.task_spec.bpmn_id for t in bpmn.ready_user_tasks(wf))
+
+    assert at(0) == ["task"]
+    assert at(1.01, wf.refresh_timers) == ["task", "timerFiredTask"]
+    assert at(2.01, wf.refresh_timers) == ["task", "timerFiredTask", "timerFiredTask"]
+    main = next(t for t in bpmn.ready_user_tasks(wf) if t.task_spec.bpmn_id == "task")
+    assert at(2.5, main.run) == ["timerFiredTask", "timerFiredTask"] and not bpmn.armed_timers(wf)
+    assert at(9, wf.refresh_timers) == ["timerFiredTask", "timerFiredTask"]  # the cycle stopped with the task
+    for _ in range(2):
+        fired = bpmn.ready_user_tasks(wf)[0]
+        at(9, fired.run)
+    assert bpmn.reached_end(wf) and bpmn.final_end_event(wf)[0] == "end"
+
+
 def test_every_file_is_recorded():
     assert set(recorded()) == {str(p.relative_to(HERE)) for p in FILES}
 
@@ -65,6 +97,12 @@ def write() -> None:
         "a timer); **model only**: no executable process — stored and viewable, not startable; **refused**:",
         "the first of the reasons, with the element and line (the CLI and the web list all of them).",
         "Kept true by `tests/test_conformance.py`; regenerate with `python -m tests.test_conformance --write`.",
+        "Each file is judged alone, with no database: a call activity calling a process of another file is",
+        "refused here; deployed together (`yicun deploy top.bpmn sub.bpmn`) or after its callee, it deploys",
+        "(SpiffWorkflow's resetworkflowA pair: tests/test_call_activity_files.py). The non-interrupting",
+        "cycle timer of `BoundaryTimerNonInterruptingEventTest.testTimerWithCycle.bpmn` is also run through",
+        "its rounds: the steps it opens stay after the guarded task completes (SpiffWorkflow 3.2 alone drops",
+        "them; engine/bpmn/boundary.py).",
         "",
         "| file | outcome | element | line | reason / processes |",
         "|---|---|---|---|---|",

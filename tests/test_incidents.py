@@ -489,9 +489,9 @@ SERVICE_DAY = date(2026, 11, 10)
 def test_the_service_day_job_goes_past_a_failing_unit(seeded, manual_clock, monkeypatch):
     start(seeded)
     with db.read(seeded) as s:
-        units = list(s.execute(select(OrgUnit.id, OrgUnit.code).where(OrgUnit.level.in_(("village", "township")))
+        units = list(s.execute(select(OrgUnit.id, OrgUnit.code).where(OrgUnit.level.in_(service_day.DIGEST_LEVELS))
                                .order_by(OrgUnit.id)))
-    bad_id, bad_code = units[0]  # the first unit the job builds
+    bad_id, bad_code = next(u for u in units if u.code.startswith("430902"))  # the first one of 资阳区 it builds
     state = Poison(0)
     real = service_day.build_digest
 

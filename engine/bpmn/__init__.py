@@ -4,9 +4,11 @@
     checks       deploy refusals (restricted expressions, timers in range, waits, calls, loops) and warnings
     loops        the loop analysis behind "a loop that can never wait" refusals
     timers       timer event definitions on the engine clock, `workdays(N)`, range checks
-    parser       SpiffWorkflow's parser with those timers in place
+    boundary     the branches of repeating non-interrupting timers outlive their task (SpiffWorkflow drops them)
+    parser       SpiffWorkflow's parser with those timers and that join in place
     metadata     what the engine routes by: user tasks, lanes, forms, limits, end statuses
     compiler     `compile_bpmn`: load → checks → parse → smoke run → CompiledFile
+    linking      call activities calling another file's process: linked and pinned at deploy
     workflow     the restricted workflow class and the walks over SpiffWorkflow's tasks
     compaction   keeping long-running loops' task trees walkable
     serializer   instances without their spec; closed cases compacted

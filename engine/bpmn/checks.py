@@ -1,6 +1,8 @@
 """Deploy refusals over a loaded tree, before SpiffWorkflow parses it: every condition, timer and script
 must be in the restricted language, timers in range, multi-instance bounded, waits sendable, calls
-acyclic, loops able to wait; and the conventions whose absence is only a warning.
+acyclic, loops able to wait, repeating timers only where SpiffWorkflow runs them right (a non-interrupting
+boundary event, an event subprocess's start), message and signal boundary events thrown by their own case;
+and the conventions whose absence is only a warning.
 """
 from __future__ import annotations
 
@@ -176,6 +178,8 @@ def lint_tree(tree: etree._ElementTree, filename: str) -> list[Finding]:
     findings.extend(_call_cycles(root, filename))
     findings.extend(_multi_instance_findings(root, filename))
     findings.extend(loop_findings(root, filename))
+    findings.extend(_cycle_timer_findings(root, filename))
+    findings.extend(_unsent_boundary_findings(root, filename))
     return findings
 
 
@@ -238,6 +242,83 @@ def _unsendable_waits(process: etree._Element, filename: str) -> list[Finding]:
             out.append(Finding("error", "an event-based gateway with two or more timers fires the wrong one in "
                                "SpiffWorkflow 3.2 (they share one due time); use timer boundary events",
                                gw.get("id"), gw.sourceline, filename))
+    return out
+
+
+def _cycle_timer_findings(root: etree._Element, filename: str) -> list[Finding]:
+    """A repeating timer (timeCycle) is sound only on a non-interrupting boundary event (boundary.py keeps
+    the branches it opens) or as the start of an event subprocess; elsewhere SpiffWorkflow 3.2 runs it
+    wrongly without a word (checked in tests/test_cycle_timers.py)."""
+    out = []
+    for cycle in root.iter(f"{BPMN}timeCycle"):
+        definition = cycle.getparent()
+        event = definition.getparent() if definition is not None else None
+        if event is None or not _executable(event):
+            continue
+        tag = etree.QName(event).localname
+        if tag == "boundaryEvent" and event.get("cancelActivity", "true").lower() != "false":
+            message = ("an interrupting boundary timer with a timeCycle: SpiffWorkflow 3.2 opens its branch every "
+                       "round and interrupts the task only after the last one; use timeDuration or timeDate for a "
+                       "deadline that interrupts, or cancelActivity=\"false\" for a repeating reminder")
+        elif tag == "intermediateCatchEvent":
+            message = ("a timeCycle on an intermediate timer event: SpiffWorkflow 3.2 runs the path after it once "
+                       "per round, so the case's steps multiply; use timeDuration or timeDate (a repeating reminder "
+                       "is a non-interrupting boundary timer)")
+        elif tag == "startEvent" and event.getparent().get("triggeredByEvent", "false").lower() != "true":
+            message = ("a timeCycle on the start event: SpiffWorkflow 3.2 runs the whole process again every round "
+                       "inside the one case; a case starts once, so use a plain start event (a repeating reminder "
+                       "is a non-interrupting boundary timer or an event subprocess with a timer start)")
+        else:
+            continue
+        out.append(Finding("error", message, event.get("id"), event.sourceline, filename))
+    return out
+
+
+def _unsent_boundary_findings(root: etree._Element, filename: str) -> list[Finding]:
+    """A message or signal boundary event fires only when the case itself throws that message or signal:
+    Yicun sends none to a case, and each process of a file runs as its own case (with the processes it
+    calls). One nothing in its case throws never fires — its branch never runs, and a join after it waits
+    for ever (the non-interrupting message boundary of tests/conformance/…/noninterrupting-
+    MessageBoundary.bpmn stalled its case at the parallel join behind it)."""
+    def key(definition: etree._Element) -> tuple[str, str | None]:
+        kind = etree.QName(definition).localname.replace("EventDefinition", "")
+        ref = definition.get(f"{kind}Ref")
+        target = root.xpath("//*[@id=$id]", id=ref) if ref else []
+        return kind, (target[0].get("name") or ref) if target else ref
+
+    processes = {p.get("id", ""): p for p in root.findall("bpmn:process", NS)}
+    linked: dict[str, set[str]] = {pid: {pid} for pid in processes}
+    for pid, process in processes.items():
+        for call in process.iter(f"{BPMN}callActivity"):
+            called = call.get("calledElement", "")
+            if called in linked:
+                linked[pid].add(called)
+                linked[called].add(pid)
+    out = []
+    for pid, process in processes.items():
+        if process.get("isExecutable", "true").lower() == "false":
+            continue
+        case, stack = set(), [pid]  # every process a case of this one can share with it
+        while stack:
+            current = stack.pop()
+            if current not in case:
+                case.add(current)
+                stack.extend(linked[current])
+        thrown = {key(d) for other in case for d in processes[other].xpath(
+            ".//bpmn:intermediateThrowEvent/bpmn:messageEventDefinition | .//bpmn:intermediateThrowEvent/"
+            "bpmn:signalEventDefinition | .//bpmn:endEvent/bpmn:messageEventDefinition | .//bpmn:endEvent/"
+            "bpmn:signalEventDefinition", namespaces=NS)}
+        for definition in process.xpath(".//bpmn:boundaryEvent/bpmn:messageEventDefinition | "
+                                        ".//bpmn:boundaryEvent/bpmn:signalEventDefinition", namespaces=NS):
+            kind, name = key(definition)
+            if (kind, name) in thrown:
+                continue
+            event = definition.getparent()
+            out.append(Finding("error", f"this boundary event waits for the {kind} {name or '(unnamed)'!r}, which "
+                               "nothing sends: no event of its case throws it and Yicun sends none to a case, so its "
+                               "branch would never run (and a join after it would wait for ever); throw it in this "
+                               "process, or model the trigger as a user task or a timer", event.get("id"),
+                               event.sourceline, filename))
     return out
 
 

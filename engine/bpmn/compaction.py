@@ -12,7 +12,7 @@ from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
 
-from .workflow import flows
+from .workflow import flows, side_end_events
 
 # --------------------------------------------------------------------------------------------- long-running loops
 # SpiffWorkflow 3.2 keeps every task a case ever ran in one tree, and a loop makes it one level deeper each
@@ -113,8 +113,9 @@ def compact(workflow: Any) -> int:
       progress and their parents, i.e. those whose nearest COMPLETED ancestor instance of that gateway
       is also a live task's; older tokens were spent when the gateway fired, and SpiffWorkflow 3.2's
       `ParallelGateway._check_threshold_unstructured` would count them again (it fires a round early);
-    * the latest completed end event, and the End task with its EndJoin and end event (`final_end_event`,
-      `reached_end`), and `last_task`.
+    * the latest completed end event, the latest one of the main path (not reached only through a
+      non-interrupting boundary event), and the End task with its EndJoin and end event
+      (`final_end_event`, `reached_end`), and `last_task`.
     Everything else is finished history (the audit and the projections hold what people see); finished
     subprocesses under removed tasks go with them.
     """
@@ -171,6 +172,10 @@ def _contract(top: Any, flow: Any) -> int:
             keep_with_parent(task.parent)
     if ends:
         keep.add(max(ends, key=lambda t: t.last_state_change).id)
+        side = side_end_events(flow.spec)
+        main = [t for t in ends if t.task_spec.name not in side]
+        if main:  # the outcome comes from the main path's end (`final_end_event`), however late a side branch ends
+            keep.add(max(main, key=lambda t: t.last_state_change).id)
     if flow.last_task is not None:
         keep.add(flow.last_task.id)
     if len(keep) == len(order):

@@ -13,6 +13,7 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask as SubWorkflowTaskMixin
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from .. import clock
@@ -51,8 +52,8 @@ def _spiff_finding(exc: Exception, tree: etree._ElementTree, filename: str) -> F
         calls = tree.getroot().xpath("//bpmn:callActivity[@calledElement=$p]", p=missing.group(1), namespaces=NS)
         if calls:
             return Finding("error", f"call activity calls process {missing.group(1)!r}, which is not in this file; "
-                           "deploy the called process in the same file", calls[0].get("id"), calls[0].sourceline,
-                           filename)
+                           "deploy the file defining it first, or together with this one", calls[0].get("id"),
+                           calls[0].sourceline, filename)
     line = getattr(exc, "line_number", None) or getattr(exc, "sourceline", None) or _line_of(tree, element_id)
     message = str(getattr(exc, "message", None) or exc).strip().rstrip(".")
     return Finding("error", message, element_id, line if isinstance(line, int) else None, filename)
@@ -147,6 +148,28 @@ def _unexpected_finding(exc: Exception, tree: etree._ElementTree, filename: str)
     return Finding("error", message, element_id, _line_of(tree, element_id), filename)
 
 
+def _called_specs(parser: YicunParser, spec: Any) -> tuple[dict[str, Any], set[str]]:
+    """The specs of the subprocesses and called processes a process runs that are in this file, and the ids of
+    the called processes that are not (deployed from another file, linked at deploy: linking.py).
+    SpiffWorkflow's `get_subprocess_specs` raises for the latter (and does not pass `required` down)."""
+    found: dict[str, Any] = {}
+    elsewhere: set[str] = set()
+    stack = [spec]
+    while stack:
+        for task_spec in stack.pop().task_specs.values():
+            name = getattr(task_spec, "spec", None)
+            if not isinstance(task_spec, SubWorkflowTaskMixin) or not isinstance(name, str) or name in found \
+                    or name in elsewhere:
+                continue
+            sub = parser.get_spec(name, required=False)
+            if sub is None:
+                elsewhere.add(name)
+            else:
+                found[name] = sub
+                stack.append(sub)
+    return found, elsewhere
+
+
 def _compile_tree(data: bytes, tree: etree._ElementTree, filename: str) -> CompiledFile:
     root = tree.getroot()
     errors = _xsd_findings(tree, filename)
@@ -179,7 +202,7 @@ def _compile_tree(data: bytes, tree: etree._ElementTree, filename: str) -> Compi
             continue  # a callee: carried as a subprocess spec of its caller
         try:
             spec = parser.get_spec(pid)
-            subs = parser.get_subprocess_specs(pid)
+            subs, elsewhere = _called_specs(parser, spec)
         except (ValidationException, SpiffWorkflowException, KeyError, ValueError, NotImplementedError) as exc:
             errors.append(_spiff_finding(exc, tree, filename))
             continue
@@ -192,12 +215,16 @@ def _compile_tree(data: bytes, tree: etree._ElementTree, filename: str) -> Compi
         errors += status_errors
         if end_status:
             props["endStatus"] = end_status
-        errors += _smoke_run(spec, subs, process, filename)
+        if not elsewhere:  # else it runs when the deploy has linked the called processes (linking.py)
+            errors += _smoke_run(spec, subs, process, filename)
         meta = user_task_meta(process)
-        for called in root.findall("bpmn:process", NS):  # the steps of the processes it calls, in this file
-            if called.get("id") in subs:
-                meta = {**user_task_meta(called), **meta}
-        processes.append(CompiledProcess(pid, name, True, spec, subs, meta, props))
+        for other in root.findall("bpmn:process", NS):  # the steps of the processes it calls, in this file
+            if other.get("id") in subs:
+                meta = {**user_task_meta(other), **meta}
+        external = {callee: [(c.get("id", ""), c.sourceline) for c in
+                             root.xpath("//bpmn:callActivity[@calledElement=$p]", p=callee, namespaces=NS)]
+                    for callee in sorted(elsewhere)}
+        processes.append(CompiledProcess(pid, name, True, spec, subs, meta, props, external))
     if errors:
         raise BpmnRejected(f"{filename} could not be parsed", errors)
     if not processes:

@@ -148,4 +148,24 @@ def lint_tree(bpmn_dir: Path, items: Iterable[dict[str, Any]] | None) -> list[Fi
         if items is not None and code not in catalog:
             findings.append(Finding("error", "file has no catalogue entry in catalog.yaml", file=path.name))
         findings += lint_file(path, catalog.get(code))
+    findings += _calls_outside(files)
+    return findings
+
+
+def _calls_outside(files: dict[str, Path]) -> list[Finding]:
+    """A call activity calling a process of another file calls another catalogue item (process id = code):
+    that file must be in the directory too, or the deploy of the set is refused (linking.py)."""
+    findings = []
+    for path in files.values():
+        try:
+            root = load_xml(path.read_bytes(), path.name).getroot()
+        except BpmnRejected:
+            continue  # reported by lint_file
+        own = {p.get("id") for p in root.findall("bpmn:process", NS)}
+        for call in root.iter(f"{BPMN}callActivity"):
+            target = call.get("calledElement")
+            if target and target not in own and target not in files:
+                findings.append(Finding("error", f"call activity calls process {target!r}, which is neither in this "
+                                        f"file nor a file of this directory ({target}.bpmn)", call.get("id"),
+                                        call.sourceline, path.name))
     return findings

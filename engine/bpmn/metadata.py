@@ -69,6 +69,9 @@ class CompiledProcess:
     subprocess_specs: dict[str, Any] = field(default_factory=dict)
     user_tasks: dict[str, UserTaskMeta] = field(default_factory=dict)
     properties: dict[str, Any] = field(default_factory=dict)
+    #: processes its call activities call that are not in the file (deployed from another file): called
+    #: process id → the calling call activities (element id, line); resolved at deploy (linking.py)
+    external_calls: dict[str, list[tuple[str, int | None]]] = field(default_factory=dict)
 
 
 #: Process-level properties the engine reads (camunda:properties or spiffworkflow:properties on the

@@ -1,5 +1,6 @@
 """The parser: SpiffWorkflow's Spiff-dialect parser with the timer events of `timers` put in place of
-its own, so every parsed spec runs its timers on the engine clock."""
+its own, so every parsed spec runs its timers on the engine clock; and every spec it hands out passes
+`boundary.keep_spawned_branches` (the branches of a repeating non-interrupting timer outlive the task)."""
 from __future__ import annotations
 
 from typing import Any
@@ -13,6 +14,7 @@ from SpiffWorkflow.spiff.parser.event_parsers import (
 )
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
+from .boundary import keep_spawned_branches
 from .timers import _CLOCKED
 
 
@@ -40,7 +42,8 @@ def _override(tag: str, parser_class: type) -> tuple[str, tuple[type, type]]:
 
 
 class YicunParser(SpiffBpmnParser):
-    """SpiffBpmnParser whose timers run on the engine clock."""
+    """SpiffBpmnParser whose timers run on the engine clock and whose specs keep the branches of repeating
+    boundary timers (`boundary`)."""
 
     OVERRIDE_PARSER_CLASSES = dict(
         SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
@@ -51,3 +54,6 @@ class YicunParser(SpiffBpmnParser):
         ]),
     )
 
+    def get_spec(self, process_id: str, required: bool = True) -> Any:
+        spec = super().get_spec(process_id, required)
+        return keep_spawned_branches(spec) if spec is not None else None

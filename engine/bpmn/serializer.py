@@ -10,9 +10,11 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
 from . import compaction
+from .boundary import KeepBranchesJoin, keep_spawned_branches
 from .timers import _CLOCKED
 from .workflow import SafeBpmnWorkflow
 
@@ -43,6 +45,7 @@ _CONFIG.pop(BpmnWorkflow, None)
 _CONFIG[SafeBpmnWorkflow] = SpecRefWorkflowConverter
 for _cls in _CLOCKED.values():
     _CONFIG[_cls] = TimerConditionalEventDefinitionConverter
+_CONFIG[KeepBranchesJoin] = _CONFIG[BoundaryEventJoin]
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_CONFIG))
 
 
@@ -55,9 +58,12 @@ def spec_to_json(spec: Any, subprocess_specs: dict[str, Any]) -> str:
 
 
 def spec_from_json(text: str) -> tuple[Any, dict[str, Any]]:
+    """The stored spec, with `boundary.keep_spawned_branches` applied (a version stored before it existed,
+    with SpiffWorkflow's join, gets it too: its running cases keep the steps a repeating timer opened)."""
     dct = json.loads(text)
     registry = SERIALIZER.registry
-    return registry.restore(dct["spec"]), {k: registry.restore(v) for k, v in dct["subprocess_specs"].items()}
+    spec = keep_spawned_branches(registry.restore(dct["spec"]))
+    return spec, {k: keep_spawned_branches(registry.restore(v)) for k, v in dct["subprocess_specs"].items()}
 
 
 def dump_instance(workflow: SafeBpmnWorkflow) -> str:

@@ -1,6 +1,11 @@
 """Timers on the engine clock (SPIFFWORKFLOW.md §3): SpiffWorkflow's timer event definitions subclassed
 so they read `clock.now()` instead of `datetime.now`, accept bare ISO 8601 text and `workdays(N)`, and
 refuse values out of range (a typo such as P99999999999999D) with a `TimerValueError` naming the timer.
+
+A repeating (timeCycle) timer fires at most once per sweep however many rounds were missed, and a
+non-interrupting boundary one that ran its last round is *spent*: it no longer reports a due
+(`spent_cycle`) and never fires again, where SpiffWorkflow would complete it one interval later as if it
+had fired. What happens to the branches it opened when its task ends is `boundary.py`'s business.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimeDateEventDefinition,
     TimerEventDefinition,
 )
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 
 from .. import clock
 from ..expressions import is_iso_literal
@@ -149,11 +155,25 @@ class ClockCycleTimerEventDefinition(CycleTimerEventDefinition):
                 if event_value["cycles"] > 0:
                     event_value["cycles"] = max(0, event_value["cycles"] - passed)
                 ready = True
+        elif _non_interrupting_boundary(my_task.task_spec):
+            # Spent (its last round fired): it stays waiting, never firing again, until its task ends and the
+            # join retires or cancels it (boundary.py). SpiffWorkflow would mark it fired and complete it one
+            # interval later: a phantom due, and a "fired" round that opened nothing.
+            return False
         else:
             my_task.internal_data.pop("event_value", None)
             my_task.internal_data["event_fired"] = True
         my_task._set_internal_data(event_value=event_value)
         return ready
+
+
+def _non_interrupting_boundary(task_spec: Any) -> bool:
+    return isinstance(task_spec, BoundaryEvent) and not task_spec.cancel_activity
+
+
+def spent_cycle(value: Any) -> bool:
+    """Is this a timer's `event_value` of a repeating timer that ran all its rounds (R3/… after the third)?"""
+    return isinstance(value, dict) and value.get("cycles") == 0
 
 
 def _parse_cycle(text: str) -> tuple[int, datetime, timedelta]:

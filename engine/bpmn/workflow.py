@@ -7,6 +7,7 @@ them through `instance.Instance`.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,9 +19,11 @@ from SpiffWorkflow.bpmn.specs.event_definitions.simple import TerminateEventDefi
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 
 from .script_engine import RESTRICTED_ENGINE, RestrictedScriptEngine
-from .timers import PAUSED_VALUE
+from .timers import PAUSED_VALUE, spent_cycle
 
 
 # --------------------------------------------------------------------------------------------- workflow
@@ -74,7 +77,7 @@ def armed_timers(workflow: Any) -> dict[str, TimerInfo]:
         if task.state != TaskState.WAITING or task.workflow.tasks.get(task.id) is not task:
             continue
         value = task.internal_data.get("event_value")
-        if value is None:
+        if value is None or spent_cycle(value):  # a repeating timer past its last round has no due
             continue
         if isinstance(value, dict):
             due = datetime.fromisoformat(value["next"])
@@ -110,14 +113,42 @@ def find_task(workflow: Any, spiff_task_id: str) -> Any | None:
 
 
 def final_end_event(workflow: Any) -> tuple[str, str] | None:
-    """(BPMN id, name) of the end event that finished the process: the last one completed (a warning
-    branch's end event completes when its timer fires, long before the main path ends)."""
+    """(BPMN id, name) of the end event that finished the process: the last one completed on the main path,
+    else the last one completed. An end event reached only through a non-interrupting boundary event is a
+    side branch's (a warning, a 催办 step): its branch can finish before the main path (a warning timer's
+    end completes when it fires) or after it (a reminder step still open when the main task completed),
+    and either way the case's outcome is the main path's."""
     ends = [t for t in workflow.tasks.values()
             if isinstance(t.task_spec, EndEvent) and t.state == TaskState.COMPLETED and t.task_spec.bpmn_id]
     if not ends:
         return None
-    last = max(ends, key=lambda t: t.last_state_change)
+    side = side_end_events(workflow.spec)
+    last = max(ends, key=lambda t: (t.task_spec.name not in side, t.last_state_change))
     return last.task_spec.bpmn_id, last.task_spec.bpmn_name or last.task_spec.bpmn_id
+
+
+_SIDE_ENDS: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
+def side_end_events(spec: Any) -> frozenset[str]:
+    """Names of the end event specs a process reaches only through a non-interrupting boundary event (once
+    per spec): walked from the start without entering such an event."""
+    found = _SIDE_ENDS.get(spec)
+    if found is None:
+        main, seen, stack = set(), set(), [spec.start]
+        while stack:
+            task_spec = stack.pop()
+            if task_spec.name in seen:
+                continue
+            seen.add(task_spec.name)
+            if isinstance(task_spec, BoundaryEvent) and not task_spec.cancel_activity:
+                continue
+            if isinstance(task_spec, EndEvent):
+                main.add(task_spec.name)
+            stack.extend(task_spec.outputs)
+        found = _SIDE_ENDS[spec] = frozenset(name for name, ts in spec.task_specs.items()
+                                             if isinstance(ts, EndEvent) and name not in main)
+    return found
 
 
 def attached_timer_ids(task: Any) -> list[str]:
@@ -166,9 +197,13 @@ def stalled_at(workflow: Any) -> list[str]:
 
 
 def timer_fired(workflow: Any, spiff_task_id: str) -> bool:
-    """Did the timer event with this id fire (COMPLETED), as opposed to being cancelled or removed?"""
+    """Did the timer event with this id fire (COMPLETED, or a repeating timer whose last round just fired),
+    as opposed to being cancelled or removed?"""
     task = find_task(workflow, spiff_task_id)
-    return task is not None and task.state == TaskState.COMPLETED
+    if task is None:
+        return False
+    return task.state == TaskState.COMPLETED or (task.state == TaskState.WAITING
+                                                 and spent_cycle(task.internal_data.get("event_value")))
 
 
 
@@ -193,8 +228,10 @@ def reached_end(workflow: Any) -> bool:
 
     `is_completed()` only says that SpiffWorkflow's depth-limited iterator found no unfinished task, which
     is also what a too-deep tree looks like. A real end is the process's End task COMPLETED after its
-    EndJoin, entered from a completed end event (or a completed terminate end event), with no task of
-    the case left in a definite unfinished state (checked over the task dicts, which have no depth limit).
+    EndJoin, entered from a completed end event — or from a completed event subprocess, which SpiffWorkflow
+    connects straight to the EndJoin, so the EndJoin is entered from it when it finishes last — (or a
+    completed terminate end event), with no task of the case left in a definite unfinished state (checked
+    over the task dicts, which have no depth limit).
     """
     through_end = False
     for task in workflow.tasks.values():
@@ -205,14 +242,20 @@ def reached_end(workflow: Any) -> bool:
             join = task.parent
             entry = join.parent if join is not None else None
             through_end = through_end or (join is not None and join.state == TaskState.COMPLETED and
-                                          entry is not None and isinstance(entry.task_spec, EndEvent) and
-                                          entry.state == TaskState.COMPLETED)
+                                          entry is not None and entry.state == TaskState.COMPLETED and
+                                          (isinstance(entry.task_spec, EndEvent) or _event_subprocess(entry)))
         elif isinstance(spec, EndEvent) and isinstance(spec.event_definition, TerminateEventDefinition):
             through_end = True
     if not through_end:
         return False
     return not any(t.has_state(TaskState.DEFINITE_MASK) for flow in flows(workflow) for t in flow.tasks.values()
                    if flow is workflow or not flow.completed)
+
+
+def _event_subprocess(task: Any) -> bool:
+    """An event subprocess's task: a subworkflow SpiffWorkflow starts from the process's Start task
+    (`BpmnStartTask.connect_or_add_trigger`), not from a sequence flow."""
+    return isinstance(task.task_spec, SubWorkflowTask) and any(i.name == "Start" for i in task.task_spec.inputs)
 
 
 def unreached_end(workflow: Any) -> str:

@@ -33,7 +33,7 @@ from .. import clock, files, forms, policy
 from ..errors import Conflict, InvalidInput, NotFound
 from ..models import T_ATTACH, T_CASE, T_COMMENT, T_EXTREQ, T_NOTE, T_TASK, User
 from ..policy import Actor, Chain, as_actor
-from ..processes import LoadedSpec, load_spec
+from ..processes import LoadedSpec, case_spec_key, load_spec
 from . import sla, store
 
 #: the longest comment (the column's size)
@@ -291,4 +291,4 @@ def decide_extension(session: Session, request_id: int, actor: Actor | User, app
 
 def _spec_of(session: Session, case: Mapping[str, Any]) -> LoadedSpec:
     """The case's process spec (cached by content; no workflow is restored): who approves for it."""
-    return load_spec(session, case["process_version_id"], key=(case["sha256"], case["process_id"]))
+    return load_spec(session, case["process_version_id"], key=case_spec_key(case))

@@ -5,19 +5,27 @@ The pages and reports read only these rows (never the workflow), so this diff is
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, literal_column, select, text, update
 from sqlalchemy.orm import Session
 
 from .. import deadlines
 from ..bpmn import Instance
 from ..clock import local
 from ..errors import Conflict, WorkflowError
-from ..models import T_CASE, T_PAUSE, T_TIMER, Pause
-from ..workdays import WorkCalendar, default_calendar
+from ..models import T_CASE, T_PAUSE, T_TASK, T_TIMER, Pause
+from ..workdays import (
+    DayCalendar,
+    MemoCalendar,
+    WorkCalendar,
+    default_calendar,
+    file_calendar,
+    published_years,
+    work_hundredths,
+)
 from . import clock_stops, store, warnings
 
 
@@ -233,3 +241,48 @@ def workdays_taken(accepted_at: datetime, closed_at: datetime,
     except ValueError:
         return None
     return max(0, taken)
+
+
+# ------------------------------------------------------------------------------------------- step facts
+#: completed steps read and written per statement by the backfill
+BACKFILL_BATCH = 5000
+
+
+def backfill_work_hundredths(conn: Connection, cal: DayCalendar | None = None, batch: int = BACKFILL_BATCH,
+                             progress: Callable[[int], None] | None = None) -> int:
+    """Set the working time (`tasks.work_hundredths`) of every completed step that has none, as the
+    completion would have (`workdays.work_hundredths`); returns how many steps it set. Migration 0009 runs
+    it on the steps completed before the column existed; a copied database can run it again (it only
+    touches rows still without a value).
+
+    Keyset by id, `batch` steps a round: one SELECT on the primary key, the times computed in Python (the
+    calendar asked once per day, `MemoCalendar`), one UPDATE — on PostgreSQL `UPDATE … FROM unnest(ids,
+    values)`, one statement per batch; on SQLite an executemany, which stays in-process. `cal`: the default
+    calendar (the override file and chinese-calendar) with the years published in this database laid over."""
+    if cal is None:
+        cal = file_calendar().with_published(published_years(conn))
+    memo = MemoCalendar(cal)
+    pg = conn.dialect.name == "postgresql"
+    todo = (select(T_TASK.c.id, T_TASK.c.created_at, T_TASK.c.completed_at)
+            .where(T_TASK.c.state == literal_column("'completed'"), T_TASK.c.work_hundredths.is_(None),
+                   T_TASK.c.completed_at.is_not(None), T_TASK.c.id > bindparam("b_after"))
+            .order_by(T_TASK.c.id).limit(batch))
+    done, after = 0, 0
+    while True:
+        rows = conn.execute(todo, {"b_after": after}).all()
+        if not rows:
+            return done
+        values = [(r.id, work_hundredths(r.created_at, r.completed_at, memo)) for r in rows]
+        if pg:
+            conn.execute(text("UPDATE tasks SET work_hundredths = v.w FROM unnest(CAST(:ids AS integer[]), "
+                              "CAST(:ws AS integer[])) AS v(id, w) WHERE tasks.id = v.id"),
+                         {"ids": [i for i, _ in values], "ws": [w for _, w in values]})
+        else:
+            conn.execute(_UPD_WORK, [{"b_id": i, "b_work": w} for i, w in values])
+        done += len(values)
+        after = rows[-1].id
+        if progress is not None:
+            progress(done)
+
+
+_UPD_WORK = update(T_TASK).where(T_TASK.c.id == bindparam("b_id")).values(work_hundredths=bindparam("b_work"))

@@ -24,7 +24,7 @@ from ..models import T_CASE, T_TASK, T_TIMER, Case, OrgUnit, User
 from ..policy import Actor, Chain, as_actor
 from ..processes import latest_version, load_spec
 from ..vocab import Role
-from ..workdays import default_calendar
+from ..workdays import default_calendar, work_hundredths
 from . import projection, store, warnings
 
 log = logging.getLogger("engine.cases")
@@ -282,7 +282,9 @@ def complete_task(session: Session, task_id: int, actor: Actor | User, form_data
     before = projection.Snapshot(loaded.instance)
     with clock.using(clock.ManualClock(now)):
         run_engine(loaded.instance, loaded.instance.complete(task["spiff_task_id"], data))
-    res = store.conn(session).execute(store.UPD_TASK_DONE, {"b_id": task_id, "b_now": now, "b_actor": actor.id})
+    res = store.conn(session).execute(store.UPD_TASK_DONE, {
+        "b_id": task_id, "b_now": now, "b_actor": actor.id,
+        "b_work": work_hundredths(task["created_at"], now, default_calendar())})
     if res.rowcount != 1:
         raise Conflict(f"task {task_id} was completed by someone else", reason="task.completed_by_other",
                        task_id=task_id)

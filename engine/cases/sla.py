@@ -17,7 +17,7 @@ from .. import clock, deadlines, forms, policy, settings
 from ..errors import Conflict, InvalidInput
 from ..models import T_CASE, Pause, User
 from ..policy import Actor, Approver, Chain, as_actor
-from ..processes import LoadedSpec, load_spec
+from ..processes import LoadedSpec, case_spec_key, load_spec
 from ..workdays import default_calendar
 from . import clock_stops, store, warnings
 
@@ -174,7 +174,7 @@ def check_extension(session: Session, case: Mapping[str, Any], workdays: Any, as
         raise Conflict(f"case {case_number} was already extended by {sla['extension_workdays']} working days; "
                        "an extension is granted once", reason="extension.already_granted", case=case_number,
                        workdays=sla["extension_workdays"])
-    spec = load_spec(session, case["process_version_id"], key=(case["sha256"], case["process_id"]))
+    spec = load_spec(session, case["process_version_id"], key=case_spec_key(case))
     cap = policy.extension_cap(spec.properties)
     if isinstance(workdays, bool) or not isinstance(workdays, int) or not 1 <= workdays <= cap:
         raise InvalidInput(f"an extension is 1 to {cap} working days for this item",

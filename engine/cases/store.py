@@ -21,7 +21,7 @@ from .. import clock, db
 from ..bpmn import Instance
 from ..errors import Conflict, NotFound, WorkflowError
 from ..models import T_CASE, T_PAUSE, T_PV, T_SEQ, T_TASK, T_TIMER, Pause
-from ..processes import LoadedSpec, load_spec
+from ..processes import LoadedSpec, case_spec_key, load_spec
 from . import audit
 
 # Prebuilt statements for the write path. SQLAlchemy caches the compiled form of a statement object,
@@ -29,10 +29,11 @@ from . import audit
 # the engine step budget (benchmarks/engine_step.py) depends on it.
 CASE_COLUMNS = (T_CASE.c.id, T_CASE.c.number, T_CASE.c.status, T_CASE.c.version, T_CASE.c.instance_json,
                  T_CASE.c.village_id, T_CASE.c.township_id, T_CASE.c.county_id, T_CASE.c.first_clerk_id,
-                 T_CASE.c.process_version_id, T_CASE.c.paused_at, T_PV.c.sha256, T_PV.c.process_id)
+                 T_CASE.c.process_version_id, T_CASE.c.paused_at, T_PV.c.sha256, T_PV.c.process_id,
+                 T_PV.c.calls.label("process_calls"))  # with sha256 and process_id: the spec cache key
 _TASK_COLUMNS = tuple(T_TASK.c[name].label(f"task_{name}") for name in (
     "id", "case_id", "spiff_task_id", "bpmn_id", "name", "unit_id", "candidate_group", "assignee_id", "state",
-    "warning_level"))
+    "warning_level", "created_at"))
 SEL_CASE = (select(*CASE_COLUMNS).join(T_PV, T_PV.c.id == T_CASE.c.process_version_id)
              .where(T_CASE.c.id == bindparam("case_id")))
 SEL_TASK_CASE = (select(*_TASK_COLUMNS, *CASE_COLUMNS)
@@ -41,13 +42,16 @@ SEL_TASK_CASE = (select(*_TASK_COLUMNS, *CASE_COLUMNS)
                   .where(T_TASK.c.id == bindparam("task_id")))
 # The SLA verbs (pause, resume, extend) find the case by number and need its clock columns too: one
 # statement reads the whole row with the lock, so they need neither an id lookup nor a second read.
-SEL_CASE_BY_NUMBER = (select(T_CASE, T_PV.c.sha256, T_PV.c.process_id)
+SEL_CASE_BY_NUMBER = (select(T_CASE, T_PV.c.sha256, T_PV.c.process_id, T_PV.c.calls.label("process_calls"))
                       .join(T_PV, T_PV.c.id == T_CASE.c.process_version_id)
                       .where(T_CASE.c.number == bindparam("number")))
 _LOCKED = {id(stmt): stmt.with_for_update(of=T_CASE) for stmt in (SEL_CASE, SEL_TASK_CASE, SEL_CASE_BY_NUMBER)}
+# the step's working time (`workdays.work_hundredths`, what the reports of where cases wait count) is written
+# with its completion; a cancelled step has none
 UPD_TASK_DONE = (update(T_TASK).where(T_TASK.c.id == bindparam("b_id"), T_TASK.c.state == "ready")
                   .values(state="completed", completed_at=bindparam("b_now"), completed_by_id=bindparam("b_actor"),
-                          assignee_id=bindparam("b_actor"), warning_check_at=None))  # nothing left to check
+                          assignee_id=bindparam("b_actor"), work_hundredths=bindparam("b_work"),
+                          warning_check_at=None))  # nothing left to check
 UPD_TASKS_CANCEL = (update(T_TASK).where(T_TASK.c.case_id == bindparam("b_case"),
                                           T_TASK.c.spiff_task_id.in_(bindparam("b_ids", expanding=True)),
                                           T_TASK.c.state == "ready")
@@ -105,7 +109,7 @@ def lock_case(session: Session, case_id: int) -> Mapping[str, Any]:
 
 
 def restore(session: Session, case: Mapping[str, Any]) -> Loaded:
-    spec = load_spec(session, case["process_version_id"], key=(case["sha256"], case["process_id"]))
+    spec = load_spec(session, case["process_version_id"], key=case_spec_key(case))
     try:
         instance = Instance.load(case["instance_json"], spec.spec, spec.subprocess_specs)
     except Exception as exc:  # a corrupt row must not take the caller down with a stack trace

@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
     sp.add_argument("--date", help="YYYY-MM-DD")
     sp.add_argument("--force", action="store_true", help="even if the date is not the service day")
     sp.set_defaults(func=cmd_service_day_run)
-    sp = sd.add_parser("show", help="a village's or township's digest")
+    sp = sd.add_parser("show", help="a unit's digest (a county's or the city's: a summary of the units below)")
     sp.add_argument("--unit", required=True, help="unit code")
     sp.add_argument("--date", help="YYYY-MM-DD (default: the latest)")
     sp.set_defaults(func=cmd_service_day_show)
@@ -58,12 +58,29 @@ def cmd_service_day_show(ctx: Context) -> None:
     day = date_arg(ctx.args.date, "--date")
     with db.read(ctx.engine) as s:
         d = service_day.get_digest(s, ctx.args.unit, day)
+    if d.get("kind") == "summary":
+        ctx.emit(d, _summary_text)
+        return
     ctx.emit(d, lambda d: "\n".join(
         [f"{d['unit']['name']} 便民集中服务日 {d['service_date']}: overdue {d['counts']['overdue']}, "
          f"due soon {d['counts']['due_soon']}, paused {d['counts']['paused']}"]
         + [f"  {k:<8} {e['number']} {e['service_code']} {e['applicant_name']} ({e['village']}) {e['reason']} "
            f"{e.get('due_at') or ''}"
            for k in ("overdue", "due_soon", "paused") for e in d[k]]))
+
+
+def _summary_text(d: dict[str, Any]) -> str:
+    """A county's or the city's digest: a line per unit below, then the longest-overdue cases."""
+    def line(name: str, c: dict[str, Any]) -> str:
+        rate = "-" if c["on_time_rate"] is None else f"{c['on_time_rate'] * 100:.1f}%"
+        return (f"  {name:<10} open {c['open']}, due soon {c['due_soon']}, overdue {c['overdue']}, paused "
+                f"{c['paused']}, completed in {d['month']} {c['completed']} (on time {rate})")
+    head = (f"{d['unit']['name']} 便民集中服务日 {d['service_date']}: overdue {d['counts']['overdue']}, "
+            f"due soon {d['counts']['due_soon']}, paused {d['counts']['paused']}")
+    return "\n".join([head, *(line(c["name"], c) for c in d["children"]), line("total", d["totals"])]
+                     + [f"  overdue  {e['number']} {e['service_code']} {e['applicant_name']} ({e['unit']} "
+                        f"{e['village']}) due {e['due_at']}, {e['days_overdue']} working days late"
+                        for e in d["most_overdue"]])
 
 
 def cmd_notifications(ctx: Context) -> None:

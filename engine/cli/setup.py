@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from .. import accounts, db, demo, orgs, processes, queries, settings
 from ..bpmn import compile_bpmn
-from ..errors import InvalidInput, NotFound, UsageError
+from ..errors import BpmnRejected, InvalidInput, NoDatabase, NotFound, UsageError
 from ..models import OrgUnit
 from ..policy import Actor
 from .context import Context, password_stdin
@@ -27,11 +27,13 @@ def register(sub: Any) -> None:
                     help="read the administrator's password from standard input (default: print a temporary one)")
     sp.set_defaults(func=cmd_init, creates_database=True)
 
-    sp = sub.add_parser("deploy", help="deploy BPMN files as new process versions")
+    sp = sub.add_parser("deploy", help="deploy BPMN files (one file set: together, callees first, all or "
+                                       "nothing) as new process versions")
     sp.add_argument("files", nargs="+", type=Path)
     sp.add_argument("--as", dest="as_user")
     sp.add_argument("--dry-run", action="store_true",
-                    help="only check: would each file deploy, as a model, or be refused?")
+                    help="only check: would each file deploy, as a model, or be refused? (processes deployed "
+                         "before count as callable when the database exists)")
     sp.set_defaults(func=cmd_deploy)
 
     procs = sub.add_parser("processes", help="deployed processes").add_subparsers(dest="proc_cmd", required=True)
@@ -124,31 +126,47 @@ def _init_text(out: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _deploy_files(ctx: Context, files: Sequence[Path], actor_name: str | None) -> list[dict[str, Any]]:
-    results = []
-    for path in files:
+def _read_files(paths: Sequence[Path]) -> list[tuple[bytes, str]]:
+    files = []
+    for path in paths:
         try:
-            data = Path(path).read_bytes()
+            files.append((Path(path).read_bytes(), Path(path).name))
         except OSError as exc:
             raise InvalidInput(f"cannot read {path}: {exc.strerror}", reason="cli.file_unreadable",
                                path=str(path)) from None
-        # compile before the transaction: on SQLite its first statement takes the write lock
-        compiled = compile_bpmn(data, Path(path).name)
-        with db.transaction(ctx.engine) as s:
-            actor = orgs.actor_by_name(s, actor_name) if actor_name else Actor.operator()
-            results += [r.__dict__ for r in processes.deploy(s, data, Path(path).name, actor, compiled=compiled)]
-    return results
+    return files
+
+
+def _deploy_files(ctx: Context, paths: Sequence[Path], actor_name: str | None) -> list[dict[str, Any]]:
+    """The files as one set (processes.deploy_files): callees before callers, in one transaction."""
+    files = _read_files(paths)
+    # compile before the transaction (on SQLite its first statement takes the write lock); every file's
+    # refusals are reported together
+    compiled, refused = [], []
+    for data, name in files:
+        try:
+            compiled.append(compile_bpmn(data, name))
+        except BpmnRejected as exc:
+            refused.append(exc)
+    if refused:
+        if len(refused) == 1:
+            raise refused[0]
+        raise BpmnRejected(f"{len(refused)} files could not be deployed", [f for e in refused for f in e.findings])
+    with db.transaction(ctx.engine) as s:
+        actor = orgs.actor_by_name(s, actor_name) if actor_name else Actor.operator()
+        return [r.__dict__ for r in processes.deploy_files(s, files, actor, compiled=compiled)]
 
 
 def cmd_deploy(ctx: Context) -> int:
     if ctx.args.dry_run:
-        outcomes = []
-        for path in ctx.args.files:
-            try:
-                outcomes.append(processes.dry_run(Path(path).read_bytes(), Path(path).name))
-            except OSError as exc:
-                raise InvalidInput(f"cannot read {path}: {exc.strerror}", reason="cli.file_unreadable",
-                                   path=str(path)) from None
+        files = _read_files(ctx.args.files)
+        try:
+            engine = ctx.engine
+        except NoDatabase:  # no database yet: only the files themselves are judged
+            outcomes = processes.dry_run_files(files)
+        else:
+            with db.read(engine) as s:
+                outcomes = processes.dry_run_files(files, s)
         ctx.emit(outcomes, lambda os_: "\n".join(
             f"{o['file']}: {o['outcome']}" + (f" — {o['element'] or ''} line {o['line']}: {o['message']}"
                                               if o["outcome"] == "refused" else f" ({o['message']})") for o in os_))
@@ -157,6 +175,8 @@ def cmd_deploy(ctx: Context) -> int:
     ctx.emit(results, lambda rs: "\n".join(
         f"{r['process_id']} v{r['version']}: " + ("deployed" if r["created"] else "unchanged")
         + ("" if r["executable"] else " (model only)")
+        + (" (calls " + ", ".join(f"{pid} v{pin['version']}" for pid, pin in r["calls"].items()) + ")"
+           if r["calls"] else "")
         + "".join(f"\n  {f['severity']}: {f.get('element_id') or ''} line {f.get('line')}: {f['message']}"
                   for f in r["findings"]) for r in rs))
     return 0

@@ -9,6 +9,13 @@ task and card rows), never a workflow, never a loop over cases.
 - `lists`     `cases_for`: the rows behind one number, keyset-paged, whose total is the number
 - `overdue`   the overdue report: late steps, filtered, sorted, keyset-paged
 - `export`    the same as Excel (openpyxl) and CSV files, bounded
+- `trends`    the charts' numbers: cases opened and closed and the overdue trend week by week, on-time rate by
+              township, open cards by item, and the lists behind them
+- `ranking`   the monthly ranking of townships and villages by on-time rate and 好差评 (月度排名)
+- `waits`     where cases wait: each step's working time (median, 90th percentile) this month against the last,
+              by unit and person, and the steps holding the overdue work; `histogram` their portable percentiles
+- `predict`   a predicted finish date for an open case from its item's and units' history, and the cases
+              predicted to run late (预计将超期)
 
 Like `engine.queries`, every function takes a session and the reader, and returns frozen dataclasses
 holding datetimes (`to_json()` for the API).

@@ -12,7 +12,7 @@ over cases.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -133,14 +133,20 @@ def case_parts(sub: scope.Subtree, month: Month, key: Any) -> list[Select[Any]]:
     opened = _part(key, {"open": func.count(),
                          **{m.value: _sum(case_predicate(m, month)) for m in OPEN_MEASURES[1:]}})
     opened = _grouped(opened.select_from(Case).where(case_predicate(Measure.OPEN, month), where), key)
+    cards = _part(key, {"cards": func.count()}).select_from(Card).join(Case, Case.id == Card.case_id)
+    cards = _grouped(cards.where(predicate(Measure.CARDS, month, Subject.CARD), where), key)
+    return [opened, closed_part(sub, month, key), cards]
+
+
+def closed_part(sub: scope.Subtree, month: Month, key: Any) -> Select[Any]:
+    """The month's completed cases of the subtree, grouped by `key`: the closed measures and the working
+    days (alone, what the on-time charts of engine.reports.trends read — a month's closures, not the open
+    work)."""
     timed = case_predicate(Measure.TIMED, month)
     closed = _part(key, {"completed": func.count(),
                          **{m.value: _sum(case_predicate(m, month)) for m in CLOSED_MEASURES[1:]},
                          "workdays": func.sum(case((timed, Case.workdays_taken), else_=0))})
-    closed = _grouped(closed.select_from(Case).where(case_predicate(Measure.COMPLETED, month), where), key)
-    cards = _part(key, {"cards": func.count()}).select_from(Card).join(Case, Case.id == Card.case_id)
-    cards = _grouped(cards.where(predicate(Measure.CARDS, month, Subject.CARD), where), key)
-    return [opened, closed, cards]
+    return _grouped(closed.select_from(Case).where(case_predicate(Measure.COMPLETED, month), sub.condition()), key)
 
 
 def holder_parts(sub: scope.Subtree, month: Month) -> list[Select[Any]]:
@@ -183,32 +189,52 @@ def item_counts(session: Session, sub: scope.Subtree, month: Month) -> list[tupl
 def rows_by(session: Session, sub: scope.Subtree, month: Month, by: str,
             items: list[tuple[str, Counts]] | None = None) -> tuple[BoardRow, ...]:
     """One breakdown's rows: one statement (department: the item statement, folded; `items` if it ran)."""
+    return breakdown(session, sub, month, by, items)[0]
+
+
+def _total(counts: Iterable[Counts]) -> Counts:
+    total = Counts.of({})
+    for c in counts:
+        total = total.plus(c)
+    return total
+
+
+def breakdown(session: Session, sub: scope.Subtree, month: Month, by: str,
+              items: list[tuple[str, Counts]] | None = None) -> tuple[tuple[BoardRow, ...], Counts | None]:
+    """One breakdown's rows (one statement; department: the item statement, folded, `items` if it ran) and,
+    when its keys partition the subtree's cases — every breakdown but the holder's: a case has one unit right
+    below, one item, one department, one first clerk or none — the sum of every key's numbers, which *is* the
+    overall statement's result (the same rows, grouped, then added up), so the board needs no statement of
+    its own for it. None for the holder's (a case's steps have several holders, or none)."""
     if by == "unit":
         column = sub.child_column()
         if column is None:
-            return ()
-        t = tally(case_parts(sub, month, column))
-        found = session.execute(select(OrgUnit.code, OrgUnit.name, *[t.c[c] for c in COLUMNS])
-                                .select_from(OrgUnit).outerjoin(t, t.c.key == OrgUnit.id)
+            return (), None
+        found = {r.key: _counts(r) for r in session.execute(select(tally(case_parts(sub, month, column))))}
+        units = session.execute(select(OrgUnit.id, OrgUnit.code, OrgUnit.name)
                                 .where(OrgUnit.parent_id == sub.unit.id).order_by(OrgUnit.code))
-        return tuple(BoardRow(r.code, r.name, r.code, _counts(r)) for r in found)
+        return (tuple(BoardRow(u.code, u.name, u.code, found.get(u.id) or Counts.of({})) for u in units),
+                _total(found.values()))
     if by in ("item", "department"):
         items = item_counts(session, sub, month) if items is None else items
+        total = _total(counts for _, counts in items)
         names = dict(service_choices(session))
         if by == "item":
-            return _ranked(BoardRow(code, names.get(code, code), code, counts) for code, counts in items)
+            return _ranked(BoardRow(code, names.get(code, code), code, counts) for code, counts in items), total
         depts = departments(session)
         folded: dict[str, Counts] = {}
         for code, counts in items:
             name = depts.get(code) or NONE
             folded[name] = folded[name].plus(counts) if name in folded else counts
-        return _ranked(BoardRow(name, "" if name == NONE else name, None, counts) for name, counts in folded.items())
+        return (_ranked(BoardRow(name, "" if name == NONE else name, None, counts) for name, counts in folded.items()),
+                total)
     if by in ("clerk", "agent"):
         t = tally(case_parts(sub, month, Case.first_clerk_id) if by == "clerk" else holder_parts(sub, month))
         found = session.execute(select(t, User.username, User.display_name).select_from(t)
-                                .outerjoin(User, User.id == t.c.key))
-        return _ranked(BoardRow(NONE if r.key is None else str(r.key), r.display_name or "",
-                                r.username, _counts(r)) for r in found)
+                                .outerjoin(User, User.id == t.c.key)).all()
+        rows = _ranked(BoardRow(NONE if r.key is None else str(r.key), r.display_name or "", r.username, _counts(r))
+                       for r in found)
+        return rows, _total(r.counts for r in rows) if by == "clerk" else None
     raise InvalidInput(f"没有这种分类 / no breakdown {str(by)[:20]!r}: one of {', '.join(BREAKDOWNS)}",
                        reason="report.breakdown_invalid", by=str(by)[:20])
 
@@ -221,26 +247,28 @@ def _ranked(rows: Any) -> tuple[BoardRow, ...]:
 
 def board(session: Session, actor: Who, unit_code: str | None = None, by: str = "unit",
           now: datetime | None = None) -> Board:
-    """The board of `unit_code` (default: the reader's unit) broken down `by` one of BREAKDOWNS: two
-    statements (the overall numbers, the breakdown)."""
+    """The board of `unit_code` (default: the reader's unit) broken down `by` one of BREAKDOWNS: one aggregate
+    statement, the breakdown, whose keys' sum is the overall numbers (`breakdown`); by holder, two (the
+    overall numbers have a statement of their own)."""
     sub = scope.subtree(session, actor, unit_code)
     if by not in breakdowns(sub.unit):
         raise InvalidInput(f"没有这种分类 / no breakdown {str(by)[:20]!r}: one of {', '.join(breakdowns(sub.unit))}",
                            reason="report.breakdown_invalid", by=str(by)[:20])
     now = now or clock.now()
     month = Month.of(now)
-    return Board(sub.unit, sub.chain, month.first_day, by, measures_of(by), overall(session, sub, month),
-                 rows_by(session, sub, month, by), now)
+    rows, total = breakdown(session, sub, month, by)
+    return Board(sub.unit, sub.chain, month.first_day, by, measures_of(by),
+                 total if total is not None else overall(session, sub, month), rows, now)
 
 
 def all_breakdowns(session: Session, actor: Who, unit_code: str | None = None,
                    now: datetime | None = None) -> tuple[Board, ...]:
-    """Every breakdown of a unit's board (the Excel file's sheets): the overall numbers once, then one
-    statement per breakdown (department folded from item)."""
+    """Every breakdown of a unit's board (the Excel file's sheets): one statement per breakdown (department
+    folded from item), the overall numbers the sum of the items'."""
     sub = scope.subtree(session, actor, unit_code)
     now = now or clock.now()
     month = Month.of(now)
-    total = overall(session, sub, month)
     items = item_counts(session, sub, month)
+    total = _total(counts for _, counts in items)  # the overall numbers: the sum of the items' (`breakdown`)
     return tuple(Board(sub.unit, sub.chain, month.first_day, by, measures_of(by), total,
                        rows_by(session, sub, month, by, items), now) for by in breakdowns(sub.unit))

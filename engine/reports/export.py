@@ -148,11 +148,14 @@ def list_row(row: lists.ReportRow, subject: Subject) -> list[Any]:
 
 
 def list_table(session: Session, actor: Who, unit_code: str | None, measure: Any, *, now: datetime | None = None,
-               **filters: Any) -> Table:
-    """Every row behind a number of the board (what `lists.cases_for` pages through), bounded."""
+               month: Any = None, **filters: Any) -> Table:
+    """Every row behind a number of the board (what `lists.cases_for` pages through; `month` as there),
+    bounded."""
     sub = scope.subtree(session, actor, unit_code)
     m = measures.parse_measure(measure)
-    query, _ = lists.list_query(session, sub, m, filters, now or clock.now())
+    now = now or clock.now()
+    chosen = measures.month_of(month, now) if month not in (None, "") else None
+    query, _ = lists.list_query(session, sub, m, filters, now, chosen)
     _bounded(session.scalar(query.count()) or 0)
     rows = (list_row(r, query.subject) for r in lists.walk(session, query))
     return Table(MEASURE_NAMES[m], _CASE_COLUMNS + _SUBJECT_COLUMNS[query.subject], rows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
@@ -62,6 +62,8 @@ class ReportList(JsonModel):
     filters: Mapping[str, str]
     total: int
     page: Page[ReportRow]
+    #: the month its closed measures count, when the list was asked for one (None: this month)
+    month: date | None = None
 
 
 _VILLAGE = aliased(OrgUnit, name="village")
@@ -120,11 +122,12 @@ _CASE_OF = {Subject.TASK: TaskRow.case_id, Subject.CARD: Card.case_id}
 
 
 def list_query(session: Session, sub: scope.Subtree, measure: Measure, given: Mapping[str, Any],
-               now: datetime) -> tuple[Query, measures.Filters]:
-    """The SQL of the rows behind `measure` in the subtree under the filters `given`."""
+               now: datetime, month: Month | None = None) -> tuple[Query, measures.Filters]:
+    """The SQL of the rows behind `measure` in the subtree under the filters `given` (the closed measures:
+    in `month`, default the month of `now`)."""
     checked = measures.filters(session, sub, given)
     subject = measures.subject_of(measure, checked.agent_id is not None)
-    where = [measures.predicate(measure, Month.of(now), subject), sub.condition(), *checked.conditions]
+    where = [measures.predicate(measure, month or Month.of(now), subject), sub.condition(), *checked.conditions]
     if checked.agent_id is not None:
         where.append(measures.holder_condition(subject, checked.agent_id))
     return Query(subject, _ID[subject], tuple(where)), checked
@@ -145,20 +148,25 @@ def _key(row: Any) -> str:
 
 
 def cases_for(session: Session, actor: Who, unit_code: str | None, measure: Any, *, limit: int = 25,
-              cursor: str | None = None, now: datetime | None = None, **filters: Any) -> ReportList:
+              cursor: str | None = None, now: datetime | None = None, month: Any = None,
+              **filters: Any) -> ReportList:
     """The rows behind the number `measure` of the board of `unit_code` (default: the reader's unit), in
     the board row given by `filters` (unit=<code>, item=<code>, department=<name>, clerk=<user id|none>,
-    agent=<user id>): newest first, `limit` a page from `cursor`, with their total."""
+    agent=<user id>): newest first, `limit` a page from `cursor`, with their total. `month` (YYYY-MM, not
+    after the current month) makes the closed measures count that month instead of this one — the lists
+    behind the monthly ranking's numbers (engine.reports.ranking)."""
     sub = scope.subtree(session, actor, unit_code)
     m = measures.parse_measure(measure)
     limit = check_limit(limit)
     now = now or clock.now()
-    query, checked = list_query(session, sub, m, filters, now)
+    chosen = measures.month_of(month, now) if month not in (None, "") else None
+    query, checked = list_query(session, sub, m, filters, now, chosen)
     total = session.scalar(query.count()) or 0
     after = read_case_cursor(cursor) if cursor is not None else None
     rows = session.execute(query.rows(limit, after)).all()
     return ReportList(sub.unit, sub.chain, m, query.subject, dict(checked.values), total,
-                      page_of(rows, limit, _row, _key, after_cursor=cursor is not None))
+                      page_of(rows, limit, _row, _key, after_cursor=cursor is not None),
+                      chosen.first_day if chosen else None)
 
 
 def walk(session: Session, query: Query, batch: int = 1000) -> Iterator[ReportRow]:

@@ -64,9 +64,56 @@ class Month:
 
     @classmethod
     def of(cls, now: datetime) -> Month:
-        day = clock.local(now).date().replace(day=1)
-        following = day.replace(year=day.year + 1, month=1) if day.month == 12 else day.replace(month=day.month + 1)
-        return cls(day, _midnight(day), _midnight(following))
+        return cls.containing(clock.local(now).date())
+
+    @classmethod
+    def containing(cls, day: date) -> Month:
+        """The month a calendar day (Asia/Shanghai) falls in."""
+        first = day.replace(day=1)
+        following = first.replace(year=first.year + 1, month=1) if first.month == 12 else \
+            first.replace(month=first.month + 1)
+        return cls(first, _midnight(first), _midnight(following))
+
+    def previous(self) -> Month:
+        """The month before this one (the last complete month, seen from this one)."""
+        day = self.first_day
+        return Month.containing(day.replace(year=day.year - 1, month=12) if day.month == 1
+                                else day.replace(month=day.month - 1))
+
+    @property
+    def code(self) -> str:
+        """The month as a page's address names it: YYYY-MM."""
+        return f"{self.first_day:%Y-%m}"
+
+    @classmethod
+    def parse(cls, value: Any, now: datetime) -> Month:
+        """A month a reader chose (`YYYY-MM`, e.g. from a report's month picker): a month that has begun by
+        `now`. Anything else — not that shape, no such month, before 1970, later than the current month — is
+        `InvalidInput` (a month to come has no numbers yet; a blank report would pass for one)."""
+        shown = str(value)[:20]
+        found = _MONTH.fullmatch(value) if isinstance(value, str) else None
+        if found is None or not 1 <= int(found[2]) <= 12 or int(found[1]) < clock.FIRST_YEAR:
+            raise InvalidInput(f"月份 {shown!r} 无效，应为“年-月”如 2026-10 / bad month {shown!r}: YYYY-MM",
+                               reason="report.month_invalid", month=shown)
+        month = cls.containing(date(int(found[1]), int(found[2]), 1))
+        if month.first_day > cls.of(now).first_day:
+            raise InvalidInput(f"{shown} 尚未到来，没有数据 / {shown} has not begun: no numbers yet",
+                               reason="report.month_future", month=shown)
+        return month
+
+
+#: a month as a report's address names it
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+
+
+def month_of(value: Any, now: datetime) -> Month:
+    """The month a report counts closures in: the one `value` names (a `Month`, or YYYY-MM checked by
+    `Month.parse`), or the current one when none is given."""
+    if isinstance(value, Month):
+        return value
+    if value is None or value == "":
+        return Month.of(now)
+    return Month.parse(value, now)
 
 
 def _midnight(day: date) -> datetime:

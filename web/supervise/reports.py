@@ -4,7 +4,8 @@ each as an Excel or CSV download (`?format=xlsx|csv`).
 - `GET /reports`, `/reports/<unit>`: the board of the reader's unit (or of a unit below it) for this month,
   one tab per breakdown (units below, item, department, first-responsibility clerk, holder); every number
   links to the list behind it. Breadcrumbs city → county → township → village.
-- `GET /reports/<unit>/cases?measure=…&unit|item|department|clerk|agent=…`: the drill-down list.
+- `GET /reports/<unit>/cases?measure=…&unit|item|department|clerk|agent=…[&month=YYYY-MM]`: the drill-down list
+  (`month`: the closures of that month, not this one — what the monthly ranking's numbers link to).
 - `GET /reports/overdue?…`: the overdue report with its filter form (a GET form: the address is the report).
 
 Who: `policy.may_see_reports` (supervisors their unit and below, township/county officers their own unit,
@@ -180,20 +181,26 @@ def reports_cases(unit_code_: str) -> Any:
     fmt = _format()
     measure = request.args.get("measure", "")
     filters = _args(("unit", "item", "department", "clerk", "agent"))
+    month = request.args.get("month", "")[:20] or None  # the monthly ranking's lists: closures of that month
+    name = f"cases-{unit_code_}-{measure}{'-' + month if month else ''}-{_stamp()}"  # used once month is checked
     if fmt == "xlsx":
         with _read() as s:
-            table = export.list_table(s, actor, unit_code_, measure, **filters)
-            return _xlsx([table], f"cases-{unit_code_}-{measure}-{_stamp()}")
+            table = export.list_table(s, actor, unit_code_, measure, month=month, **filters)
+            return _xlsx([table], name)
     if fmt == "csv":
-        return _csv(lambda s: export.list_table(s, actor, unit_code_, measure, **filters),
-                    f"cases-{unit_code_}-{measure}-{_stamp()}")
+        return _csv(lambda s: export.list_table(s, actor, unit_code_, measure, month=month, **filters), name)
     cursor = request.args.get("cursor") or None
     with _read() as s:
-        found = reports.cases_for(s, actor, unit_code_, measure, limit=PAGE_SIZE, cursor=cursor, **filters)
+        found = reports.cases_for(s, actor, unit_code_, measure, limit=PAGE_SIZE, cursor=cursor, month=month,
+                                  **filters)
         labels = _filter_labels(s, found.filters)
-    here = {"unit_code_": unit_code_, "measure": found.measure.value, **found.filters}
+    here = {"unit_code_": unit_code_, "measure": found.measure.value, **found.filters,
+            "month": f"{found.month:%Y-%m}" if found.month else None}
+    if found.month:
+        labels.append((_("月份"), _("%(year)s年%(month)s月", year=found.month.year, month=found.month.month)))
     return render_template(
-        "supervise/report_cases.html", found=found, measures=MEASURES, labels=labels,
+        "supervise/report_cases.html", found=found, labels=labels,
+        measures={**MEASURES, Measure.COMPLETED: _l("办结")} if found.month else MEASURES,
         crumbs=_crumbs(actor, found.chain),
         board_url=url_for("supervise.reports_board", unit_code_=unit_code_,
                           by=next(iter(found.filters), None) or None),

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, url_for
 
 from engine import cases, clock, processes, queries
+from engine.reports import predict
 from engine.vocab import Role
 
 from ..context import current_actor, read, write
@@ -38,7 +39,9 @@ def home() -> Any:
 @bp.route("/cases/<number>")
 def case(number: str) -> Any:
     with read() as s:
-        return render_template("workbench/case.html", case=queries.case_detail(s, number, current_actor()))
+        detail = queries.case_detail(s, number, current_actor())
+        # beside the promised due: when it will likely finish, from its item's and units' history (open cases)
+        return render_template("workbench/case.html", case=detail, prediction=predict.for_detail(s, detail))
 
 
 @bp.route("/notifications/read", methods=["POST"])

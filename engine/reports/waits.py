@@ -1,0 +1,311 @@
+"""Where cases wait (issue #10 §6): for a unit's subtree and a month (Asia/Shanghai; default this month,
+compared with the month before), the working time each step took — count, median and 90th percentile in
+working days — overall, by the unit the step sits at (`tasks.unit_id`) and by the person who completed it
+(`tasks.completed_by_id`); and the steps where the overdue work sits now.
+
+What is counted: the steps of the subtree's cases (whatever unit they sit at: a township's cases wait at the
+county too) completed in the month, by their working time (`tasks.work_hundredths`, set with the completion:
+working days' hours from ready to done, the case's clock stops *not* taken out — a 补正 wait is time the case
+spends in that step; cancelled steps have none). A step is (service item, BPMN id); its name and level are
+those it was completed under (the newest when versions differ).
+
+How: one aggregate statement for the three breakdowns (`histogram.step_histograms`): the completed steps of
+the two months (`ix_tasks_completed_at`, joined to the cases for the subtree) read once as a common table
+expression, then grouped per breakdown by step, key, month and histogram bucket (exact to a tenth of a
+working day below ten days) — a UNION; the medians and percentiles are read off those histograms in Python.
+The rows are bounded by steps × keys × buckets, never by cases; a page asks for only its first (step, person)
+pairs, ranked in SQL (window functions), the files for all. The overdue steps: one statement over the ready
+steps of the subtree's open cases whose clock runs (`ix_tasks_ready_due`), grouped by item, step, level and
+unit — each row's numbers are the totals of the overdue report it links to (the same predicates as
+`overdue.overdue_query`, filtered by unit, item, step and level).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from .. import clock, policy
+from ..errors import InvalidInput
+from ..models import Case, OrgUnit, TaskRow, User
+from ..queries.process_versions import service_choices
+from ..queries.scope import Who, who
+from ..queries.serialize import JsonModel
+from . import export, predict, scope
+from .histogram import Stat, StepHistogram, StepHistograms, step_histograms
+from .measures import COMPLETED, OPEN, READY, Month, month_of
+from .overdue import LEVELS as STEP_LEVELS
+
+#: the breakdowns of the step times
+BREAKDOWNS = ("step", "unit", "person")
+
+
+#: the reasons a month is refused with (`measures.Month.parse`)
+MONTH_REASONS = ("report.month_invalid", "report.month_future")
+
+
+# ------------------------------------------------------------------------------------------- rows
+@dataclass(frozen=True)
+class WaitRow(JsonModel):
+    """A step's working time in the month and the month before: the whole subtree's (`key` None), or at one
+    unit (`key` its code, `who` its name) or of one person (`key` the username, `who` the display name)."""
+    service_code: str
+    service_name: str
+    bpmn_id: str
+    step: str
+    level: str | None
+    key: str | None
+    who: str | None
+    this: Stat
+    last: Stat
+
+    @property
+    def change(self) -> float | None:
+        """The median's change from the month before (working days; None when either month has none)."""
+        if self.this.median is None or self.last.median is None:
+            return None
+        return round(self.this.median - self.last.median, 2)
+
+
+@dataclass(frozen=True)
+class HotStep(JsonModel):
+    """A step where overdue work sits: how many of the subtree's steps there are overdue (`red`) and due
+    soon (`yellow`), with the filters of the overdue report that lists exactly them (`filters`). `unit` is the
+    unit the steps sit at — or, where the reader may not open that unit's report (an officer's villages), the
+    report's own unit, the villages' steps counted together (`combined`)."""
+    service_code: str
+    service_name: str
+    step: str
+    level: str | None
+    unit_code: str
+    unit: str
+    combined: bool
+    red: int
+    yellow: int
+    filters: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WaitsReport(JsonModel):
+    unit: scope.ReportUnit
+    chain: tuple[scope.ReportUnit, ...]
+    month: date  # the first day of the month reported
+    previous: date  # the first day of the month compared with
+    steps: tuple[WaitRow, ...]
+    by_unit: tuple[WaitRow, ...]
+    by_person: tuple[WaitRow, ...]
+    hot: tuple[HotStep, ...]
+    generated_at: datetime
+    #: the rows of each table before a page kept its first ones ("steps", "units", "people", "hot")
+    totals: Mapping[str, int] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------- step times
+def histograms(session: Session, sub: scope.Subtree, this: Month, last: Month,
+               keys: tuple[str, ...] = BREAKDOWNS, people: int | None = None) -> StepHistograms:
+    """The step-time histograms of the subtree's steps completed in the two months, per breakdown: one
+    statement (`histogram.step_histograms`); `people`: only the first so many (step, person) pairs."""
+    return step_histograms(session, completed_where(sub, this, last), this.start, keys,
+                           {"person": people} if people is not None else None)
+
+
+def completed_where(sub: scope.Subtree, this: Month, last: Month) -> tuple[ColumnElement[bool], ...]:
+    """The completed steps a report counts (with `TaskRow.state` completed and a working time): those of
+    the subtree's cases completed in the month before `this` or in `this` (by `ix_tasks_completed_at`)."""
+    return (TaskRow.state == COMPLETED, TaskRow.completed_at >= last.start, TaskRow.completed_at < this.end,
+            TaskRow.work_hundredths.is_not(None), sub.condition())
+
+
+def step_rows(session: Session, found: Mapping[tuple[str, str, Any], StepHistogram], by: str,
+              names: Mapping[str, str], limit: int | None = None) -> tuple[WaitRow, ...]:
+    """One breakdown's rows, most steps this month first (then last month's, then by item, step, key): the
+    first `limit` of them (None: all), with the names of their units or people (one statement)."""
+    order = sorted(found.items(), key=lambda kv: (-kv[1].counts[0], -kv[1].counts[1], kv[0][0], kv[0][1],
+                                                  kv[0][2] if kv[0][2] is not None else -1))
+    chosen = order if limit is None else order[:limit]
+    labels: dict[Any, tuple[str, str]] = {}
+    ids = sorted({k[2] for k, _ in chosen if k[2] is not None})
+    if by == "unit" and ids:
+        labels = {r.id: (r.code, r.name) for r in session.execute(
+            select(OrgUnit.id, OrgUnit.code, OrgUnit.name).where(OrgUnit.id.in_(ids)))}
+    elif by == "person" and ids:
+        labels = {r.id: (r.username, r.display_name) for r in session.execute(
+            select(User.id, User.username, User.display_name).where(User.id.in_(ids)))}
+    rows = []
+    for (item, step, k), h in chosen:
+        code, shown = labels.get(k, (None, None)) if by != "step" else (None, None)
+        rows.append(WaitRow(item, names.get(item, item), step, h.name, h.level, code, shown, Stat.of(h.this),
+                            Stat.of(h.last)))
+    return tuple(rows)
+
+
+# ------------------------------------------------------------------------------------------- overdue steps
+def hot_steps(session: Session, actor: Who, sub: scope.Subtree, now: datetime, names: Mapping[str, str],
+              limit: int | None = None) -> tuple[tuple[HotStep, ...], int]:
+    """The steps where the subtree's overdue (and due-soon) work sits, most overdue first — the first `limit`
+    (None: all) and how many there are: one statement. The predicates are the overdue report's: ready steps
+    of open cases whose clock runs, red when due by `now`, yellow when due soon (the sweep's warning) and not
+    yet due."""
+    red = TaskRow.due_at <= now
+    yellow = and_(TaskRow.warning_level == "yellow", TaskRow.due_at > now)
+    stmt = (select(Case.service_code, TaskRow.name, TaskRow.level, TaskRow.unit_id,
+                   func.sum(case((red, 1), else_=0)).label("red"),
+                   func.sum(case((yellow, 1), else_=0)).label("yellow"))
+            .select_from(TaskRow).join(Case, Case.id == TaskRow.case_id)
+            .where(TaskRow.state == READY, Case.status == OPEN, Case.paused_at.is_(None), sub.condition(),
+                   or_(red, yellow))
+            .group_by(Case.service_code, TaskRow.name, TaskRow.level, TaskRow.unit_id))
+    raw = session.execute(stmt).all()
+    reader = who(actor)
+    links: dict[int, tuple[str, str, bool]] = {}  # unit id → (the unit the row links to, its name, combined)
+    if raw:
+        for unit in session.execute(select(OrgUnit.id, OrgUnit.code, OrgUnit.name, OrgUnit.path)
+                                    .where(OrgUnit.id.in_({r.unit_id for r in raw}))):
+            # the step's unit where the reader may open its report and it lies in the subtree; else the subtree's
+            # own (a county above a township's subtree holds exactly the subtree's county steps: not combined)
+            own = unit.path.startswith(sub.unit.path) and policy.may_see_reports(reader, unit.path)
+            links[unit.id] = (unit.code, unit.name, False) if own else \
+                (sub.unit.code, sub.unit.name, not sub.unit.path.startswith(unit.path))
+    folded: dict[tuple[str, str, str | None, str], list[Any]] = {}
+    for r in raw:
+        code, shown, combined = links[r.unit_id]
+        entry = folded.setdefault((r.service_code, r.name, r.level, code), [shown, combined, 0, 0])
+        entry[2] += int(r.red or 0)
+        entry[3] += int(r.yellow or 0)
+    order = sorted(folded.items(), key=lambda kv: (-kv[1][2], -kv[1][3], kv[0][0], kv[0][1], kv[0][3]))
+    rows = []
+    for (item, step, level, code), (shown, combined, n_red, n_yellow) in order[:limit]:
+        filters = {"unit": code, "item": item, "step": step}
+        if level in STEP_LEVELS:  # the report's level filter (a step of no level: its unit's steps, any level)
+            filters["level"] = level
+        rows.append(HotStep(item, names.get(item, item), step, level, code, shown, combined, n_red, n_yellow,
+                            filters))
+    return tuple(rows), len(order)
+
+
+# ------------------------------------------------------------------------------------------- the report
+def waits_report(session: Session, actor: Who, unit_code: str | None = None, month: Any = None,
+                 now: datetime | None = None, limits: Mapping[str, int] | None = None,
+                 found: StepHistograms | None = None) -> WaitsReport:
+    """Where the cases of `unit_code`'s subtree (default: the reader's unit) wait: the steps' working time in
+    `month` ("YYYY-MM", default this month; `measures.Month.parse` refuses anything else) against the month
+    before — overall, by unit, by person — and the steps holding overdue work now. Two aggregate statements
+    (the step times, every breakdown at once; the overdue steps) plus the names of items, units and people.
+    `limits`: the rows each table keeps ("steps", "units", "people", "hot"; the page shows the first ones,
+    the files all), the totals in `WaitsReport.totals`. `found`: the histograms, if already read."""
+    now = now or clock.now()
+    sub = scope.subtree(session, actor, unit_code)
+    this = month_of(month, now)
+    last = this.previous()
+    names = dict(service_choices(session))
+    found = found if found is not None else histograms(session, sub, this, last)
+    limits = limits or {}
+    hot, hot_total = hot_steps(session, actor, sub, now, names, limits.get("hot"))
+    return WaitsReport(sub.unit, sub.chain, this.first_day, last.first_day,
+                       step_rows(session, found["step"], "step", names, limits.get("steps")),
+                       step_rows(session, found["unit"], "unit", names, limits.get("units")),
+                       step_rows(session, found["person"], "person", names, limits.get("people")),
+                       hot, now, {"steps": found.keys["step"], "units": found.keys["unit"],
+                                  "people": found.keys["person"], "hot": hot_total})
+
+
+def page(session: Session, actor: Who, unit_code: str | None, month: Any, cursor: str | None, *,
+         limits: Mapping[str, int] | None = None, page_size: int = 25,
+         now: datetime | None = None) -> tuple[WaitsReport, predict.AtRiskList]:
+    """What the page shows: the report (its tables cut at `limits`) and a page of the cases at risk. When the
+    month is the current one, the list measures the held steps against the report's own histograms by unit
+    (this month and the last), so they are read once."""
+    now = now or clock.now()
+    sub = scope.subtree(session, actor, unit_code)
+    this = month_of(month, now)
+    found = histograms(session, sub, this, this.previous(), people=(limits or {}).get("people"))
+    report = waits_report(session, actor, unit_code, this, now, limits, found)
+    current = this.first_day == Month.of(now).first_day
+    late = predict.at_risk(session, actor, unit_code, cursor, limit=page_size, now=now,
+                           steps=found["unit"] if current else None)
+    return report, late
+
+
+# ------------------------------------------------------------------------------------------- files
+#: the tables of the waits report, as the page names them (a CSV is one of them: `?table=`)
+TABLES = ("steps", "units", "people", "hot", "late")
+_STEP_COLUMNS = (export.Column("事项编码", width=12), export.Column("事项", width=28), export.Column("环节", width=20),
+                 export.Column("层级", width=8))
+_STAT_COLUMNS = (export.Column("本月件数", "int", 9), export.Column("本月中位（工作日）", "decimal", 14),
+                 export.Column("本月P90（工作日）", "decimal", 14), export.Column("上月件数", "int", 9),
+                 export.Column("上月中位（工作日）", "decimal", 14), export.Column("上月P90（工作日）", "decimal", 14),
+                 export.Column("中位变化", "decimal", 10))
+_KEY_COLUMNS = {"steps": (), "units": (export.Column("所在单位", width=16), export.Column("代码", width=14)),
+                "people": (export.Column("经办人", width=12), export.Column("账号", width=18))}
+_TITLES = {"steps": "各环节用时", "units": "按单位", "people": "按经办人", "hot": "超期集中的环节",
+           "late": "预计将超期"}
+_LEVEL_NAMES = {"village": "村", "township": "乡镇", "county": "县"}
+
+
+def _wait_values(row: WaitRow, keyed: bool) -> list[Any]:
+    values: list[Any] = [row.service_code, row.service_name, row.step, _LEVEL_NAMES.get(row.level or "", "")]
+    if keyed:
+        values += [row.who or "（无）", row.key or ""]
+    return values + [row.this.count, row.this.median, row.this.p90, row.last.count, row.last.median,
+                     row.last.p90, row.change]
+
+
+def _late_reason(reason: predict.Reason) -> str:
+    if reason.kind == "typical":
+        return f"同类办件通常需 {reason.typical} 个工作日，承诺 {reason.limit} 个"
+    return f"环节“{reason.step}”已办 {reason.held:.1f} 个工作日，超过同类九成（{reason.p90:.1f}）"
+
+
+_LATE_COLUMNS = (export.Column("办件号", width=16), export.Column("事项编码", width=12),
+                 export.Column("事项", width=28), export.Column("申请人", width=10), export.Column("村", width=12),
+                 export.Column("当前环节", width=24),
+                 export.Column("经办人", width=12), export.Column("受理时间", "datetime", 17),
+                 export.Column("承诺期限", "date", 12), export.Column("预计办结", "date", 12),
+                 export.Column("将超期", "bool", 8), export.Column("依据", width=8),
+                 export.Column("同类用时（工作日）", "int", 14), export.Column("已用（工作日）", "int", 12),
+                 export.Column("原因", width=48))
+_BASIS_NAMES = {"township": "本乡镇", "county": "本县", "city": "全市", "none": "无历史", "paused": "暂停计时"}
+
+
+def late_values(row: predict.AtRiskRow) -> list[Any]:
+    p = row.prediction
+    return [row.case_number, row.service_code, row.service_name, row.applicant_name, row.village,
+            "、".join(f"{name}（{unit}）" for name, unit in row.steps), "、".join(row.holders), row.accepted_at,
+            p.promised, p.predicted, p.late if p.predicted is not None else None, _BASIS_NAMES.get(p.basis, p.basis),
+            p.typical_workdays, p.elapsed_workdays, "；".join(_late_reason(r) for r in row.reasons)]
+
+
+def table(session: Session, actor: Who, unit_code: str | None, month: Any, name: str,
+          now: datetime | None = None, report: WaitsReport | None = None) -> export.Table:
+    """One table of the report as a file (`name` one of TABLES): every row, not only those the page shows."""
+    if name not in TABLES:
+        raise InvalidInput(f"没有这张表 / no table {str(name)[:20]!r}: one of {', '.join(TABLES)}",
+                           reason="report.filter_invalid", key="table", value=str(name)[:20])
+    now = now or clock.now()
+    if name == "late":
+        query = predict.at_risk_query(session, actor, unit_code, now)
+        export._bounded(predict.count(session, query))  # the files' one bound (refused before a row is read)
+        return export.Table(_TITLES[name], _LATE_COLUMNS, (late_values(r) for r in predict.walk(session, query)))
+    report = report or waits_report(session, actor, unit_code, month, now)
+    if name == "hot":
+        cols = (*_STEP_COLUMNS, export.Column("所在单位", width=16), export.Column("超期", "int", 8),
+                export.Column("即将到期", "int", 9))
+        return export.Table(_TITLES[name], cols, [
+            [h.service_code, h.service_name, h.step, _LEVEL_NAMES.get(h.level or "", ""),
+             h.unit + ("（合计）" if h.combined else ""), h.red, h.yellow] for h in report.hot])
+    rows = {"steps": report.steps, "units": report.by_unit, "people": report.by_person}[name]
+    return export.Table(_TITLES[name], (*_STEP_COLUMNS, *_KEY_COLUMNS[name], *_STAT_COLUMNS),
+                        [_wait_values(r, name != "steps") for r in rows])
+
+
+def tables(session: Session, actor: Who, unit_code: str | None, month: Any,
+           now: datetime | None = None) -> list[export.Table]:
+    """The whole report as sheets: the step times (overall, by unit, by person), the overdue steps, the
+    cases at risk (the list's every row, bounded)."""
+    now = now or clock.now()
+    report = waits_report(session, actor, unit_code, month, now)
+    return [table(session, actor, unit_code, month, name, now, report) for name in TABLES]
