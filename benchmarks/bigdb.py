@@ -17,8 +17,9 @@ How it is built (``build``):
    template's recent dates, so their armed timers and warning checks stay in the future of NOW).
    Tasks, timers, audit events, pauses, cards and notifications come along; the closing facts the reports
    read (a case's on-time flag and working days taken, a step's working time) are the template's, not
-   recounted for the shifted dates (a shift may move a span across a weekend: the figures stay plausible). Secondary indexes are
-   dropped during the copy and rebuilt after it, foreign-key triggers are off (``session_replication_role``),
+   recounted for the shifted dates (a shift may move a span across a weekend: the figures stay plausible).
+   Secondary indexes are dropped during the copy and rebuilt after it, foreign-key triggers are off
+   (``session_replication_role``),
    then ``VACUUM ANALYZE``.
 
 Everything happens at the fixed instant NOW (a manual clock), so figures are comparable between runs.

@@ -166,6 +166,12 @@ class Case(Base):
         Index("ix_cases_open_village", "village_id", "id", **_live("status = 'open'")),
         Index("ix_cases_open_township", "township_id", "id", **_live("status = 'open'")),
         Index("ix_cases_open_county", "county_id", "id", **_live("status = 'open'")),
+        # every aggregate of the reports over a subtree's open cases reads only these columns (engine.reports:
+        # the board's open part and its cards' and steps' cases, the overdue report, the predictions' candidates):
+        # index-only scans, a range of it for a county, a township or a village (migration 0011)
+        Index("ix_cases_open_report", "county_id", "township_id", "village_id", "service_code", "first_clerk_id",
+              "status", "warning_level", "paused_at", "promised_due_at", "promised_limit_workdays",
+              "extension_workdays", "id", **_live("status = 'open'")),
         Index("uq_cases_intake_key", "intake_key", unique=True),
         # closed cases by closing instant (completed this month, on-time rate, trends)
         Index("ix_cases_closed_at", "closed_at", **_live("closed_at IS NOT NULL")),
@@ -557,6 +563,44 @@ class Incident(Base):
     resolved_note: Mapped[str | None] = mapped_column(String(500))
 
 
+class MigrationBatch(Base):
+    """One run of moving running cases of a process to another of its versions (`cases.migration`): which
+    cases were chosen (`selection`: from version, current step, unit, case numbers), by whom, and how many
+    moved, were refused (the first ones kept with why in `refusals`) and were rolled back since."""
+    __tablename__ = "migration_batches"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(100), index=True)
+    to_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
+    selection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_by: Mapped[str] = mapped_column(String(100))  # the username (the operator has no user row)
+    moved: Mapped[int] = mapped_column(Integer, default=0)
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    rolled_back: Mapped[int] = mapped_column(Integer, default=0)
+    refusals: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{case, reason, message, params}], capped
+
+
+class CaseMigration(Base):
+    """A case moved to another version of its process, with everything it was before — its workflow as
+    stored, its version, its open steps' and live timers' projection rows — so a rollback restores it exactly
+    (while its workflow is still what the move left: `after_sha256`)."""
+    __tablename__ = "case_migrations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("migration_batches.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    from_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
+    to_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
+    migrated_at: Mapped[datetime]
+    instance_json: Mapped[str] = mapped_column(Text)  # the workflow before the move
+    after_sha256: Mapped[str] = mapped_column(String(64))  # the workflow the move stored
+    tasks: Mapped[list[Any]] = mapped_column(JSON, default=list)  # the open steps' rows before (changed columns)
+    timers: Mapped[list[Any]] = mapped_column(JSON, default=list)  # the live timers' rows before
+    state: Mapped[str] = mapped_column(String(12))  # migrated | rolled_back
+    rolled_back_at: Mapped[datetime | None]
+    rolled_back_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
 # --------------------------------------------------------------------------- Core tables of the write paths
 def _table(model: type[Base]) -> Table:
     """The model's Core table. Declarative models type `__table__` as a FromClause; the write paths
@@ -573,3 +617,4 @@ T_NOTICE, T_ATTACH, T_COMMENT = _table(IntakeNotice), _table(Attachment), _table
 T_EXTREQ, T_RATING, T_RATE = _table(ExtensionRequest), _table(Rating), _table(RateEvent)
 T_CARD_EXPL, T_SUPERVISION = _table(CardExplanation), _table(Supervision)
 T_CAL_DAY, T_CAL_YEAR = _table(CalendarDay), _table(CalendarYear)
+T_MIG_BATCH, T_CASE_MIG = _table(MigrationBatch), _table(CaseMigration)

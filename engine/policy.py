@@ -283,6 +283,13 @@ def may_deploy(actor: Actor) -> bool:
     return actor.is_operator or (is_staff(actor) and actor.role in (Role.DESIGNER, Role.ADMIN))
 
 
+def may_migrate(actor: Actor) -> bool:
+    """Move running cases to another version of their process, and roll such a move back: designers and the
+    operator (issue 11 §8). Not admins: which cases may move, and what a version change does to them, is
+    the process designer's judgement."""
+    return actor.is_operator or (is_staff(actor) and actor.role == Role.DESIGNER)
+
+
 def may_see_incidents(actor: Actor) -> bool:
     """The incident list: supervisors (their subtree), admins and the operator (everything)."""
     return actor.is_operator or (is_staff(actor) and actor.role in (Role.SUPERVISOR, Role.ADMIN))

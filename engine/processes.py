@@ -22,16 +22,20 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session, load_only
 
-from . import clock, db, policy
+from . import catalog, clock, db, policy
+from .bpmn import MAX_BPMN_BYTES as MAX_BPMN_BYTES  # re-exported: the web's upload reads no more of a file
 from .bpmn import (
+    NS,
     CompiledFile,
     CompiledProcess,
     compile_bpmn,
     decision_names,
     first_steps,
+    load_xml,
     spec_from_json,
     spec_to_json,
 )
+from .bpmn.conventions import lint_data
 from .bpmn.linking import MODEL_ONLY, Callee, link
 from .errors import BpmnRejected, Conflict, Finding, NotFound
 from .models import ProcessVersion, User
@@ -340,6 +344,73 @@ def dry_run_files(files: Sequence[tuple[bytes, str]], session: Session | None = 
         out.append({"file": filename, "outcome": "deploys" if runnable else "model only", "element": None,
                     "line": None, "message": ", ".join(runnable) if runnable
                     else "no executable process: kept as a model (viewable, not startable)", "errors": 0})
+    return out
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One file of a set as the designer's modeler and upload page show it (`check_files`): would it deploy,
+    the ids of its processes, and every finding with its element id — refusals (`error`, rule `deploy`),
+    the compiler's warnings, and the conventions of DESIGN.md §6 (`yicun bpmn lint`, rule `convention`),
+    which are shown as warnings: a Camunda Modeler file without our lanes still deploys."""
+    file: str
+    outcome: str  # deploys | model only | refused
+    process_ids: tuple[str, ...]
+    findings: tuple[dict[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "outcome": self.outcome, "process_ids": list(self.process_ids),
+                "findings": [dict(f) for f in self.findings]}
+
+
+def check_files(files: Sequence[tuple[bytes, str]], session: Session | None = None) -> list[FileCheck]:
+    """`dry_run_files` with every finding instead of the first, plus the conventions lint (each file compiled
+    once): what a designer fixes before deploying. Read only, like the dry run."""
+    compiled: list[CompiledFile | None] = []
+    errors: list[list[Finding]] = []
+    for data, filename in files:
+        try:
+            compiled.append(compile_bpmn(data, filename))
+            errors.append([])
+        except BpmnRejected as exc:
+            compiled.append(None)
+            errors.append(list(exc.findings))
+    ready = [cf for cf in compiled if cf is not None]
+    if ready and len(ready) == len(files):
+        try:
+            _plan(session, ready)
+        except BpmnRejected as exc:
+            for finding in exc.findings:
+                index = next((i for i, (_d, name) in enumerate(files) if name == finding.file), 0)
+                errors[index].append(finding)
+    refused = [name for (_d, name), errs in zip(files, errors, strict=True) if errs]
+    try:
+        items = catalog.items_by_code() if catalog.catalog_path().exists() else {}
+    except (OSError, ValueError):
+        items = {}
+    out = []
+    for (data, filename), cf, errs in zip(files, compiled, errors, strict=True):
+        try:  # the engine's safe loader: no DTD, no entities, size caps
+            processes_in_file = load_xml(data, filename).getroot().findall("bpmn:process", NS)
+        except BpmnRejected:
+            processes_in_file = []
+        ids = tuple(p.get("id", "") for p in processes_in_file)
+        if errs:
+            out.append(FileCheck(filename, "refused", ids, tuple(dict(f.to_dict(), rule="deploy") for f in errs)))
+            continue
+        if refused:
+            note = Finding("error", f"not deployed: the file set is refused ({', '.join(refused)})", file=filename)
+            out.append(FileCheck(filename, "refused", ids, (dict(note.to_dict(), rule="deploy"),)))
+            continue
+        assert cf is not None
+        runnable = [p for p in cf.processes if p.executable]
+        executable = [p.get("id", "") for p in processes_in_file if p.get("isExecutable", "true").lower() != "false"]
+        # the lint of one executable process covers the compiler's convention warnings (lanes, deadlines, DI)
+        findings = [] if len(executable) == 1 else [dict(f.to_dict(), rule="deploy") for f in cf.findings]
+        code = executable[0] if len(executable) == 1 else None
+        for f in lint_data(data, filename, items.get(code) if code else None, compiled=cf, code=code):
+            findings.append(dict(f.to_dict(), severity="warning", rule="convention"))
+        out.append(FileCheck(filename, "deploys" if runnable else "model only", ids, tuple(findings)))
     return out
 
 

@@ -172,6 +172,10 @@ class AuditAction(_Named):
     CARD_RED = "card.red"
     CARD_EXPLAINED = "card.explained"
     PROCESS_DEPLOYED = "process.deployed"
+    PROCESS_MIGRATED = "process.migrated"
+    PROCESS_MIGRATION_ROLLED_BACK = "process.migration_rolled_back"
+    CASE_MIGRATED = "case.migrated"
+    CASE_MIGRATION_ROLLED_BACK = "case.migration_rolled_back"
     INCIDENT_OPENED = "incident.opened"
     INCIDENT_FAILED = "incident.failed"
     INCIDENT_RETRY = "incident.retry"
@@ -242,7 +246,12 @@ _LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "card.yellow": ("黄牌", "yellow card"), "card.red": ("红牌", "red card"),
         "case.supervised": ("督办", "supervisor's reminder"),
         "card.explained": ("填写情况说明", "card explained"),
-        "process.deployed": ("部署流程", "process deployed"), "incident.opened": ("故障登记", "incident opened"),
+        "process.deployed": ("部署流程", "process deployed"),
+        "process.migrated": ("迁移在办案件", "running cases migrated"),
+        "process.migration_rolled_back": ("撤销迁移", "migration rolled back"),
+        "case.migrated": ("迁移到新版本", "moved to another version"),
+        "case.migration_rolled_back": ("撤销迁移，回到原版本", "migration rolled back"),
+        "incident.opened": ("故障登记", "incident opened"),
         "incident.failed": ("故障重现", "incident failed again"), "incident.retry": ("故障重试", "incident retried"),
         "incident.resolved": ("故障处理完毕", "incident resolved"),
         "user.created": ("新建账号", "account created"), "user.updated": ("修改账号", "account changed"),

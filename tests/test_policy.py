@@ -66,6 +66,7 @@ RULES = {
     "may_extend": lambda a, c: policy.may_extend(a, APPROVER[c]),
     "may_view_unit": lambda a, c: policy.may_view_unit(a, "/1/10/100/" if c is OWN else "/1/20/200/"),
     "may_deploy": lambda a, c: policy.may_deploy(a),
+    "may_migrate": lambda a, c: policy.may_migrate(a),
     "may_see_incidents": lambda a, c: policy.may_see_incidents(a),
     "may_administer_users": lambda a, c: policy.may_administer_users(a),
     "may_administer_units": lambda a, c: policy.may_administer_units(a),
@@ -95,6 +96,7 @@ resume_publicity      NN    NN    NN    YN    NN   NN    NN    NN       NN      
 may_extend            NN    NN    NN    YN    NN   NN    NN    NN       NN       NN    NN       NN
 may_view_unit         NN    YN    YN    YN    YN   YN    YN    YY       YY       YY    YY       NN
 may_deploy            NN    NN    NN    NN    NN   NN    NN    NN       YY       YY    YY       NN
+may_migrate           NN    NN    NN    NN    NN   NN    NN    NN       YY       NN    YY       NN
 may_see_incidents     NN    NN    NN    NN    NN   YY    YY    YY       NN       YY    YY       NN
 may_administer_users  NN    NN    NN    NN    NN   NN    NN    NN       NN       YY    YY       NN
 may_administer_units  NN    NN    NN    NN    NN   NN    NN    NN       NN       YY    YY       NN
@@ -115,7 +117,7 @@ def test_the_table_covers_every_rule_and_every_role() -> None:
     assert {rule for rule, _, _ in CELLS} == set(RULES)
     public_rules = {name for name in dir(policy) if name.startswith(("may_", "works_on", "leads"))}
     covered = {"may_see_case", "may_accept_at", "may_work_on", "may_receive", "leads", "may_release", "may_withdraw",
-               "works_on_case", "may_pause", "may_resume", "may_extend", "may_view_unit", "may_deploy",
+               "works_on_case", "may_pause", "may_resume", "may_extend", "may_view_unit", "may_deploy", "may_migrate",
                "may_see_incidents", "may_administer_users", "may_administer_units", "may_supervise",
                "may_administer_calendar",
                "may_explain_card", "may_see_reports"}

@@ -515,3 +515,25 @@ def test_the_reports_database_is_an_operator_setting(monkeypatch, seeded):
     settings.get.cache_clear()
     assert make_app(seeded).config["REPORTS_DATABASE_URL"] is None
 
+
+
+def test_a_report_reads_without_jit_and_the_other_reads_keep_it(seeded):
+    """A report's transaction (`db.read(…, reports=True)`, what the report pages and the benchmark read
+    through) runs with PostgreSQL's JIT off — compiling a sub-second aggregate costs more than it saves —
+    for that transaction only: the app's other reads, on the very same connection afterwards, keep the
+    server's setting (here forced on). SQLite has no JIT: the same call just reads."""
+    if seeded.dialect.name != "postgresql":
+        with db.read(seeded, reports=True) as s:
+            assert s.scalar(sa.text("SELECT count(*) FROM org_units")) > 0
+        return
+    url = seeded.url.render_as_string(hide_password=False)
+    engine = db.make_engine(url, pool_size=1, max_overflow=0, connect_args={"options": "-c jit=on"})
+    try:
+        seen = []
+        for reports_read in (False, True, False):
+            with db.read(engine, reports=reports_read) as s:
+                seen.append((s.scalar(sa.text("SHOW jit")), s.connection().connection.dbapi_connection))
+        assert [jit for jit, _ in seen] == ["on", "off", "on"]
+        assert seen[0][1] is seen[1][1] is seen[2][1]  # one connection: the setting did not outlive its transaction
+    finally:
+        engine.dispose()

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, event
 ROOT = Path(__file__).resolve().parent.parent
 GUARDED = frozenset({"cases", "case_sequences", "tasks", "timers", "pauses", "cards", "notifications",
                      "audit_events", "intake_notices", "attachments", "comments", "extension_requests", "ratings",
-                     "supervisions", "card_explanations"})
+                     "supervisions", "card_explanations", "migration_batches", "case_migrations"})
 _WRITE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(?:"?\w+"?\.)?"?(\w+)"?', re.IGNORECASE)
 _ALLOWED = (str(ROOT / "engine" / "cases") + "/", str(ROOT / "engine" / "migrations") + "/")
 _JUDGED = (str(ROOT / "engine") + "/", str(ROOT / "web") + "/")

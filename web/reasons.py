@@ -178,6 +178,8 @@ REASONS: Mapping[str, LazyString] = {
     "process.not_deployed": _l("事项 %(service)s 还没有部署流程，暂不能受理；请流程设计人员先部署。"),
     "process.model_only": _l("这个事项的流程只部署为模型，不能运行；请流程设计人员部署可运行的版本。"),
     "process.version_not_found": _l("没有流程版本 %(version_id)s。"),
+    "process.not_found": _l("没有流程 %(process)s：它既未部署，也不在服务事项目录中。"),
+    "process.version_unknown": _l("流程 %(process)s 没有版本 v%(version)s（已部署的版本：%(versions)s）。"),
     "incident.not_found": _l("没有故障 %(incident_id)s，或您无权查看。"),
     "incident.already_resolved": _l("故障 %(incident_id)s 已处理完毕，无需再处理，请刷新页面。"),
     "incident.status_invalid": _l("故障状态只能是待处理、已处理或全部。"),
@@ -193,6 +195,19 @@ REASONS: Mapping[str, LazyString] = {
     "workflow.unreadable": _l("办件的流程数据无法读取，请联系系统管理员。"),
     "workflow.too_large": _l("办件 %(case)s 的数据超过了允许的大小（流程复制了太多数据），这一步没有办理。"),
     "process.deploy": _l("您没有部署流程的权限。"),
+    # migrating running cases to another version (engine.cases.migration)
+    "process.migrate": _l("只有流程设计人员可以迁移办理中的办件或撤销迁移。"),
+    "migration.version_not_found": _l("流程 %(process)s 没有版本 v%(version)s。"),
+    "migration.target_model_only": _l("流程 %(process)s 的 v%(version)s 只部署为模型，办件不能迁移到这个版本。"),
+    "migration.too_many_cases": _l("一次最多指定 %(limit)s 个办件编号。"),
+    "migration.limit_invalid": _l("每页条数应为 1 至 %(max)s。"),
+    "migration.cursor_invalid": _l("翻页位置无效，请从第一页重新开始。"),
+    "migration.batch_not_found": _l("没有迁移批次 %(batch)s。"),
+    "migration.batch_target": _l("迁移批次 %(batch)s 是迁移到 v%(version)s 的，不能用于其他版本。"),
+    "migration.case_not_in_batch": _l("迁移批次 %(batch)s 没有迁移办件 %(case)s。"),
+    "migration.closed_since": _l("办件 %(case)s 迁移后已经结束，保持现状。"),
+    "migration.moved_on": _l("办件 %(case)s 迁移后已继续办理（环节已完成、计时器已触发或已暂停计时），"
+                             "撤销迁移会抹掉这些办理，因此保持现状；如需回到旧版本，请把它迁移到旧版本。"),
     "incident.see": _l("只有监督人员和系统管理员可以查看故障。"),
     # 办件查询 and the 好差评 rating (no login: engine.ratelimit, queries.public, cases.ratings)
     "lookup.too_many": _l("查询过于频繁，请 %(minutes)s 分钟后再试。"),

@@ -13,6 +13,7 @@
     compaction   keeping long-running loops' task trees walkable
     serializer   instances without their spec; closed cases compacted
     instance     `Instance`: a case's workflow as the case services use it
+    upgrade      moving a running case onto another version's spec (migration), deadlines kept
     conventions  `yicun bpmn lint` for the catalogue's files
     scaffold     generating a catalogue item's BPMN
 

@@ -13,7 +13,7 @@ from typing import Any
 from lxml import etree
 
 from ..errors import BpmnRejected, Finding
-from .compiler import compile_bpmn
+from .compiler import CompiledFile, compile_bpmn
 from .loading import BPMN, BPMNDI, NS, load_xml
 from .metadata import process_properties, user_task_meta
 
@@ -22,12 +22,18 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def lint_file(path: Path, item: dict[str, Any] | None = None) -> list[Finding]:
-    name = path.name
-    data = path.read_bytes()
-    try:
-        compiled = compile_bpmn(data, name)
-    except BpmnRejected as exc:
-        return list(exc.findings)
+    return lint_data(path.read_bytes(), path.name, item)
+
+
+def lint_data(data: bytes, name: str, item: dict[str, Any] | None = None, compiled: CompiledFile | None = None,
+              code: str | None = None) -> list[Finding]:
+    """`lint_file` on a file's bytes (the browser's modeler sends no file): `compiled` when the caller has
+    compiled it already, `code` the catalogue code the process id must equal (default: the file name's stem)."""
+    if compiled is None:
+        try:
+            compiled = compile_bpmn(data, name)
+        except BpmnRejected as exc:
+            return list(exc.findings)
     findings = [f for f in compiled.findings if f.severity == "error"]
     root = load_xml(data, name).getroot()
     processes = root.findall("bpmn:process", NS)
@@ -44,8 +50,9 @@ def lint_file(path: Path, item: dict[str, Any] | None = None) -> list[Finding]:
         el = element if element is not None else process
         findings.append(Finding("error", message, element_id or el.get("id"), el.sourceline, name))
 
-    if pid != path.stem:
-        err(f"process id {pid!r} must equal the file name {path.stem!r} (the catalogue code)")
+    stem = code if code is not None else Path(name).stem
+    if pid != stem:
+        err(f"process id {pid!r} must equal the file name {stem!r} (the catalogue code)")
     if item is not None:
         _check_against_catalog(process, item, err)
     _check_lanes(process, err)

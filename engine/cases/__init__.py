@@ -10,12 +10,13 @@
 - `casework`    comments, attachments, extension requests and their decisions.
 - `supervision` 督办 on a case at risk, and the 情况说明 that answers a card.
 - `recompute`   a case's dues replayed on today's working-day calendar (a holiday schedule published).
+- `migration`   running cases moved to another version of their process (dry run, bulk, rollback).
 
 Callers use the names below; the modules are the package's own business.
 """
 from __future__ import annotations
 
-from . import intake, recompute
+from . import intake, migration, recompute
 from .casework import add_attachment, add_comment, decide_extension, remove_attachment, request_extension
 from .clock_stops import MIN_EFFECTIVE_PAUSE, PAUSE_KINDS
 from .ratings import COMMENT_MAX as RATING_COMMENT_MAX
@@ -36,7 +37,7 @@ from .store import MAX_INSTANCE_BYTES, StepResult, next_due_case, next_due_cases
 from .supervision import explain_card, supervise
 from .warnings import evaluate_case, mark_read, next_case_to_check
 
-__all__ = ["MAX_INSTANCE_BYTES", "intake", "recompute", "return_for_supplement",
+__all__ = ["MAX_INSTANCE_BYTES", "intake", "migration", "recompute", "return_for_supplement",
            "MIN_EFFECTIVE_PAUSE", "PAUSE_KINDS", "STEP_BUDGET_SECONDS", "StepResult",
            "claim_task", "complete_task", "evaluate_case", "extend_case", "fire_timers", "mark_read",
            "next_case_to_check", "next_due_case", "next_due_cases", "pause_case", "reassign_task", "resume_case",

@@ -12,6 +12,7 @@ from ..bpmn import compile_bpmn
 from ..errors import BpmnRejected, InvalidInput, NoDatabase, NotFound, UsageError
 from ..models import OrgUnit
 from ..policy import Actor
+from . import migrations
 from .context import Context, password_stdin
 from .people import account_row, account_text
 
@@ -40,6 +41,7 @@ def register(sub: Any) -> None:
     lp = procs.add_parser("list")
     lp.add_argument("--all", action="store_true", help="every version, not just the newest")
     lp.set_defaults(func=cmd_processes_list)
+    migrations.register(procs)  # migrate / rollback: running cases to another version (cli/migrations.py)
 
     ct = sub.add_parser("catalog", help="the service catalogue").add_subparsers(dest="cat_cmd", required=True)
     sp = ct.add_parser("check", help="validate catalog.yaml (errors name the item code and field)")

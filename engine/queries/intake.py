@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from pypinyin import Style, lazy_pinyin
 from sqlalchemy import func, select
@@ -151,7 +151,19 @@ def _deployed_codes(session: Session) -> set[str]:
                                .distinct()))
 
 
-def matches(item: ServiceItem, q: str) -> bool:
+class Searchable(Protocol):
+    """What `matches` looks at: an item of the counter, or a process of the designer's list."""
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def initials(self) -> str: ...
+    @property
+    def name_en(self) -> str: ...
+
+
+def matches(item: Searchable, q: str) -> bool:
     """Search as a clerk types: a code (MZ-01, mz01), Chinese characters of the name, or pinyin initials."""
     q = q.strip().lower()
     if not q:

@@ -3,12 +3,16 @@ this month with their on-time rate and average working days, and its open cards 
 down by the units below, by service item, by department, by first-responsibility clerk (首问责任人) and by
 the person holding the steps (经办人).
 
-Each breakdown is **one** aggregate statement: a UNION ALL of the open cases (`ix_cases_open_report`, or the
-county/township/village open-case indexes), the cases closed this month (`ix_cases_closed_at`, or the
-county/township ones) and the open cards (`ix_cards_open`), each grouped by the breakdown's column, summed
-per key and joined to the names (units, people). The department breakdown is the item breakdown folded by
-the catalogue's departments, so it costs no statement of its own. Nothing here reads a workflow or loops
-over cases.
+Each breakdown is **one** aggregate statement: a UNION ALL of the open cases (`ix_cases_open_report`, migration
+0011: it holds every column the open part reads, so on PostgreSQL it is an index-only scan — of a range of it for
+a county, a township or a village, whose conditions name the units from the county down), the cases closed this
+month (`ix_cases_closed_at`, or `ix_cases_closed_county` / `ix_cases_closed_township`) and the open cards
+(`ix_cards_open`, joined to their open cases in the same index), each grouped by the breakdown's column, summed
+per key and joined to the names (units, people). The overall numbers are the sum of every key's (a case has one
+unit right below, one item, one first clerk or none), so a board is that one statement; only by holder, whose
+steps a case may have several of, do they take a statement of their own. The department breakdown is the item
+breakdown folded by the catalogue's departments, so it costs no statement of its own. Nothing here reads a
+workflow or loops over cases.
 """
 from __future__ import annotations
 
@@ -230,10 +234,10 @@ def breakdown(session: Session, sub: scope.Subtree, month: Month, by: str,
                 total)
     if by in ("clerk", "agent"):
         t = tally(case_parts(sub, month, Case.first_clerk_id) if by == "clerk" else holder_parts(sub, month))
-        found = session.execute(select(t, User.username, User.display_name).select_from(t)
-                                .outerjoin(User, User.id == t.c.key)).all()
+        people = session.execute(select(t, User.username, User.display_name).select_from(t)
+                                 .outerjoin(User, User.id == t.c.key)).all()
         rows = _ranked(BoardRow(NONE if r.key is None else str(r.key), r.display_name or "", r.username, _counts(r))
-                       for r in found)
+                       for r in people)
         return rows, _total(r.counts for r in rows) if by == "clerk" else None
     raise InvalidInput(f"没有这种分类 / no breakdown {str(by)[:20]!r}: one of {', '.join(BREAKDOWNS)}",
                        reason="report.breakdown_invalid", by=str(by)[:20])

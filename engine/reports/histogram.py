@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, case, func, literal_column, select, union_all
+from sqlalchemy import ColumnElement, Integer, Select, and_, case, func, literal_column, null, select, union_all
 from sqlalchemy.orm import Session
 
 from ..models import Case, TaskRow
@@ -153,9 +153,14 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
     """One statement: the steps under `where` (tasks joined to their cases; `where` names them completed, with
     a working time), counted by item, step, each of `keys` (STEP_KEYS), month (completed since `this_start`,
     or before) and bucket — the steps read once (a common table expression), one GROUP BY per key, as a UNION.
-    With `top` {key: n}, a key's histograms are ranked in SQL (window functions) and only its first n keys
-    are returned (a city has tens of thousands of (step, person) pairs; a page shows sixty). The key value
-    of "step" is 0."""
+    The grouped rows stay narrow: a step's name and level (the greatest when versions differ) are grouped once
+    per step, not carried through every key's groups; and when the units' histograms are read, the step's
+    own are their sum, added up here rather than grouped again (a step sits at one unit: its rows at every
+    unit are exactly its rows). With `top` {key: n}, a key's (item, step, key value) triples are ranked in SQL
+    (most steps this month, then last month, then by item, step, key value), only the first n are returned
+    (a city has tens of thousands of (step, person) pairs; a page shows sixty), and how many there are
+    (`StepHistograms.keys`). The key value of "step" is 0."""
+    top = top or {}
     keyed = [column.label(f"k_{key}") for key, column in STEP_KEYS.items() if column is not None and key in keys]
     done = (select(Case.service_code.label("item"), TaskRow.bpmn_id.label("step"), TaskRow.name.label("name"),
                    TaskRow.level.label("level"), *keyed,
@@ -164,44 +169,66 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
             .select_from(TaskRow).join(Case, Case.id == TaskRow.case_id)
             .where(*where)
             .cte("done"))
-    parts = []
+    zero, nothing = literal_column("0", Integer), literal_column("NULL", Integer)
+    summed = "step" in keys and "unit" in keys and "step" not in top  # the step's histograms: the units' sum
+
+    def part(by: str, key: Any, *, name: Any = None, level: Any = None, n: Any = None, total: Any = None,
+             grouped: bool = True) -> Select[Any]:
+        return select(literal_column(f"'{by}'").label("by"), done.c.item, done.c.step, key.label("key"),
+                      done.c.this if grouped else zero.label("this"),
+                      done.c.bucket if grouped else zero.label("bucket"),
+                      (name if name is not None else null()).label("name"),
+                      (level if level is not None else null()).label("level"),
+                      (n if n is not None else func.count()).label("n"),
+                      (total if total is not None else zero).label("keys"))
+
+    parts = [part("name", zero, name=func.max(done.c.name), level=func.max(done.c.level), n=zero, grouped=False)
+             .group_by(done.c.item, done.c.step)]
     for key in keys:
-        value = done.c[f"k_{key}"] if STEP_KEYS[key] is not None else None
-        grouped = (select(literal_column(f"'{key}'").label("by"), done.c.item, done.c.step,
-                          (value if value is not None else literal_column("0", Integer)).label("key"),
-                          done.c.this, done.c.bucket, func.max(done.c.name).label("name"),
-                          func.max(done.c.level).label("level"), func.count().label("n"))
-                   .group_by(done.c.item, done.c.step, *([value] if value is not None else []), done.c.this,
-                             done.c.bucket))
-        limit = (top or {}).get(key)
-        if limit is None:
-            parts.append(grouped.add_columns(literal_column("0", Integer).label("keys")))
+        if key == "step" and summed:
             continue
-        g = grouped.subquery(f"g_{key}")
-        same = (g.c.item, g.c.step, g.c.key)
-        w = select(g, func.sum(case((g.c.this == literal_column("1"), g.c.n), else_=literal_column("0")))
-                   .over(partition_by=same).label("n_this"),
-                   func.sum(case((g.c.this == literal_column("0"), g.c.n), else_=literal_column("0")))
-                   .over(partition_by=same).label("n_last")).subquery(f"w_{key}")
-        r = select(w, func.dense_rank().over(order_by=(w.c.n_this.desc(), w.c.n_last.desc(), w.c.item, w.c.step,
-                                                       w.c.key)).label("rank")).subquery(f"r_{key}")
-        counted = select(r, func.max(r.c.rank).over().label("keys")).subquery(f"c_{key}")
-        parts.append(select(counted.c.by, counted.c.item, counted.c.step, counted.c.key, counted.c.this,
-                            counted.c.bucket, counted.c.name, counted.c.level, counted.c.n, counted.c["keys"])
-                     .where(counted.c.rank <= limit))
+        value = done.c[f"k_{key}"] if STEP_KEYS[key] is not None else zero
+        by_key = (done.c.item, done.c.step, *([value] if STEP_KEYS[key] is not None else []))
+        limit = top.get(key)
+        if limit is None:
+            parts.append(part(key, value).group_by(*by_key, done.c.this, done.c.bucket))
+            continue
+        per = select(done.c.item, done.c.step, value.label("key"), func.sum(done.c.this).label("n_this"),
+                     func.count().label("n")).group_by(*by_key).cte(f"per_{key}")
+        first = (select(per.c.item, per.c.step, per.c.key)
+                 .order_by(per.c.n_this.desc(), (per.c.n - per.c.n_this).desc(), per.c.item, per.c.step, per.c.key)
+                 .limit(limit).cte(f"first_{key}"))
+        parts.append(part(key, value).select_from(done.join(first, and_(
+            first.c.item == done.c.item, first.c.step == done.c.step, first.c.key.is_not_distinct_from(value))))
+            .group_by(*by_key, done.c.this, done.c.bucket))
+        parts.append(select(literal_column(f"'{key}'").label("by"), nothing.label("item"), nothing.label("step"),
+                            nothing.label("key"), zero.label("this"), zero.label("bucket"), null().label("name"),
+                            null().label("level"), zero.label("n"), func.count().label("keys")).select_from(per))
     found = StepHistograms({key: {} for key in keys}, {})
-    stmt = parts[0] if len(parts) == 1 else union_all(*parts)
-    for by, item, step, key, this, bucket, name, level, n, total in session.execute(stmt).tuples().all():
-        if total:
+    names: dict[tuple[str, str], tuple[str, str | None]] = {}
+    rows = found.rows
+    for by, item, step, key, this, bucket, name, level, n, total in session.execute(union_all(*parts)).tuples():
+        if by == "name":
+            names[(item, step)] = (name, level)
+        elif item is None:  # how many keys there are
             found.keys[by] = int(total)
-        entry = found.rows[by].get((item, step, key))
-        if entry is None:
-            entry = found.rows[by][(item, step, key)] = StepHistogram(name, level, {}, {})
-        elif name > entry.name:
-            entry.name = name
-        if entry.level is None:
-            entry.level = level
-        (entry.this if this else entry.last)[int(bucket)] = int(n)
+        else:
+            into = rows[by]
+            entry = into.get((item, step, key))
+            if entry is None:
+                entry = into[(item, step, key)] = StepHistogram("", None, {}, {})
+            (entry.this if this else entry.last)[int(bucket)] = int(n)
+    if summed:
+        steps = found.rows["step"]
+        for (item, step, _), h in found.rows["unit"].items():
+            entry = steps.get((item, step, 0))
+            if entry is None:
+                entry = steps[(item, step, 0)] = StepHistogram("", None, {}, {})
+            for summed_into, buckets in ((entry.this, h.this), (entry.last, h.last)):
+                for b, count in buckets.items():
+                    summed_into[b] = summed_into.get(b, 0) + count
     for key in keys:
+        for (item, step, _), entry in found.rows[key].items():
+            entry.name, entry.level = names.get((item, step), (step, None))
         found.keys.setdefault(key, len(found.rows[key]))
     return found

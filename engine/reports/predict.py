@@ -39,9 +39,10 @@ unit) (the step histograms come from the page's own statement, or one more); the
 back to SQL as small tables (a UNION ALL of one-row SELECTs, at most `MAX_GROUPS` each: the worst first, the
 page says when more were cut) joined to the candidates (PostgreSQL: a MATERIALIZED common table expression,
 so each part hash-joins); the list is paged by keyset on (promised due, id) with its total counted in the same
-statement (a window). Measured on PostgreSQL (1 million cases, 3 million steps, 30,000 open; a loaded 2-core
-machine): a township's page in ~0.3–1.5 s, a county's ~3.5 s, the whole city's ~7 s — the step histograms and
-the list's candidates dominate; a village's in under 0.1 s.
+statement (a window). The candidates' columns are all in `ix_cases_open_report` (migration 0011): their
+statements are index-only scans of the subtree's open cases. Measured with the whole waits page
+(benchmarks/reports.py; 1 million cases, 150,000 open; a loaded 2-core machine): a township's ~0.37 s, a
+county's ~0.7 s, the whole city's ~2.8 s — the step histograms and the list's candidates dominate.
 """
 from __future__ import annotations
 
@@ -445,7 +446,8 @@ def at_risk_query(session: Session, actor: Who, unit_code: str | None, now: date
         this = Month.of(now)
         steps = step_histograms(session, (TaskRow.state == COMPLETED, TaskRow.completed_at >= this.previous().start,
                                           TaskRow.completed_at < now, TaskRow.work_hundredths.is_not(None),
-                                          sub.condition()), this.start, ("unit",))["unit"]
+                                          sub.condition(), scope.live_since(sub, this.previous().start)),
+                                this.start, ("unit",))["unit"]
     cal = MemoCalendar(default_calendar())
     thresholds: dict[tuple[str, str, int], tuple[datetime, int]] = {}
     for (item, bpmn, unit), h in steps.items():

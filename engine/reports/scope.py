@@ -3,17 +3,21 @@ as SQL on the case columns (`village_id`, `township_id`, `county_id`).
 
 Who may see which unit's reports is `policy.may_see_reports`; a unit outside that is "not found", exactly
 as a unit that does not exist (DESIGN invariant 7): the reader learns nothing about the rest of the tree.
-The subtree conditions name the columns the report indexes lead with (migration 0008): a county's cases by
-`county_id`, a township's by `township_id`, a village's by its township *and* its own id — so the closed
-cases of a village are a range of the township's index, with no index of their own.
+The subtree conditions name the columns the report indexes lead with: a county's cases by `county_id`, a
+township's by its county *and* its own id, a village's by its county, its township and its own id. So the open
+cases of any unit are one range of `ix_cases_open_report` (county, township, village, …; migration 0011), the
+closed cases of a township or a village a range of the township's closed-case index (migration 0008, a village
+having none of its own); the extra equalities always hold (a case's units are one chain), and on PostgreSQL
+the statistics `st_cases_units` tell the planner so, lest it multiply their selectivities.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select, true
+from sqlalchemy import ColumnElement, and_, literal_column, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from .. import policy
@@ -50,14 +54,16 @@ class Subtree:
     chain: tuple[ReportUnit, ...]
 
     def condition(self) -> ColumnElement[bool]:
-        """The cases of the unit and below, as SQL."""
+        """The cases of the unit and below, as SQL (the units above it named too: see the module docstring)."""
         level = self.unit.level
         if level == Level.CITY:
             return true()
-        if level == Level.VILLAGE:  # through the township's index of closed cases (see the module docstring)
-            township = next(u for u in self.chain if u.level == Level.TOWNSHIP)
-            return and_(Case.township_id == township.id, Case.village_id == self.unit.id)
-        return UNIT_COLUMN[level] == self.unit.id
+        if level == Level.COUNTY:
+            return Case.county_id == self.unit.id
+        # a township's or a village's cases name the units above it too (see the module docstring)
+        above = tuple(UNIT_COLUMN[u.level] == u.id for u in self.chain
+                      if u.level in (Level.COUNTY, Level.TOWNSHIP) and u.id != self.unit.id)
+        return and_(*above, UNIT_COLUMN[level] == self.unit.id)
 
     @property
     def child_level(self) -> str | None:
@@ -68,6 +74,17 @@ class Subtree:
         """The case column naming the unit right below this one (None for a village)."""
         child = self.child_level
         return UNIT_COLUMN[child] if child else None
+
+
+def live_since(sub: Subtree, since: datetime) -> ColumnElement[bool]:
+    """The subtree's cases that may hold a step completed since `since`: those open now or closed since (a step
+    is completed while its case is open; none completes after its case closed) — the same rows as without it,
+    but for a county or a township a range of the open-case and closed-case indexes, small enough to hash and
+    join to the months' completed steps instead of looking up each of the city's steps' case one by one. The
+    city: no condition (every case may)."""
+    if sub.unit.level == Level.CITY:
+        return true()
+    return or_(Case.status == literal_column("'open'"), Case.closed_at >= since)  # a literal: the partial index
 
 
 def not_found(code: Any) -> NotFound:

@@ -1,19 +1,15 @@
-"""Pages of the process designers. For now the list of deployed processes, which every member of staff
-may read (clerks look up an item's process there)."""
+"""Pages of the process designers (issue 11). Every member of staff may read the processes (clerks look up an
+item's process there); only designers see the actions that change them (deploy, migrate).
+
+One module per part: `versions` the process list, a process's versions, their files and diagrams, the diff."""
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, render_template
-
-from engine import processes, queries
-
-from ..context import read
+from flask import Blueprint
 
 bp = Blueprint("design", __name__)
 
-
-@bp.route("/processes")
-def processes_page() -> Any:
-    with read() as s:
-        return render_template("design/processes.html", processes=queries.process_items(processes.list_versions(s)))
+from . import (  # noqa: E402,F401  (views modules: register their routes on bp)
+    migrations,  # noqa: E402,F401  (views module: running cases moved to another version, dry run, rollback)
+    modeler,  # noqa: E402,F401  (views module: the modeler in the browser, check, deploy, upload)
+    versions,  # noqa: E402,F401  (views module: the process list, versions, files, diagrams, the diff)
+)

@@ -9,8 +9,9 @@
 "use strict";
 (function () {
   // applied in this order, a later marker replacing an earlier one on the same element: a step cancelled
-  // once and done later is done; a step done once and ready again (returned for 补正) is current
-  var MARKERS = ["cancelled", "fired", "done", "current"];
+  // once and done later is done; a step done once and ready again (returned for 补正) is current.
+  // The designer's version diff (templates/design/diff.html) marks added, changed and removed elements.
+  var MARKERS = ["cancelled", "fired", "done", "current", "removed", "changed", "added"];
 
   function fail(box, error) {
     box.classList.add("failed");

@@ -77,7 +77,9 @@ def _reports_db() -> Any:
 
 
 def _read() -> contextlib.AbstractContextManager[Session]:
-    return db.read(_reports_db())
+    """A report page's read: its own transaction on the reports' database, as a report reads (`db.read`'s
+    `reports`: JIT off on PostgreSQL)."""
+    return db.read(_reports_db(), reports=True)
 
 
 def _reader() -> Any:
