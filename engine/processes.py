@@ -101,13 +101,17 @@ def deploy(session: Session, data: bytes, filename: str, actor: Actor | User | N
 
 
 def deploy_files(session: Session, files: Sequence[tuple[bytes, str]], actor: Actor | User | None = None,
-                 now: datetime | None = None, compiled: Sequence[CompiledFile] | None = None) -> list[DeployResult]:
+                 now: datetime | None = None, compiled: Sequence[CompiledFile] | None = None, *,
+                 override_reason: str | None = None, check_scenarios: bool = True) -> list[DeployResult]:
     """Deploy a file set — (data, filename) pairs — together: every process of every file, callees before
     their callers (a call activity may call a process of another file of the set, or one deployed before:
     the newest executable version, which the caller's version pins; bpmn/linking.py), all in the caller's
     transaction. All or nothing: any refusal (a file's own, a called process missing, calls in a cycle,
     one process in two files) raises BpmnRejected listing every finding before anything is written.
-    `compiled` as for `deploy`, one per file. Results come in the order the processes were deployed."""
+    `compiled` as for `deploy`, one per file. Results come in the order the processes were deployed.
+    A process getting a new version that has process tests (engine/scenarios.py) must pass them first, or
+    the set is refused unless `override_reason` is given (audited); `check_scenarios=False` is the
+    scenario runner's own deploy into its throwaway database."""
     from .cases import audit  # engine.cases imports this module (specs), so its writer is imported here
     actor = Actor.operator() if actor is None else as_actor(actor)
     policy.require(policy.may_deploy(actor), "process.deploy", f"{actor.username} may not deploy processes")
@@ -120,7 +124,12 @@ def deploy_files(session: Session, files: Sequence[tuple[bytes, str]], actor: Ac
     for process_id in sorted({proc.process_id for cf in compiled for proc in cf.processes}):
         _lock_process_id(session, process_id)  # all at once, in one order: two file sets never deadlock
     results = []
-    for plan in _plan(session, compiled):
+    plans = _plan(session, compiled)
+    if check_scenarios:
+        from . import scenarios  # process tests: a stat per process without a scenario file
+        scenarios.guard(session, files, [p.proc.process_id for p in plans if p.created and p.proc.executable],
+                        actor.id, actor.audit_details, now, override_reason)
+    for plan in plans:
         cf, proc = plan.file, plan.proc
         findings = [f.to_dict() for f in cf.findings]
         if not plan.created and plan.latest is not None:

@@ -173,6 +173,7 @@ class AuditAction(_Named):
     CARD_EXPLAINED = "card.explained"
     PROCESS_DEPLOYED = "process.deployed"
     PROCESS_MIGRATED = "process.migrated"
+    PROCESS_SCENARIOS_OVERRIDDEN = "process.scenarios_overridden"
     PROCESS_MIGRATION_ROLLED_BACK = "process.migration_rolled_back"
     CASE_MIGRATED = "case.migrated"
     CASE_MIGRATION_ROLLED_BACK = "case.migration_rolled_back"
@@ -248,6 +249,7 @@ _LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "card.explained": ("填写情况说明", "card explained"),
         "process.deployed": ("部署流程", "process deployed"),
         "process.migrated": ("迁移在办案件", "running cases migrated"),
+        "process.scenarios_overridden": ("流程测试未通过仍部署", "deployed despite failing process tests"),
         "process.migration_rolled_back": ("撤销迁移", "migration rolled back"),
         "case.migrated": ("迁移到新版本", "moved to another version"),
         "case.migration_rolled_back": ("撤销迁移，回到原版本", "migration rolled back"),

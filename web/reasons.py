@@ -208,6 +208,12 @@ REASONS: Mapping[str, LazyString] = {
     "migration.closed_since": _l("办件 %(case)s 迁移后已经结束，保持现状。"),
     "migration.moved_on": _l("办件 %(case)s 迁移后已继续办理（环节已完成、计时器已触发或已暂停计时），"
                              "撤销迁移会抹掉这些办理，因此保持现状；如需回到旧版本，请把它迁移到旧版本。"),
+    # process tests (engine/scenarios.py)
+    "scenario.invalid": _l("流程测试文件 %(file)s 有误：%(problem)s"),
+    "scenario.no_file": _l("流程 %(process)s 还没有测试场景文件。"),
+    "scenario.case_open": _l("办件 %(case)s 尚未办结：只能从已办结的办件录制测试场景。"),
+    "scenario.village_unknown": _l("%(village)s 不是种子组织树中的村，测试场景不能在这里受理。"),
+    "scenario.process_missing": _l("文件中没有可运行的流程 %(process)s，无法运行它的测试场景。"),
     "incident.see": _l("只有监督人员和系统管理员可以查看故障。"),
     # 办件查询 and the 好差评 rating (no login: engine.ratelimit, queries.public, cases.ratings)
     "lookup.too_many": _l("查询过于频繁，请 %(minutes)s 分钟后再试。"),

@@ -12,7 +12,7 @@ from ..bpmn import compile_bpmn
 from ..errors import BpmnRejected, InvalidInput, NoDatabase, NotFound, UsageError
 from ..models import OrgUnit
 from ..policy import Actor
-from . import migrations
+from . import migrations, scenarios
 from .context import Context, password_stdin
 from .people import account_row, account_text
 
@@ -35,6 +35,7 @@ def register(sub: Any) -> None:
     sp.add_argument("--dry-run", action="store_true",
                     help="only check: would each file deploy, as a model, or be refused? (processes deployed "
                          "before count as callable when the database exists)")
+    sp.add_argument("--override-reason", help="deploy even though process tests fail (audited with this reason)")
     sp.set_defaults(func=cmd_deploy)
 
     procs = sub.add_parser("processes", help="deployed processes").add_subparsers(dest="proc_cmd", required=True)
@@ -59,6 +60,7 @@ def register(sub: Any) -> None:
     sp.add_argument("--force", action="store_true", help="overwrite existing files")
     sp.add_argument("--dir", help="default: bpmn/ or $YICUN_BPMN_DIR")
     sp.set_defaults(func=cmd_bpmn_scaffold)
+    scenarios.register(bp)  # test / record: the process tests (cli/scenarios.py)
 
 
 def cmd_init(ctx: Context) -> None:
@@ -139,7 +141,8 @@ def _read_files(paths: Sequence[Path]) -> list[tuple[bytes, str]]:
     return files
 
 
-def _deploy_files(ctx: Context, paths: Sequence[Path], actor_name: str | None) -> list[dict[str, Any]]:
+def _deploy_files(ctx: Context, paths: Sequence[Path], actor_name: str | None,
+                  override_reason: str | None = None) -> list[dict[str, Any]]:
     """The files as one set (processes.deploy_files): callees before callers, in one transaction."""
     files = _read_files(paths)
     # compile before the transaction (on SQLite its first statement takes the write lock); every file's
@@ -156,7 +159,8 @@ def _deploy_files(ctx: Context, paths: Sequence[Path], actor_name: str | None) -
         raise BpmnRejected(f"{len(refused)} files could not be deployed", [f for e in refused for f in e.findings])
     with db.transaction(ctx.engine) as s:
         actor = orgs.actor_by_name(s, actor_name) if actor_name else Actor.operator()
-        return [r.__dict__ for r in processes.deploy_files(s, files, actor, compiled=compiled)]
+        return [r.__dict__ for r in processes.deploy_files(s, files, actor, compiled=compiled,
+                                                           override_reason=override_reason)]
 
 
 def cmd_deploy(ctx: Context) -> int:
@@ -173,7 +177,7 @@ def cmd_deploy(ctx: Context) -> int:
             f"{o['file']}: {o['outcome']}" + (f" — {o['element'] or ''} line {o['line']}: {o['message']}"
                                               if o["outcome"] == "refused" else f" ({o['message']})") for o in os_))
         return 3 if any(o["outcome"] == "refused" for o in outcomes) else 0
-    results = _deploy_files(ctx, ctx.args.files, ctx.args.as_user)
+    results = _deploy_files(ctx, ctx.args.files, ctx.args.as_user, ctx.args.override_reason)
     ctx.emit(results, lambda rs: "\n".join(
         f"{r['process_id']} v{r['version']}: " + ("deployed" if r["created"] else "unchanged")
         + ("" if r["executable"] else " (model only)")

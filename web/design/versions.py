@@ -87,6 +87,7 @@ def property_label(key: str) -> str:
 DESIGNER_ACTIONS: tuple[tuple[str, LazyString, bool, str], ...] = (
     ("design.modeler_edit", _l("在浏览器中编辑"), True, "may_deploy"),
     ("design.migrations_page", _l("迁移在办案件"), True, "may_migrate"),
+    ("design.scenarios_page", _l("流程测试"), True, "may_migrate"),
     ("design.modeler_upload_form", _l("上传流程文件"), False, "may_deploy"),
 )
 #: ... and from the list
