@@ -459,7 +459,7 @@ def test_the_page_and_its_files_hold_the_same_rows(waits_world, seeded, client):
 
 
 def test_the_page_shows_a_page_of_the_list_at_a_time(waits_world, seeded, client, monkeypatch):
-    from web.supervise import waits as view
+    from web.supervise import pages as view  # the report pages' page size
     monkeypatch.setattr(view, "PAGE_SIZE", 3)
     login(client, "supervisor-430902")
     html = client.get(f"/reports/{ZIYANG}/waits").get_data(as_text=True)

@@ -62,7 +62,7 @@ class Table:
     rows: Iterable[Sequence[Any]]
 
 
-def _bounded(total: int) -> None:
+def bounded(total: int) -> None:
     if total > MAX_EXPORT_ROWS:
         raise InvalidInput(f"{total} 行，超过导出上限 {MAX_EXPORT_ROWS} 行，请缩小范围 / {total} rows, more than the "
                            f"{MAX_EXPORT_ROWS} a file may hold: narrow the filters", reason="report.too_many_rows",
@@ -112,12 +112,12 @@ def board_tables(session: Session, actor: Who, unit_code: str | None = None,
 
 
 # ------------------------------------------------------------------------------------------- drill-down lists
-_CASE_COLUMNS = (Column("办件号", width=16), Column("事项编码", width=12), Column("事项", width=28),
+CASE_COLUMNS = (Column("办件号", width=16), Column("事项编码", width=12), Column("事项", width=28),
                  Column("申请人", width=10), Column("村", width=12), Column("状态", width=8),
                  Column("预警", width=8), Column("受理时间", "datetime", 17), Column("承诺期限", "date", 12),
                  Column("暂停计时起", "datetime", 17), Column("办结时间", "datetime", 17),
                  Column("按时办结", "bool", 9), Column("用时（工作日）", "int", 13), Column("首问责任人", width=12))
-_SUBJECT_COLUMNS = {
+SUBJECT_COLUMNS = {
     Subject.CASE: (),
     Subject.TASK: (Column("环节", width=20), Column("环节期限", "date", 12), Column("环节预警", width=9),
                    Column("经办人", width=12)),
@@ -156,9 +156,9 @@ def list_table(session: Session, actor: Who, unit_code: str | None, measure: Any
     now = now or clock.now()
     chosen = measures.month_of(month, now) if month not in (None, "") else None
     query, _ = lists.list_query(session, sub, m, filters, now, chosen)
-    _bounded(session.scalar(query.count()) or 0)
+    bounded(session.scalar(query.count()) or 0)
     rows = (list_row(r, query.subject) for r in lists.walk(session, query))
-    return Table(MEASURE_NAMES[m], _CASE_COLUMNS + _SUBJECT_COLUMNS[query.subject], rows)
+    return Table(MEASURE_NAMES[m], CASE_COLUMNS + SUBJECT_COLUMNS[query.subject], rows)
 
 
 # ------------------------------------------------------------------------------------------- overdue report
@@ -186,7 +186,7 @@ def overdue_table(session: Session, actor: Who, filters: Any = None, sort: str =
         raise InvalidInput(f"sort must be one of {', '.join(overdue.SORTS)}", reason="report.sort_invalid",
                            sort=str(sort)[:20])
     query = overdue.overdue_query(session, actor, filters, now)
-    _bounded(session.scalar(query.count()) or 0)
+    bounded(session.scalar(query.count()) or 0)
     return Table("超期报告", _OVERDUE_COLUMNS, (overdue_row(r) for r in overdue.walk(session, query, sort, now)))
 
 

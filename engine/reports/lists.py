@@ -133,7 +133,7 @@ def list_query(session: Session, sub: scope.Subtree, measure: Measure, given: Ma
     return Query(subject, _ID[subject], tuple(where)), checked
 
 
-def _row(r: Any) -> ReportRow:
+def report_row(r: Any) -> ReportRow:
     m = r._mapping
     return ReportRow(
         r.row_id, r.number, r.service_code, r.service_name, r.applicant_name, r.village, r.status, r.warning_level,
@@ -143,7 +143,7 @@ def _row(r: Any) -> ReportRow:
         m.get("card_color"), m.get("card_issued_at"), m.get("card_reason"))
 
 
-def _key(row: Any) -> str:
+def row_key(row: Any) -> str:
     return case_cursor(row.row_id)  # a row id: the case's, the step's or the card's
 
 
@@ -165,7 +165,7 @@ def cases_for(session: Session, actor: Who, unit_code: str | None, measure: Any,
     after = read_case_cursor(cursor) if cursor is not None else None
     rows = session.execute(query.rows(limit, after)).all()
     return ReportList(sub.unit, sub.chain, m, query.subject, dict(checked.values), total,
-                      page_of(rows, limit, _row, _key, after_cursor=cursor is not None),
+                      page_of(rows, limit, report_row, row_key, after_cursor=cursor is not None),
                       chosen.first_day if chosen else None)
 
 
@@ -174,7 +174,7 @@ def walk(session: Session, query: Query, batch: int = 1000) -> Iterator[ReportRo
     after = None
     while True:
         rows = session.execute(query.rows(batch, after)).all()
-        yield from (_row(r) for r in rows[:batch])
+        yield from (report_row(r) for r in rows[:batch])
         if len(rows) <= batch:
             return
         after = rows[batch - 1].row_id

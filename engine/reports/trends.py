@@ -367,7 +367,7 @@ def cases_for(session: Session, actor: Who, unit_code: str | None, series: Any, 
     after = read_case_cursor(cursor) if cursor is not None else None
     rows = session.execute(query.rows(limit, after)).all()
     # the drill-down lists' own row and keyset (engine.reports.lists): the same rows, the same pages
-    page = page_of(rows, limit, lists._row, lists._key, after_cursor=cursor is not None)
+    page = page_of(rows, limit, lists.report_row, lists.row_key, after_cursor=cursor is not None)
     return TrendList(sub.unit, sub.chain, s, query.subject, found_week, values, total, page)
 
 
@@ -383,9 +383,9 @@ def list_table(session: Session, actor: Who, unit_code: str | None, series: Any,
     sub = scope.subtree(session, actor, unit_code)
     s = parse_series(series)
     query, _, _ = list_query(session, sub, s, week, filters, now or clock.now())
-    export._bounded(session.scalar(query.count()) or 0)
+    export.bounded(session.scalar(query.count()) or 0)
     rows = (export.list_row(r, query.subject) for r in lists.walk(session, query))
-    return export.Table(SERIES_NAMES[s], export._CASE_COLUMNS + export._SUBJECT_COLUMNS[query.subject], rows)
+    return export.Table(SERIES_NAMES[s], export.CASE_COLUMNS + export.SUBJECT_COLUMNS[query.subject], rows)
 
 
 #: the sheets of the charts' file, in the page's order (their titles)

@@ -302,7 +302,7 @@ def table(session: Session, actor: Who, unit_code: str | None, month: Any, name:
     now = now or clock.now()
     if name == "late":
         query = predict.at_risk_query(session, actor, unit_code, now)
-        export._bounded(predict.count(session, query))  # the files' one bound (refused before a row is read)
+        export.bounded(predict.count(session, query))  # the files' one bound (refused before a row is read)
         return export.Table(_TITLES[name], _LATE_COLUMNS, (late_values(r) for r in predict.walk(session, query)))
     report = report or waits_report(session, actor, unit_code, month, now)
     if name == "hot":

@@ -28,8 +28,7 @@ from engine.errors import InvalidInput
 from engine.reports import trends
 from engine.reports.trends import Series
 
-from . import bp
-from .reports import PAGE_SIZE, _args, _crumbs, _csv, _format, _read, _reader, _stamp, _url, _xlsx
+from . import bp, pages
 
 #: the series by their names on the page (the drill-down list's title)
 SERIES = {Series.OPENED: _l("新收"), Series.COMPLETED: _l("办结"), Series.REJECTED: _l("不予办理"),
@@ -90,8 +89,8 @@ def _charts(actor: Any, found: trends.Trends, weeks: int) -> list[Chart]:
         return url_for("supervise.reports_board", unit_code_=key) if policy.may_see_reports(actor, path) else None
 
     def csv(chart: str) -> str:
-        return _url("supervise.reports_charts", {"unit_code_": code, "weeks": weeks if weeks != trends.WEEKS else None,
-                                                 "format": "csv", "chart": chart})
+        return pages.url("supervise.reports_charts", {"unit_code_": code, "format": "csv", "chart": chart,
+                                                      "weeks": weeks if weeks != trends.WEEKS else None})
 
     def week_links(series: Series) -> list[str | None]:
         return [url_for("supervise.reports_chart_cases", unit_code_=code, series=series.value,
@@ -138,10 +137,10 @@ def _charts(actor: Any, found: trends.Trends, weeks: int) -> list[Chart]:
     charts.append(Chart(
         "cards", _("未销黄红牌（按事项）"), "stack", _("事项"), names, [f"{c.name}（{c.code}）" for c in found.cards],
         [Column(str(_("红牌")), [c.red for c in found.cards],
-                [_url("supervise.reports_chart_cases", {"unit_code_": code, "series": "cards", "item": c.code,
+                [pages.url("supervise.reports_chart_cases", {"unit_code_": code, "series": "cards", "item": c.code,
                                                          "color": "red"}) for c in found.cards], color=COLOURS["red"]),
          Column(str(_("黄牌")), [c.yellow for c in found.cards],
-                [_url("supervise.reports_chart_cases", {"unit_code_": code, "series": "cards", "item": c.code,
+                [pages.url("supervise.reports_chart_cases", {"unit_code_": code, "series": "cards", "item": c.code,
                                                          "color": "yellow"}) for c in found.cards],
                 color=COLOURS["yellow"]),
          Column(str(_("合计")), [c.cards for c in found.cards],
@@ -153,45 +152,45 @@ def _charts(actor: Any, found: trends.Trends, weeks: int) -> list[Chart]:
 
 @bp.route("/reports/<unit_code_>/charts")
 def reports_charts(unit_code_: str) -> Any:
-    actor = _reader()
-    fmt = _format()
+    actor = pages.reader()
+    fmt = pages.format()
     weeks = trends.parse_weeks(request.args.get("weeks", "")[:10])
-    with _read() as s:
+    with pages.read() as s:
         found = trends.trends(s, actor, unit_code_, weeks)
     if fmt == "xlsx":
-        return _xlsx(trends.chart_tables(found), f"charts-{found.unit.code}-{_stamp()}")
+        return pages.xlsx(trends.chart_tables(found), f"charts-{found.unit.code}-{pages.stamp()}")
     if fmt == "csv":
         chart = request.args.get("chart") or "weekly"
         if chart not in CSV_CHARTS:
             raise InvalidInput(_("没有这个图表。"), reason="report.filter_invalid", key="chart", value=chart[:40])
         table = trends.chart_tables(found)[CSV_CHARTS[chart]]
-        return _csv(lambda _s: table, f"charts-{found.unit.code}-{chart}-{_stamp()}")
+        return pages.csv(lambda _s: table, f"charts-{found.unit.code}-{chart}-{pages.stamp()}")
     charts = _charts(actor, found, weeks)
     return render_template(
         "supervise/charts.html", found=found, charts=charts, data=[asdict(c) for c in charts], weeks=weeks,
-        spans=[(n, _url("supervise.reports_charts", {"unit_code_": unit_code_,
+        spans=[(n, pages.url("supervise.reports_charts", {"unit_code_": unit_code_,
                                                      "weeks": n if n != trends.WEEKS else None})) for n in SPANS],
-        crumbs=_crumbs(actor, found.chain),
-        download=_url("supervise.reports_charts", {"unit_code_": unit_code_, "format": "xlsx",
+        crumbs=pages.crumbs(actor, found.chain),
+        download=pages.url("supervise.reports_charts", {"unit_code_": unit_code_, "format": "xlsx",
                                                    "weeks": weeks if weeks != trends.WEEKS else None}))
 
 
 @bp.route("/reports/<unit_code_>/charts/cases")
 def reports_chart_cases(unit_code_: str) -> Any:
-    actor = _reader()
-    fmt = _format()
+    actor = pages.reader()
+    fmt = pages.format()
     series = request.args.get("series", "")[:20]
     week = request.args.get("week", "")[:20] or None
-    filters = _args(("item", "color"))
-    name = f"cases-{unit_code_}-{series}{'-' + week if week else ''}-{_stamp()}"
+    filters = pages.args(("item", "color"))
+    name = f"cases-{unit_code_}-{series}{'-' + week if week else ''}-{pages.stamp()}"
     if fmt == "xlsx":
-        with _read() as s:
-            return _xlsx([trends.list_table(s, actor, unit_code_, series, week, **filters)], name)
+        with pages.read() as s:
+            return pages.xlsx([trends.list_table(s, actor, unit_code_, series, week, **filters)], name)
     if fmt == "csv":
-        return _csv(lambda s: trends.list_table(s, actor, unit_code_, series, week, **filters), name)
+        return pages.csv(lambda s: trends.list_table(s, actor, unit_code_, series, week, **filters), name)
     cursor = request.args.get("cursor") or None
-    with _read() as s:
-        found = trends.cases_for(s, actor, unit_code_, series, week, limit=PAGE_SIZE, cursor=cursor, **filters)
+    with pages.read() as s:
+        found = trends.cases_for(s, actor, unit_code_, series, week, limit=pages.PAGE_SIZE, cursor=cursor, **filters)
         labels: list[tuple[str, str]] = []
         if found.week is not None:
             labels.append((_("周"), _week_row(found.week)))
@@ -204,9 +203,9 @@ def reports_chart_cases(unit_code_: str) -> Any:
             "week": found.week.first_day.isoformat() if found.week else None, **found.filters}
     return render_template(
         "supervise/report_cases.html", found=found, measures=SERIES, labels=labels,
-        crumbs=_crumbs(actor, found.chain),
+        crumbs=pages.crumbs(actor, found.chain),
         board_url=url_for("supervise.reports_charts", unit_code_=unit_code_),
-        next_url=found.page.next_cursor and _url("supervise.reports_chart_cases",
+        next_url=found.page.next_cursor and pages.url("supervise.reports_chart_cases",
                                                  {**here, "cursor": found.page.next_cursor}),
-        first_url=_url("supervise.reports_chart_cases", here) if cursor else None,
-        download=lambda f: _url("supervise.reports_chart_cases", {**here, "format": f}))
+        first_url=pages.url("supervise.reports_chart_cases", here) if cursor else None,
+        download=lambda f: pages.url("supervise.reports_chart_cases", {**here, "format": f}))

@@ -21,8 +21,7 @@ from engine.errors import InvalidInput
 from engine.reports import ranking
 from engine.reports.measures import Month
 
-from . import bp
-from .reports import _crumbs, _csv, _format, _read, _reader, _stamp, _url, _xlsx
+from . import bp, pages
 
 #: a level longer than this shows its top and bottom SHOWN ranked units only (the file has every one)
 LONG_LEVEL = 60
@@ -46,27 +45,27 @@ def shown_rows(level: ranking.RankingLevel) -> tuple[list[ranking.RankingRow], i
 
 @bp.route("/reports/<unit_code_>/ranking")
 def reports_ranking(unit_code_: str) -> Any:
-    actor = _reader()
-    fmt = _format()
+    actor = pages.reader()
+    fmt = pages.format()
     month = request.args.get("month", "")[:20] or None
     order = request.args.get("order") or "on_time"
-    with _read() as s:
+    with pages.read() as s:
         found = ranking.ranking(s, actor, unit_code_, month, order)
-    name = f"ranking-{found.unit.code}-{found.month_code}-{found.order}-{_stamp()}"
+    name = f"ranking-{found.unit.code}-{found.month_code}-{found.order}-{pages.stamp()}"
     if fmt == "xlsx":
-        return _xlsx(ranking.ranking_tables(found), name)
+        return pages.xlsx(ranking.ranking_tables(found), name)
     if fmt == "csv":
         wanted = request.args.get("level") or (found.levels[0].level if found.levels else "")
         level = next((lv for lv in found.levels if lv.level == wanted), None)
         if level is None:
             raise InvalidInput(_("这一级没有排名，请从页面上下载。"), reason="web.format_invalid")
         table = ranking.level_table(found, level)
-        return _csv(lambda _s: table, f"{name}-{level.level}")
+        return pages.csv(lambda _s: table, f"{name}-{level.level}")
     here = {"unit_code_": found.unit.code, "month": found.month_code, "order": found.order}
 
     def link(measure: str, code: str) -> str:
         """The drill-down list behind a number of a unit's row, for the ranking's month."""
-        return _url("supervise.reports_cases", {"unit_code_": found.unit.code, "measure": measure, "unit": code,
+        return pages.url("supervise.reports_cases", {"unit_code_": found.unit.code, "measure": measure, "unit": code,
                                                 "month": found.month_code})
 
     def board_of(row: ranking.RankingRow) -> str | None:
@@ -78,13 +77,13 @@ def reports_ranking(unit_code_: str) -> Any:
     return render_template(
         "supervise/ranking.html", found=found, orders=ORDERS, level_titles=LEVEL_TITLES, parents=PARENTS,
         tables=[(lv, *shown_rows(lv)) for lv in found.levels], link=link, board_of=board_of,
-        crumbs=_crumbs(actor, found.chain), latest=current.code,
+        crumbs=pages.crumbs(actor, found.chain), latest=current.code,
         month_label=_("%(year)s年%(month)s月", year=found.month.year, month=found.month.month),
-        order_url=lambda o: _url("supervise.reports_ranking", {**here, "order": o}),
-        month_url=lambda m: _url("supervise.reports_ranking", {**here, "month": m}),
+        order_url=lambda o: pages.url("supervise.reports_ranking", {**here, "order": o}),
+        month_url=lambda m: pages.url("supervise.reports_ranking", {**here, "month": m}),
         previous=Month.containing(found.month).previous().code,
         following=_following(found, current),
-        download=lambda f, level=None: _url("supervise.reports_ranking", {**here, "format": f, "level": level}))
+        download=lambda f, level=None: pages.url("supervise.reports_ranking", {**here, "format": f, "level": level}))
 
 
 def _following(found: ranking.Ranking, current: Month) -> str | None:

@@ -15,29 +15,24 @@ app is given one (`REPORTS_DATABASE_URL`: a read replica; DESIGN §7), else from
 """
 from __future__ import annotations
 
-import contextlib
-import io
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from flask import Response, current_app, render_template, request, send_file, stream_with_context, url_for
+from flask import render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import clock, db, policy, queries, reports
-from engine.errors import Forbidden, InvalidInput
-from engine.models import OrgUnit
+from engine import policy, queries, reports
+from engine.errors import InvalidInput
+from engine.models import OrgUnit, User
 from engine.reports import export
 from engine.reports.measures import Measure
 
 from .. import reasons
-from ..context import current_actor, engine
-from . import bp
+from . import bp, pages
 
-#: rows a drill-down list or the overdue report shows a page
-PAGE_SIZE = 25
 #: rows a breakdown tab shows (a city has thousands of clerks; the Excel file holds them all)
 BOARD_ROWS = 300
 #: the measures by their names on the page
@@ -57,104 +52,30 @@ OVERDUE_FILTERS = ("level", "warning", "unit", "item", "department", "step", "da
 #: which field of the overdue form a refusal is about, by its reason
 FILTER_FIELDS = {"inbox.level_invalid": "level", "inbox.warning_invalid": "warning", "unit.not_found": "unit",
                  "inbox.service_invalid": "item", "user.not_found": "person", "report.sort_invalid": "sort"}
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-# ------------------------------------------------------------------------------------------- helpers
-def _reports_db() -> Any:
-    """The database the reports read: the app's `REPORTS_DATABASE_URL` (a read replica; from
-    `YICUN_REPORTS_DATABASE_URL`), opened read-only and checked once, if it has one."""
-    url = current_app.config.get("REPORTS_DATABASE_URL")
-    if not url:
-        return engine()
-    made = current_app.extensions.get("yicun_reports_engine")
-    if made is None:  # two first requests at once: one engine is kept, the other closed
-        opened = db.open_reports(url)
-        made = current_app.extensions.setdefault("yicun_reports_engine", opened)
-        if made is not opened:
-            opened.dispose()
-    return made
-
-
-def _read() -> contextlib.AbstractContextManager[Session]:
-    """A report page's read: its own transaction on the reports' database, as a report reads (`db.read`'s
-    `reports`: JIT off on PostgreSQL)."""
-    return db.read(_reports_db(), reports=True)
-
-
-def _reader() -> Any:
-    """The logged-in reader, if they may see reports at all (403 otherwise: not a secret that reports exist)."""
-    actor = current_actor()
-    if not policy.may_see_reports(actor, actor.unit_path):
-        raise Forbidden(_("只有监督人员、乡镇和县级审批人员可以查看报表。"), reason="report.see")
-    return actor
-
-
-def _args(names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: request.args.get(name, "")[:200] for name in names if request.args.get(name)}
-
-
-def _stamp() -> str:
-    return f"{clock.local(clock.now()):%Y%m%d-%H%M}"
-
-
-def _xlsx(tables: list[export.Table], name: str) -> Any:
-    return send_file(io.BytesIO(export.xlsx(tables)), mimetype=XLSX, as_attachment=True,
-                     download_name=f"{name}.xlsx")
-
-
-def _csv(build: Callable[[Session], export.Table], name: str) -> Response:
-    """A CSV download streamed row by row. The table is built (the reader checked, the rows counted against
-    the bound) before the response starts, so a refusal is a page, not half a file."""
-    stack = contextlib.ExitStack()
-    session = stack.enter_context(_read())
-    try:
-        table = build(session)
-    except BaseException:
-        stack.close()
-        raise
-
-    def lines() -> Iterator[str]:
-        with stack:
-            yield from export.csv_lines(table)
-
-    return Response(stream_with_context(lines()), content_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
-
-
-def _format() -> str | None:
-    fmt = request.args.get("format") or None
-    if fmt not in (None, "xlsx", "csv"):
-        raise InvalidInput(_("下载格式只能是 xlsx 或 csv。"), reason="web.format_invalid")
-    return fmt
-
-
-def _url(endpoint: str, params: dict[str, Any]) -> str:
-    return url_for(endpoint, **{k: v for k, v in params.items() if v not in (None, "")})
 
 
 # ------------------------------------------------------------------------------------------- the board
 @bp.route("/reports")
 @bp.route("/reports/<unit_code_>")
 def reports_board(unit_code_: str | None = None) -> Any:
-    actor = _reader()
-    fmt = _format()
-    with _read() as s:
+    actor = pages.reader()
+    fmt = pages.format()
+    with pages.read() as s:
         unit = reports.subtree(s, actor, unit_code_).unit
         if fmt == "xlsx":
-            return _xlsx(export.board_tables(s, actor, unit_code_), f"board-{unit.code}-{_stamp()}")
+            return pages.xlsx(export.board_tables(s, actor, unit_code_), f"board-{unit.code}-{pages.stamp()}")
         tabs = reports.breakdowns(unit)
         by = request.args.get("by") or tabs[0]
         if fmt == "csv":
             board = reports.board(s, actor, unit_code_, by)
-            return _csv(lambda _s: export.board_table(board), f"board-{unit.code}-{by}-{_stamp()}")
+            return pages.csv(lambda _s: export.board_table(board), f"board-{unit.code}-{by}-{pages.stamp()}")
         board = reports.board(s, actor, unit_code_, by)
 
     def link(measure: Measure | str, key: str | None = None) -> str:
         params: dict[str, Any] = {"unit_code_": board.unit.code, "measure": Measure(measure).value}
         if key is not None:
             params[by] = key
-        return _url("supervise.reports_cases", params)
+        return pages.url("supervise.reports_cases", params)
 
     def child_board(row: reports.BoardRow) -> str | None:
         """The board of a unit below, where the reader may see it (supervisors, admins: not officers)."""
@@ -165,35 +86,29 @@ def reports_board(unit_code_: str | None = None) -> Any:
     return render_template(
         "supervise/board.html", board=board, tabs=[(t, BREAKDOWNS[t]) for t in tabs], by=by, measures=MEASURES,
         row_name=ROW_NAMES[by], rows=board.rows[:BOARD_ROWS], more=max(0, len(board.rows) - BOARD_ROWS),
-        link=link, child_board=child_board, crumbs=_crumbs(actor, board.chain),
-        tab_url=lambda t: _url("supervise.reports_board", {"unit_code_": unit_code_, "by": t}),
-        download=lambda f: _url("supervise.reports_board", {"unit_code_": unit_code_, "by": by, "format": f}))
-
-
-def _crumbs(actor: Any, chain: tuple[reports.ReportUnit, ...]) -> list[tuple[str, str | None]]:
-    """The chain from the top down, each linked where the reader may see its board."""
-    return [(u.name, url_for("supervise.reports_board", unit_code_=u.code)
-             if policy.may_see_reports(actor, u.path) else None) for u in chain]
+        link=link, child_board=child_board, crumbs=pages.crumbs(actor, board.chain),
+        tab_url=lambda t: pages.url("supervise.reports_board", {"unit_code_": unit_code_, "by": t}),
+        download=lambda f: pages.url("supervise.reports_board", {"unit_code_": unit_code_, "by": by, "format": f}))
 
 
 # ------------------------------------------------------------------------------------------- drill-down
 @bp.route("/reports/<unit_code_>/cases")
 def reports_cases(unit_code_: str) -> Any:
-    actor = _reader()
-    fmt = _format()
+    actor = pages.reader()
+    fmt = pages.format()
     measure = request.args.get("measure", "")
-    filters = _args(("unit", "item", "department", "clerk", "agent"))
+    filters = pages.args(("unit", "item", "department", "clerk", "agent"))
     month = request.args.get("month", "")[:20] or None  # the monthly ranking's lists: closures of that month
-    name = f"cases-{unit_code_}-{measure}{'-' + month if month else ''}-{_stamp()}"  # used once month is checked
+    name = f"cases-{unit_code_}-{measure}{'-' + month if month else ''}-{pages.stamp()}"  # used once month is checked
     if fmt == "xlsx":
-        with _read() as s:
+        with pages.read() as s:
             table = export.list_table(s, actor, unit_code_, measure, month=month, **filters)
-            return _xlsx([table], name)
+            return pages.xlsx([table], name)
     if fmt == "csv":
-        return _csv(lambda s: export.list_table(s, actor, unit_code_, measure, month=month, **filters), name)
+        return pages.csv(lambda s: export.list_table(s, actor, unit_code_, measure, month=month, **filters), name)
     cursor = request.args.get("cursor") or None
-    with _read() as s:
-        found = reports.cases_for(s, actor, unit_code_, measure, limit=PAGE_SIZE, cursor=cursor, month=month,
+    with pages.read() as s:
+        found = reports.cases_for(s, actor, unit_code_, measure, limit=pages.PAGE_SIZE, cursor=cursor, month=month,
                                   **filters)
         labels = _filter_labels(s, found.filters)
     here = {"unit_code_": unit_code_, "measure": found.measure.value, **found.filters,
@@ -203,12 +118,13 @@ def reports_cases(unit_code_: str) -> Any:
     return render_template(
         "supervise/report_cases.html", found=found, labels=labels,
         measures={**MEASURES, Measure.COMPLETED: _l("办结")} if found.month else MEASURES,
-        crumbs=_crumbs(actor, found.chain),
+        crumbs=pages.crumbs(actor, found.chain),
         board_url=url_for("supervise.reports_board", unit_code_=unit_code_,
                           by=next(iter(found.filters), None) or None),
-        next_url=found.page.next_cursor and _url("supervise.reports_cases", {**here, "cursor": found.page.next_cursor}),
-        first_url=_url("supervise.reports_cases", here) if cursor else None,
-        download=lambda f: _url("supervise.reports_cases", {**here, "format": f}))
+        next_url=found.page.next_cursor and pages.url("supervise.reports_cases",
+                                                      {**here, "cursor": found.page.next_cursor}),
+        first_url=pages.url("supervise.reports_cases", here) if cursor else None,
+        download=lambda f: pages.url("supervise.reports_cases", {**here, "format": f}))
 
 
 def _filter_labels(s: Session, filters: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -229,7 +145,6 @@ def _filter_labels(s: Session, filters: Mapping[str, str]) -> list[tuple[str, st
 
 
 def _person(s: Session, user_id: str) -> str:
-    from engine.models import User
     row = s.execute(select(User.display_name, User.username).where(User.id == int(user_id))).first()
     return f"{row.display_name}（{row.username}）" if row else user_id
 
@@ -237,21 +152,21 @@ def _person(s: Session, user_id: str) -> str:
 # ------------------------------------------------------------------------------------------- overdue report
 @bp.route("/reports/overdue")
 def reports_overdue() -> Any:
-    actor = _reader()
-    fmt = _format()
-    filters = _args(OVERDUE_FILTERS)
+    actor = pages.reader()
+    fmt = pages.format()
+    filters = pages.args(OVERDUE_FILTERS)
     sort = request.args.get("sort") or "overdue"
     if fmt == "xlsx":
-        with _read() as s:
-            return _xlsx([export.overdue_table(s, actor, filters, sort)], f"overdue-{_stamp()}")
+        with pages.read() as s:
+            return pages.xlsx([export.overdue_table(s, actor, filters, sort)], f"overdue-{pages.stamp()}")
     if fmt == "csv":
-        return _csv(lambda s: export.overdue_table(s, actor, filters, sort), f"overdue-{_stamp()}")
+        return pages.csv(lambda s: export.overdue_table(s, actor, filters, sort), f"overdue-{pages.stamp()}")
     cursor = request.args.get("cursor") or None
     errors: dict[str, str] = {}
     found = None
-    with _read() as s:
+    with pages.read() as s:
         try:
-            found = reports.overdue_report(s, actor, filters, sort, cursor, limit=PAGE_SIZE)
+            found = reports.overdue_report(s, actor, filters, sort, cursor, limit=pages.PAGE_SIZE)
         except InvalidInput as exc:  # a unit outside the reader's tree is NotFound: a 404 page, as everywhere
             errors = {FILTER_FIELDS.get(exc.reason or "", str(exc.details.get("key") or "_form")): reasons.message(exc)}
         root = reports.subtree(s, actor)
@@ -266,8 +181,8 @@ def reports_overdue() -> Any:
     return render_template(
         "supervise/overdue.html", found=found, filters=filters, sort=sort, errors=errors, root=root.unit,
         units=units, services=services, departments=depts, levels=reports.LEVELS, sorts=SORTS,
-        card_states=CARD_STATES, crumbs=_crumbs(actor, (found.chain if found else root.chain)),
-        next_url=found and found.page.next_cursor and _url("supervise.reports_overdue",
+        card_states=CARD_STATES, crumbs=pages.crumbs(actor, (found.chain if found else root.chain)),
+        next_url=found and found.page.next_cursor and pages.url("supervise.reports_overdue",
                                                            {**here, "cursor": found.page.next_cursor}),
-        first_url=_url("supervise.reports_overdue", here) if cursor else None,
-        download=lambda f: _url("supervise.reports_overdue", {**here, "format": f}))
+        first_url=pages.url("supervise.reports_overdue", here) if cursor else None,
+        download=lambda f: pages.url("supervise.reports_overdue", {**here, "format": f}))

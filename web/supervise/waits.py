@@ -19,8 +19,7 @@ from engine.errors import InvalidInput
 from engine.reports import waits
 
 from .. import reasons
-from . import bp
-from .reports import PAGE_SIZE, _crumbs, _csv, _format, _read, _reader, _stamp, _url, _xlsx
+from . import bp, pages
 
 #: rows each table shows on the page (a city has thousands of people; the Excel file holds every row)
 SHOWN = {"steps": 100, "units": 60, "people": 60, "hot": 40}
@@ -34,21 +33,22 @@ BASES = {"township": _l("本乡镇同类办件"), "county": _l("本县同类办�
 
 @bp.route("/reports/<unit_code_>/waits")
 def reports_waits(unit_code_: str) -> Any:
-    actor = _reader()
-    fmt = _format()
+    actor = pages.reader()
+    fmt = pages.format()
     month = request.args.get("month", "")[:20]
     if fmt == "xlsx":
-        with _read() as s:
-            return _xlsx(waits.tables(s, actor, unit_code_, month), f"waits-{unit_code_}-{_stamp()}")
+        with pages.read() as s:
+            return pages.xlsx(waits.tables(s, actor, unit_code_, month), f"waits-{unit_code_}-{pages.stamp()}")
     if fmt == "csv":
         name = request.args.get("table") or "steps"
-        return _csv(lambda s: waits.table(s, actor, unit_code_, month, name), f"waits-{unit_code_}-{name}-{_stamp()}")
+        return pages.csv(lambda s: waits.table(s, actor, unit_code_, month, name),
+                         f"waits-{unit_code_}-{name}-{pages.stamp()}")
     cursor = request.args.get("cursor") or None
     error, report, late = None, None, None
-    with _read() as s:
+    with pages.read() as s:
         sub = reports.subtree(s, actor, unit_code_)  # another township's page: 404 before anything is read
         try:
-            report, late = waits.page(s, actor, unit_code_, month, cursor, limits=SHOWN, page_size=PAGE_SIZE)
+            report, late = waits.page(s, actor, unit_code_, month, cursor, limits=SHOWN, page_size=pages.PAGE_SIZE)
         except InvalidInput as exc:
             if exc.reason not in waits.MONTH_REASONS:
                 raise
@@ -59,12 +59,12 @@ def reports_waits(unit_code_: str) -> Any:
     html = render_template(
         "supervise/waits.html", sub=sub, report=report, late=late, error=error, month=month,
         shown_month=shown_month, this_month=this_month, shown=SHOWN, tables=TABLES, bases=BASES,
-        crumbs=_crumbs(actor, sub.chain),
-        overdue_url=lambda filters, warning=None: _url("supervise.reports_overdue",
+        crumbs=pages.crumbs(actor, sub.chain),
+        overdue_url=lambda filters, warning=None: pages.url("supervise.reports_overdue",
                                                        {**filters, "warning": warning}),
-        next_url=late and late.page.next_cursor and _url("supervise.reports_waits",
+        next_url=late and late.page.next_cursor and pages.url("supervise.reports_waits",
                                                          {**here, "cursor": late.page.next_cursor}),
-        first_url=_url("supervise.reports_waits", here) if cursor else None,
-        download=lambda f, table=None: _url("supervise.reports_waits", {**here, "format": f, "table": table}),
+        first_url=pages.url("supervise.reports_waits", here) if cursor else None,
+        download=lambda f, table=None: pages.url("supervise.reports_waits", {**here, "format": f, "table": table}),
         month_url=lambda m: url_for("supervise.reports_waits", unit_code_=sub.unit.code, month=m))
     return (html, 400) if error else html
