@@ -237,12 +237,17 @@ def _busy(exc: OperationalError) -> bool:
         or "could not obtain lock" in text
 
 
+#: the memory a report statement's sort or hash may take before spilling to disk (PostgreSQL's work_mem)
+REPORT_WORK_MEM = "32MB"
+
+
 def read(engine: Engine, reports: bool = False) -> contextlib.AbstractContextManager[Session]:
     """A unit of work that only reads. `reports`: the aggregate reads of `engine.reports` (the board, the
     overdue report, the charts, where cases wait, the ranking) — on PostgreSQL their transaction runs with
     JIT off (`SET LOCAL jit = off`, this transaction only: the app's other reads keep the server's setting).
     A report statement is a sub-second aggregate whose estimated cost passes `jit_above_cost`, and compiling
-    it costs 50–130 ms at a million cases — more than the compiled code saves (benchmarks/reports.py)."""
+    it costs 50–130 ms at a million cases — more than the compiled code saves (benchmarks/reports.py) — and
+    with `work_mem` REPORT_WORK_MEM."""
     if not reports:
         return transaction(engine, write=False)
     return _report_read(engine)
@@ -253,6 +258,9 @@ def _report_read(engine: Engine) -> Iterator[Session]:
     with transaction(engine, write=False) as session:
         if engine.dialect.name == "postgresql":
             session.execute(text("SET LOCAL jit = off"))
+            # the city's reports group tens of thousands of (step, unit) pairs: with the default 4 MB their
+            # sorts spill to disk; this transaction only, per sort or hash (a report runs a handful)
+            session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
         yield session
 
 

@@ -96,6 +96,20 @@ class BpmnRejected(YicunError):
         return self.message + "".join(f"\n  {f}" for f in self.findings)
 
 
+class ScenariosFailed(BpmnRejected):
+    """The files are valid but the process tests of some of their processes failed (engine/scenarios.py
+    `guard`): the same refusal as BpmnRejected (code, status, one finding per failing scenario), told apart
+    so that a caller can offer to deploy anyway with an override reason — which it may never do for a file
+    its own checks refuse (those are raised before the tests run). `failures` maps each failing process id
+    to its findings; `process_ids` (also in the details) lists them."""
+
+    def __init__(self, message: str, failures: dict[str, list[Finding]]) -> None:
+        super().__init__(message, [f for found in failures.values() for f in found])
+        self.failures = failures
+        self.process_ids = list(failures)
+        self.details["process_ids"] = self.process_ids
+
+
 class WorkflowError(YicunError):
     """The process itself failed while running (e.g. a condition referring to a missing field). Raised from
     a run, its details name where: `element` (BPMN id), `line` (in the script or expression) and

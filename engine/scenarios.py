@@ -65,6 +65,8 @@ _START_KEYS = {"village", "as", "at", "applicant", "data"}
 _DUE_KEYS = {"promised", "legal", "step", "due"}
 MAX_FILE_BYTES = 512 * 1024
 MAX_STEPS = 500
+#: the longest override reason kept in the audit trail (the browser refuses a longer one; the CLI's is cut)
+MAX_OVERRIDE_REASON_CHARS = 500
 _ADVANCE = re.compile(r"^\s*(\d{1,4})\s*(workdays?|working days?|days?|hours?|minutes?)\s*$", re.I)
 _ISO = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -614,22 +616,25 @@ def guard(session: Session, files: Sequence[tuple[bytes, str]], process_ids: Ite
           actor_id: int | None, actor_details: Mapping[str, Any], now: datetime,
           override_reason: str | None) -> list[RunOutcome]:
     """Before a deploy writes anything: run the scenarios of each process about to get a new version that
-    has a scenario file. A failure refuses the whole set (BpmnRejected with one finding per failing
-    scenario) unless `override_reason` is given, which is audited with the failures."""
+    has a scenario file. A failure refuses the whole set (ScenariosFailed, a BpmnRejected with one finding
+    per failing scenario, so callers can offer the override) unless `override_reason` is given, which is
+    audited with the failures (the reason cut to MAX_OVERRIDE_REASON_CHARS; the web refuses a longer one)."""
     from .cases import audit
-    from .errors import BpmnRejected
+    from .errors import ScenariosFailed
     outcomes = [run(files, load(pid), live=session) for pid in sorted(set(process_ids)) if has_scenarios(pid)]
     failed = [o for o in outcomes if not o.passed]
     if not failed:
         return outcomes
-    findings = [f for o in failed for f in o.findings()]
+    failures = {o.process_id: o.findings() for o in failed}
     reason = (override_reason or "").strip()
     if not reason:
-        raise BpmnRejected(f"{len(findings)} process test(s) failed: deploy refused (give an override reason to "
-                           f"deploy anyway)", findings)
+        count = sum(len(found) for found in failures.values())
+        raise ScenariosFailed(f"{count} process test(s) failed: deploy refused (give an override reason to "
+                              f"deploy anyway)", failures)
     for o in failed:
         audit.record(session, "process.scenarios_overridden", at=now, actor_id=actor_id, process_id=o.process_id,
-                     reason=reason[:500], failures=[f.message[:300] for f in o.findings()], **actor_details)
+                     reason=reason[:MAX_OVERRIDE_REASON_CHARS], failures=[f.message[:300] for f in o.findings()],
+                     **actor_details)
     return outcomes
 
 

@@ -29,6 +29,7 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 EXEMPT = {
     "BpmnRejected": "carries its findings (element, line, message each), which the deploy page lists",
     "ProcessCrashed": "sets reason='workflow.crashed' itself (engine/errors.py)",
+    "ScenariosFailed": "a BpmnRejected carrying the failing process tests as findings, which the deploy pages list",
 }
 #: Reasons only the command line raises (no page can meet them): not in web.reasons.
 COMMAND_LINE_ONLY = ("cli.", "db.", "init.")

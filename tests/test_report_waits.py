@@ -95,6 +95,35 @@ def test_percentiles_by_nearest_rank_and_the_buckets():
     assert histogram.Stat.of({histogram.bucket_of(7000): 1}).open_ended
 
 
+def test_the_90th_percentile_read_in_sql_is_the_histograms_nearest_rank(db_engine):
+    """`histogram._p90_part` reads the 90th percentile off each (step, unit) pair's buckets in SQL (a running
+    sum): it must be `percentile(…, 90)` of the same buckets, every pair with fewer steps than asked left out
+    — here on histograms made to sit on the rank's edges (n = 10: rank 9; n = 11 and 20: rank 10 and 18;
+    everything in one bucket; the top bucket alone past 90 %)."""
+    import random
+
+    from sqlalchemy import Integer, String, literal, union_all
+    rng = random.Random(5)
+    pairs: dict[tuple[str, str, int], dict[int, int]] = {
+        ("A", "s1", 1): {3: 9, 7: 1}, ("A", "s1", 2): {3: 8, 7: 2}, ("A", "s2", 1): {0: 10, 150: 1},
+        ("B", "s1", 1): {5: 20}, ("B", "s1", 3): {1: 17, 2: 1, 3: 2}, ("B", "s2", 3): {4: 2, 9: 1},  # 3 < 5
+        ("B", "s2", 4): {1: 1, 2: 1, 3: 1, 4: 1, 5: 1},
+    }
+    for i in range(12):  # and some at random
+        pairs[("C", f"r{i}", i)] = {rng.randrange(151): rng.randint(1, 4) for _ in range(rng.randint(1, 9))}
+    rows = [select(literal(item, String).label("item"), literal(step, String).label("step"),
+                   literal(unit, Integer).label("k_unit"), literal(bucket, Integer).label("bucket"))
+            for (item, step, unit), h in pairs.items() for bucket, n in h.items() for _ in range(n)]
+    done = union_all(*rows).cte("done")
+    with db.read(db_engine) as s:
+        got = {(r.item, r.step, int(r.key)): (int(r.bucket), int(r.n))
+               for r in s.execute(histogram._p90_part(done, 5))}
+    want = {k: (histogram.percentile(h, 90), sum(h.values())) for k, h in pairs.items() if sum(h.values()) >= 5}
+    assert got == want
+    assert got[("A", "s1", 1)] == (3, 10) and got[("A", "s1", 2)] == (7, 10) and got[("A", "s2", 1)] == (0, 11)
+    assert ("B", "s2", 3) not in got
+
+
 # ------------------------------------------------------------------------------------------- the world
 def _at(clock: ManualClock, when: datetime) -> datetime:
     clock.set(when)
@@ -456,6 +485,31 @@ def test_the_page_and_its_files_hold_the_same_rows(waits_world, seeded, client):
     assert [line[0] for line in lines[1:]] == [r.case_number for r in late]
     text = client.get(f"/reports/{ZIYANG}/waits?format=csv").get_data(as_text=True)  # the steps by default
     assert len(list(csv.reader(io.StringIO(text[1:])))) == len(report.steps) + 1
+
+
+def test_the_page_reads_only_its_first_units_and_people_and_the_same_thresholds(waits_world, seeded):
+    """The page asks SQL for only the rows its tables show (the first units and people, ranked there) and
+    the list's thresholds from the same statement: its tables are the first rows of the whole report's, its
+    list the one `at_risk` builds on its own."""
+    for who, unit in (("supervisor-430902", None), ("supervisor", None), (TOWN_SUPERVISOR, YINGFENG)):
+        with db.read(seeded) as s:
+            actor = reader(seeded, who)
+            whole = waits.waits_report(s, actor, unit, now=NOW)
+            report, late = waits.page(s, actor, unit, None, None, limits={"units": 1, "people": 1, "steps": 50},
+                                      now=NOW)
+            alone = predict.at_risk(s, actor, unit, now=NOW)
+            this = waits.month_of(None, NOW)
+            found = waits.histograms(s, waits.scope.subtree(s, actor, unit), this, this.previous(), p90_min=1)
+        assert len(whole.by_unit) > 1 and len(whole.by_person) > 1 and found.p90, who  # the cut cuts
+        assert report.by_unit == whole.by_unit[:1] and report.by_person == whole.by_person[:1], who
+        assert report.steps == whole.steps and report.totals == whole.totals, who
+        assert [r.case_number for r in late.page.items] == [r.case_number for r in alone.page.items], who
+        assert late.total == alone.total, who
+        # the thresholds are the percentiles of the units' own histograms
+        for (item, step, unit_id), h in found["unit"].items():
+            merged = histogram.merged((h.this, h.last))
+            assert found.p90[(item, step, unit_id)] == histogram.percentile(merged, 90)
+        assert len(found.p90) == len(found["unit"])
 
 
 def test_the_page_shows_a_page_of_the_list_at_a_time(waits_world, seeded, client, monkeypatch):

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from .. import accounts, db, demo, orgs, processes, queries, settings
 from ..bpmn import compile_bpmn
-from ..errors import BpmnRejected, InvalidInput, NoDatabase, NotFound, UsageError
+from ..errors import BpmnRejected, InvalidInput, NoDatabase, NotFound, ScenariosFailed, UsageError
 from ..models import OrgUnit
 from ..policy import Actor
 from . import migrations, scenarios
@@ -157,10 +157,14 @@ def _deploy_files(ctx: Context, paths: Sequence[Path], actor_name: str | None,
         if len(refused) == 1:
             raise refused[0]
         raise BpmnRejected(f"{len(refused)} files could not be deployed", [f for e in refused for f in e.findings])
-    with db.transaction(ctx.engine) as s:
-        actor = orgs.actor_by_name(s, actor_name) if actor_name else Actor.operator()
-        return [r.__dict__ for r in processes.deploy_files(s, files, actor, compiled=compiled,
-                                                           override_reason=override_reason)]
+    try:
+        with db.transaction(ctx.engine) as s:
+            actor = orgs.actor_by_name(s, actor_name) if actor_name else Actor.operator()
+            return [r.__dict__ for r in processes.deploy_files(s, files, actor, compiled=compiled,
+                                                               override_reason=override_reason)]
+    except ScenariosFailed as exc:  # the same refusal, saying how to deploy anyway from here
+        raise ScenariosFailed(f"{len(exc.findings)} process test(s) failed: deploy refused; --override-reason TEXT "
+                              f"deploys anyway (audited)", exc.failures) from None
 
 
 def cmd_deploy(ctx: Context) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -143,13 +143,17 @@ class StepHistograms:
     and how many keys there are in all (`keys`)."""
     rows: dict[str, dict[tuple[str, str, Any], StepHistogram]]
     keys: dict[str, int]
+    #: with `p90_min`: {(item, step, unit id): the bucket of the 90th percentile of both months' steps} for the
+    #: (step, unit) pairs with at least that many steps
+    p90: dict[tuple[str, str, int], int] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> dict[tuple[str, str, Any], StepHistogram]:
         return self.rows[key]
 
 
 def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this_start: datetime,
-                    keys: Sequence[str], top: Mapping[str, int] | None = None) -> StepHistograms:
+                    keys: Sequence[str], top: Mapping[str, int] | None = None,
+                    p90_min: int | None = None) -> StepHistograms:
     """One statement: the steps under `where` (tasks joined to their cases; `where` names them completed, with
     a working time), counted by item, step, each of `keys` (STEP_KEYS), month (completed since `this_start`,
     or before) and bucket — the steps read once (a common table expression), one GROUP BY per key, as a UNION.
@@ -159,9 +163,16 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
     unit are exactly its rows). With `top` {key: n}, a key's (item, step, key value) triples are ranked in SQL
     (most steps this month, then last month, then by item, step, key value), only the first n are returned
     (a city has tens of thousands of (step, person) pairs; a page shows sixty), and how many there are
-    (`StepHistograms.keys`). The key value of "step" is 0."""
+    (`StepHistograms.keys`). The key value of "step" is 0.
+
+    `p90_min`: also the 90th percentile of each (step, unit) pair's working time over both months, for the
+    pairs with at least `p90_min` steps (`StepHistograms.p90`) — read off the histogram in SQL (a running
+    sum of the buckets' counts: the first bucket where it reaches 90 % of the pair's steps, nearest rank as
+    `percentile`), so that a city's tens of thousands of pairs, most with a step or two, never leave the
+    database: what the list of cases at risk measures held steps against (`predict.at_risk_query`)."""
     top = top or {}
-    keyed = [column.label(f"k_{key}") for key, column in STEP_KEYS.items() if column is not None and key in keys]
+    keyed = [column.label(f"k_{key}") for key, column in STEP_KEYS.items()
+             if column is not None and (key in keys or (key == "unit" and p90_min is not None))]
     done = (select(Case.service_code.label("item"), TaskRow.bpmn_id.label("step"), TaskRow.name.label("name"),
                    TaskRow.level.label("level"), *keyed,
                    case((TaskRow.completed_at >= this_start, 1), else_=0).label("this"),
@@ -170,7 +181,8 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
             .where(*where)
             .cte("done"))
     zero, nothing = literal_column("0", Integer), literal_column("NULL", Integer)
-    summed = "step" in keys and "unit" in keys and "step" not in top  # the step's histograms: the units' sum
+    # the step's histograms: the units' sum (when every unit's are read)
+    summed = "step" in keys and "unit" in keys and "step" not in top and "unit" not in top
 
     def part(by: str, key: Any, *, name: Any = None, level: Any = None, n: Any = None, total: Any = None,
              grouped: bool = True) -> Select[Any]:
@@ -204,12 +216,16 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
         parts.append(select(literal_column(f"'{key}'").label("by"), nothing.label("item"), nothing.label("step"),
                             nothing.label("key"), zero.label("this"), zero.label("bucket"), null().label("name"),
                             null().label("level"), zero.label("n"), func.count().label("keys")).select_from(per))
+    if p90_min is not None:
+        parts.append(_p90_part(done, p90_min))
     found = StepHistograms({key: {} for key in keys}, {})
     names: dict[tuple[str, str], tuple[str, str | None]] = {}
     rows = found.rows
     for by, item, step, key, this, bucket, name, level, n, total in session.execute(union_all(*parts)).tuples():
         if by == "name":
             names[(item, step)] = (name, level)
+        elif by == "p90":
+            found.p90[(item, step, int(key))] = int(bucket)
         elif item is None:  # how many keys there are
             found.keys[by] = int(total)
         else:
@@ -232,3 +248,30 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
             entry.name, entry.level = names.get((item, step), (step, None))
         found.keys.setdefault(key, len(found.rows[key]))
     return found
+
+
+def _p90_part(done: Any, at_least: int) -> Select[Any]:
+    """The 90th percentile bucket per (item, step, unit) of the steps in `done` (both months), for the pairs
+    with at least `at_least` steps: the buckets' counts, their running sum and the pair's total (window
+    functions, on both databases), the first bucket whose running sum reaches 90 % of the total — nearest
+    rank: rank ⌈0.9·n⌉ ≤ running sum ⇔ 90·n ≤ 100·running sum. The pairs with too few steps are left out
+    before the buckets are sorted."""
+    # the pairs with enough steps first (a city's 59,000 pairs: 4,500), so only their buckets are sorted
+    pairs = (select(done.c.item, done.c.step, done.c.k_unit).group_by(done.c.item, done.c.step, done.c.k_unit)
+             .having(func.count() >= at_least).subquery("p90_pairs"))
+    counted = (select(done.c.item, done.c.step, done.c.k_unit.label("unit"), done.c.bucket,
+                      func.count().label("n"))
+               .join(pairs, and_(pairs.c.item == done.c.item, pairs.c.step == done.c.step,
+                                 pairs.c.k_unit == done.c.k_unit))
+               .group_by(done.c.item, done.c.step, done.c.k_unit, done.c.bucket).subquery("p90_counted"))
+    pair = (counted.c.item, counted.c.step, counted.c.unit)
+    running = (select(*pair, counted.c.bucket,
+                      func.sum(counted.c.n).over(partition_by=pair, order_by=counted.c.bucket).label("below"),
+                      func.sum(counted.c.n).over(partition_by=pair).label("total"))
+               .subquery("p90_running"))
+    n = literal_column("0", Integer)
+    return (select(literal_column("'p90'").label("by"), running.c.item, running.c.step, running.c.unit.label("key"),
+                   n.label("this"), func.min(running.c.bucket).label("bucket"), null().label("name"),
+                   null().label("level"), func.max(running.c.total).label("n"), n.label("keys"))
+            .where(running.c.total >= at_least, running.c.below * 100 >= running.c.total * 90)
+            .group_by(running.c.item, running.c.step, running.c.unit))

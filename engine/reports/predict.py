@@ -82,7 +82,7 @@ from ..queries.scope import Who, visible_case
 from ..queries.serialize import JsonModel
 from ..workdays import DayCalendar, MemoCalendar, WorkCalendar, default_calendar, work_hundredths, work_start
 from . import scope
-from .histogram import StepHistogram, bucket_ceiling, bucket_floor, bucket_sql, percentile, step_histograms
+from .histogram import bucket_ceiling, bucket_floor, bucket_sql, percentile, step_histograms
 from .measures import COMPLETED, OPEN, READY, Month
 
 #: how far back the history of an item's cases reaches
@@ -420,11 +420,11 @@ def running(sub: scope.Subtree, now: datetime) -> list[ColumnElement[bool]]:
 
 
 def at_risk_query(session: Session, actor: Who, unit_code: str | None, now: datetime,
-                  steps: Mapping[tuple[str, str, Any], StepHistogram] | None = None) -> AtRiskQuery:
+                  p90s: Mapping[tuple[str, str, int], int] | None = None) -> AtRiskQuery:
     """The list as SQL, from three statements: the candidates by (item, township, limit), their items'
-    histories, their ready steps by (item, step, unit) — plus, unless given as `steps`, the subtree's step
-    histograms of this month and the last by unit (`waits.histograms`' "unit": what the held steps are
-    measured against)."""
+    histories, their ready steps by (item, step, unit) — plus, unless given as `p90s`, the 90th percentile
+    buckets of the subtree's (step, unit) pairs with at least MIN_HISTORY steps completed this month and the
+    last (`histogram.step_histograms`' `p90`: what the held steps are measured against)."""
     sub = scope.subtree(session, actor, unit_code)
     where = running(sub, now)
     groups = session.execute(select(Case.service_code, Case.county_id, Case.township_id,
@@ -442,21 +442,17 @@ def at_risk_query(session: Session, actor: Who, unit_code: str | None, now: date
             flagged.add((g.service_code, g.township_id, limit))
     flagged_a = list(flagged)
     # (B): the ready steps held longer than 90 % of the same step at the same unit (this month and last)
-    if steps is None:
+    if p90s is None:
         this = Month.of(now)
-        steps = step_histograms(session, (TaskRow.state == COMPLETED, TaskRow.completed_at >= this.previous().start,
-                                          TaskRow.completed_at < now, TaskRow.work_hundredths.is_not(None),
-                                          sub.condition(), scope.live_since(sub, this.previous().start)),
-                                this.start, ("unit",))["unit"]
+        p90s = step_histograms(session, (TaskRow.state == COMPLETED, TaskRow.completed_at >= this.previous().start,
+                                         TaskRow.completed_at < now, TaskRow.work_hundredths.is_not(None),
+                                         sub.condition(), scope.live_since(sub, this.previous().start)),
+                               this.start, (), p90_min=MIN_HISTORY).p90
     cal = MemoCalendar(default_calendar())
     thresholds: dict[tuple[str, str, int], tuple[datetime, int]] = {}
-    for (item, bpmn, unit), h in steps.items():
-        merged = {b: h.this.get(b, 0) + h.last.get(b, 0) for b in {*h.this, *h.last}}
-        if sum(merged.values()) < MIN_HISTORY:
-            continue
-        top = percentile(merged, 90)
-        ceiling = bucket_ceiling(top) if top is not None else None
-        if top is None or ceiling is None:  # open-ended (60 working days or more): nothing is longer
+    for (item, bpmn, unit), top in p90s.items():
+        ceiling = bucket_ceiling(top)
+        if ceiling is None:  # open-ended (60 working days or more): nothing is longer
             continue
         thresholds[(item, bpmn, unit)] = (work_start(now, max(ceiling, HELD_AT_LEAST), cal), bucket_floor(top))
     held: dict[tuple[str, str, int], tuple[datetime, int]] = {}
@@ -464,7 +460,8 @@ def at_risk_query(session: Session, actor: Who, unit_code: str | None, now: date
     if thresholds:
         oldest = session.execute(
             select(Case.service_code, TaskRow.bpmn_id, TaskRow.unit_id, func.min(TaskRow.created_at).label("oldest"))
-            .select_from(TaskRow).join(Case, Case.id == TaskRow.case_id).where(TaskRow.state == READY, *where)
+            .select_from(TaskRow).join(Case, Case.id == TaskRow.case_id)
+            .where(TaskRow.state == READY, TaskRow.created_at < max(t[0] for t in thresholds.values()), *where)
             .group_by(Case.service_code, TaskRow.bpmn_id, TaskRow.unit_id))
         for item, bpmn, unit, first in oldest:
             found = thresholds.get((item, bpmn, unit))
@@ -585,13 +582,13 @@ def _read_cursor(cursor: Any) -> tuple[datetime, int]:
 
 def at_risk(session: Session, actor: Who, unit_code: str | None = None, cursor: str | None = None, *,
             limit: int = 25, now: datetime | None = None,
-            steps: Mapping[tuple[str, str, Any], StepHistogram] | None = None) -> AtRiskList:
+            p90s: Mapping[tuple[str, str, int], int] | None = None) -> AtRiskList:
     """A page of the subtree's cases at risk of running late (预计将超期), soonest promised due first, with
     their total: the list's statements (`at_risk_query`), a count, the page and its rows."""
     now = now or clock.now()
     limit = check_limit(limit)
     after = _read_cursor(cursor) if cursor is not None else None
-    query = at_risk_query(session, actor, unit_code, now, steps)
+    query = at_risk_query(session, actor, unit_code, now, p90s)
     raw = _page_ids(session, query, limit, after)
     total = int(raw[0].total) if raw else (count(session, query) if after is not None else 0)
     shown = raw[:limit]

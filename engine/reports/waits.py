@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 
 from .. import clock, policy
@@ -115,11 +115,12 @@ class WaitsReport(JsonModel):
 
 # ------------------------------------------------------------------------------------------- step times
 def histograms(session: Session, sub: scope.Subtree, this: Month, last: Month,
-               keys: tuple[str, ...] = BREAKDOWNS, people: int | None = None) -> StepHistograms:
+               keys: tuple[str, ...] = BREAKDOWNS, top: Mapping[str, int] | None = None,
+               p90_min: int | None = None) -> StepHistograms:
     """The step-time histograms of the subtree's steps completed in the two months, per breakdown: one
-    statement (`histogram.step_histograms`); `people`: only the first so many (step, person) pairs."""
-    return step_histograms(session, completed_where(sub, this, last), this.start, keys,
-                           {"person": people} if people is not None else None)
+    statement (`histogram.step_histograms`); `top` {"unit"/"person": n}: only the first n (step, key) pairs
+    of that breakdown; `p90_min`: also the (step, unit) pairs' 90th percentiles (`StepHistograms.p90`)."""
+    return step_histograms(session, completed_where(sub, this, last), this.start, keys, top, p90_min)
 
 
 def completed_where(sub: scope.Subtree, this: Month, last: Month) -> tuple[ColumnElement[bool], ...]:
@@ -170,11 +171,12 @@ def hot_steps(session: Session, actor: Who, sub: scope.Subtree, now: datetime, n
     red = TaskRow.due_at <= now
     yellow = and_(TaskRow.warning_level == "yellow", TaskRow.due_at > now)
     reader = who(actor)
-    seen = [u.id for u in session.execute(select(OrgUnit.id, OrgUnit.path)
-                                          .where(OrgUnit.path.startswith(sub.unit.path)))
-            if policy.may_see_reports(reader, u.path)]
+    units = session.execute(select(OrgUnit.id, OrgUnit.path).where(OrgUnit.path.startswith(sub.unit.path))).all()
+    seen = [u.id for u in units if policy.may_see_reports(reader, u.path)]
     above = [u.id for u in sub.chain if u.id != sub.unit.id]
-    own = TaskRow.unit_id.in_(seen)
+    # the whole tree read by one who may open every unit of it (the city's supervisor: 1,286 units): every
+    # step is at its own unit, with no list of them tested on every row
+    own: ColumnElement[bool] = true() if not above and len(seen) == len(units) else TaskRow.unit_id.in_(seen)
     held = (select(Case.service_code.label("item"), TaskRow.name.label("step"), TaskRow.level.label("level"),
                    case((own, TaskRow.unit_id), else_=literal(sub.unit.id)).label("link"),
                    case((red, 1), else_=0).label("red"), case((yellow, 1), else_=0).label("yellow"),
@@ -230,17 +232,21 @@ def waits_report(session: Session, actor: Who, unit_code: str | None = None, mon
 def page(session: Session, actor: Who, unit_code: str | None, month: Any, cursor: str | None, *,
          limits: Mapping[str, int] | None = None, page_size: int = 25,
          now: datetime | None = None) -> tuple[WaitsReport, predict.AtRiskList]:
-    """What the page shows: the report (its tables cut at `limits`) and a page of the cases at risk. When the
-    month is the current one, the list measures the held steps against the report's own histograms by unit
-    (this month and the last), so they are read once."""
+    """What the page shows: the report (its tables cut at `limits`: only the first units and people are
+    read, chosen in SQL) and a page of the cases at risk. When the month is the current one, the list's
+    thresholds (the (step, unit) pairs' 90th percentiles this month and the last) come from the report's own
+    statement, so the month's steps are read once."""
     now = now or clock.now()
     sub = scope.subtree(session, actor, unit_code)
     this = month_of(month, now)
-    found = histograms(session, sub, this, this.previous(), people=(limits or {}).get("people"))
-    report = waits_report(session, actor, unit_code, this, now, limits, found)
     current = this.first_day == Month.of(now).first_day
+    top = {key: n for key, n in (("unit", (limits or {}).get("units")), ("person", (limits or {}).get("people")))
+           if n is not None}
+    found = histograms(session, sub, this, this.previous(), top=top,
+                       p90_min=predict.MIN_HISTORY if current else None)
+    report = waits_report(session, actor, unit_code, this, now, limits, found)
     late = predict.at_risk(session, actor, unit_code, cursor, limit=page_size, now=now,
-                           steps=found["unit"] if current else None)
+                           p90s=found.p90 if current else None)
     return report, late
 
 

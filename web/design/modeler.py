@@ -7,10 +7,14 @@
   the conventions lint (`processes.check_files`), as JSON with element ids, which the page shows on the diagram.
 - `POST /processes/<id>/deploy`: one `processes.deploy_files` call (a new version, audited by the engine); a
   refusal is 422 with its findings and changes nothing; a file that no longer defines the process being edited
-  is refused as well (rolled back).
+  is refused as well (rolled back). A refusal because the process's tests failed (and only that one) is
+  `"outcome": "tests_failed"` with the failing tests: the page offers to deploy anyway by posting the same XML
+  again with `override_reason` (required, trimmed, at most 500 characters; the engine audits it).
 - `GET/POST /processes/upload`: one .bpmn file or a file set (call activities across files), checked or deployed
   together (all or nothing), or one file opened in the modeler. Files are read up to the engine's size cap and
-  parsed by the engine's safe loader (no DTD, no entities, no network).
+  parsed by the engine's safe loader (no DTD, no entities, no network). A deploy refused by failing tests lists
+  them under their files with a form to deploy anyway with a reason, `POST /processes/upload/override`, which
+  carries the files back (web/design/override.py).
 The working copy lives in the browser (localStorage, keyed by process and base version) until it is deployed or
 discarded: nothing is stored on the server before a deploy.
 """
@@ -24,15 +28,15 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.routing import BuildError
 
-from engine import policy, processes, vocab
-from engine.errors import BpmnRejected, InvalidInput
+from engine import policy, processes, scenarios, vocab
+from engine.errors import BpmnRejected, Finding, InvalidInput, NotFound, ScenariosFailed
 from engine.queries.modeler import deployed_process_ids, editable_process
 
 from ..config import takes_uploads
 from ..context import current_actor, read, write
 from ..guards import requires
 from ..i18n import is_english
-from . import bp
+from . import bp, override
 from .modeler_findings import with_text
 
 DENIED = _l("只有流程设计员和系统管理员可以编辑、检查和部署流程。")
@@ -88,6 +92,11 @@ def _texts() -> dict[str, str]:
         "type_parallelGateway": _("并行网关"), "type_sequenceFlow": _("顺序流"), "type_lane": _("泳道"),
         "type_intermediateCatchEvent": _("中间事件"), "type_callActivity": _("调用活动"),
         "type_participant": _("参与者"),
+        "tests_failed": _("部署被拒绝：流程测试未通过。可以先修改流程，或填写理由后仍然部署。"),
+        "tests_of": _("流程 {process}：{count} 个测试场景未通过"), "open_tests": _("查看流程测试"),
+        "tests_tag": _("流程测试"),
+        "reason_missing": _("请填写仍然部署的理由：它会和未通过的测试一起记入审计日志。"),
+        "reason_too_long": _("理由最多 {max} 个字，现在有 {count} 个。"),
     }
 
 
@@ -109,7 +118,7 @@ def _page(process_id: str, base_version: int | None, name: str, filename: str, x
     config = {
         "mode": NEW if process_id == NEW else "edit", "processId": process_id, "baseVersion": base_version,
         "filename": filename, "xml": xml, "templateId": TEMPLATE_ID, "fromUpload": from_upload,
-        "findings": findings, "maxBytes": processes.MAX_BPMN_BYTES,
+        "findings": findings, "maxBytes": processes.MAX_BPMN_BYTES, "maxReason": override.MAX_REASON_CHARS,
         "urls": {"check": url_for("design.modeler_check", process_id=process_id),
                  "deploy": url_for("design.modeler_deploy", process_id=process_id),
                  "descriptor": url_for("static", filename="vendor/camunda-bpmn-moddle/resources/camunda.json"),
@@ -207,15 +216,25 @@ def modeler_deploy(process_id: str) -> Any:
         data, filename = _posted_file(process_id)
     except InvalidInput as exc:
         return _no_file(exc)
+    body = request.get_json(silent=True)
+    reason = None
+    if isinstance(body, dict) and "override_reason" in body:  # 仍然部署: the reason is checked before anything
+        try:
+            reason = override.reason(body["override_reason"])
+        except InvalidInput as exc:
+            return jsonify({"outcome": "reason_invalid", "error": exc.message}), 422
     actor = current_actor()
     try:
-        # deploy_files compiles before the transaction's first statement (SQLite's write lock is taken then)
+        # deploy_files compiles before the transaction's first statement (SQLite's write lock is taken then); an
+        # invalid file is refused there, before the tests run, so no reason ever pushes one through
         with write() as s:
-            results = processes.deploy_files(s, [(data, filename)], actor)
+            results = processes.deploy_files(s, [(data, filename)], actor, override_reason=reason)
             wrong = _editor_findings(process_id, [r.process_id for r in results], filename)
             wrong += _stale(process_id, results, filename)
             if wrong:
                 raise _WrongFile(wrong)
+    except ScenariosFailed as exc:
+        return _tests_failed(process_id, exc, filename)
     except BpmnRejected as exc:
         findings = [dict(f.to_dict(), rule="deploy") for f in exc.findings]
         return jsonify({"outcome": "refused", "findings": with_text(findings)}), 422
@@ -233,21 +252,47 @@ def modeler_deploy(process_id: str) -> Any:
                                 for r in results]})
 
 
+def _tests_failed(process_id: str, exc: ScenariosFailed, filename: str) -> Any:
+    """The refusal the page may override: the failing tests as findings (on their elements and in the list) and
+    a link to each process's tests. A working copy based on an older version is refused as stale instead —
+    the override would be rolled back for it anyway."""
+    if process_id != NEW:
+        with read() as s:
+            try:
+                latest: int | None = editable_process(s, process_id).version
+            except NotFound:
+                latest = None
+        stale = _stale_finding(process_id, latest, filename)
+        if stale:
+            return jsonify({"outcome": "refused", "findings": with_text(stale)}), 422
+    findings, tests = override.failures(exc.failures)
+    return jsonify({"outcome": "tests_failed", "findings": findings, "tests": tests,
+                    "max_reason": override.MAX_REASON_CHARS}), 422
+
+
 def _stale(process_id: str, results: list[processes.DeployResult], filename: str) -> list[dict[str, Any]]:
     """Someone deployed a newer version since this working copy was opened (`base_version` the page sent): a
     deploy now would silently undo their changes, so it is refused (rolled back). The page keeps the working
     copy; opened on the newest version, the editor offers it to be merged by hand."""
-    body = request.get_json(silent=True)
-    base = body.get("base_version") if isinstance(body, dict) else None
-    if process_id == NEW or not isinstance(base, int) or isinstance(base, bool):
+    if process_id == NEW:
         return []
     main = next((r for r in results if r.process_id == process_id), None)
-    if main is None or not main.created or main.version - 1 == base:
+    if main is None or not main.created:
+        return []
+    return _stale_finding(process_id, main.version - 1, filename)
+
+
+def _stale_finding(process_id: str, latest: int | None, filename: str) -> list[dict[str, Any]]:
+    """The refusal of a working copy whose base (`base_version` the page sent) is not `latest`, the newest
+    version deployed before this deploy."""
+    body = request.get_json(silent=True)
+    base = body.get("base_version") if isinstance(body, dict) else None
+    if latest is None or not isinstance(base, int) or isinstance(base, bool) or latest == base:
         return []
     return [{"severity": "error", "rule": "editor", "file": filename, "message": _(
         "流程 %(process)s 在您打开之后已部署了版本 %(latest)s（您的修改基于版本 %(base)s）：没有部署。"
         "请刷新页面打开最新版本，再把本浏览器中保存的修改合并进去。",
-        process=process_id, latest=main.version - 1, base=base)}]
+        process=process_id, latest=latest, base=base)}]
 
 
 def _process_url(process_id: str) -> str:
@@ -277,14 +322,69 @@ def _uploaded() -> list[tuple[bytes, str]]:
     return out
 
 
-def _upload_page(checks: list[Any] | None = None, error: str | None = None, status: int = 200) -> Any:
+def _upload_page(checks: list[Any] | None = None, error: str | None = None, status: int = 200, *,
+                 added: dict[str, tuple[str, list[dict[str, Any]]]] | None = None,
+                 override_form: dict[str, Any] | None = None) -> Any:
+    """The upload page; after a check or a refused deploy, each file's outcome and findings. `added` puts the
+    refusal's own findings first under a file with the outcome they give it (file name → (outcome, findings));
+    `override_form` is the form that deploys the files anyway with a reason (`_tests_failed_page`)."""
     deployed: frozenset[str] = frozenset()
     if checks:
         with read() as s:
             deployed = deployed_process_ids(s, [pid for c in checks for pid in c.process_ids])
-    shown = [dict(c.to_dict(), findings=with_text(c.findings)) for c in checks or []]
+    shown = []
+    for c in checks or []:
+        outcome, extra = (added or {}).get(c.file, (c.outcome, []))
+        shown.append(dict(c.to_dict(), outcome=outcome, findings=with_text([*extra, *c.findings])))
     return render_template("design/modeler_upload.html", checks=shown, error=error, deployed=deployed,
-                           max_files=MAX_FILES, max_mb=processes.MAX_BPMN_BYTES // (1024 * 1024)), status
+                           override=override_form, max_files=MAX_FILES,
+                           max_mb=processes.MAX_BPMN_BYTES // (1024 * 1024)), status
+
+
+def _refused_page(files: list[tuple[bytes, str]], exc: BpmnRejected) -> Any:
+    """A deploy the engine refused for the files themselves: every file's findings (check_files). A refusal
+    the check does not repeat is listed under its file all the same, so the page never says "not deployed"
+    without saying why."""
+    with read() as s:
+        checks = processes.check_files(files, s)
+    added: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+    if not any(c.outcome == "refused" for c in checks):
+        names = [name for _d, name in files]
+        for f in exc.findings:
+            where = f.file if f.file in names else names[0]
+            added.setdefault(where, ("refused", []))[1].append(dict(f.to_dict(), rule="deploy"))
+    refused = _("没有部署：请先改正下面列出的错误（一组文件要么全部部署，要么都不部署）。")
+    return _upload_page(checks, error=refused, status=422, added=added)
+
+
+def _tests_failed_page(files: list[tuple[bytes, str]], by_process: dict[str, list[Finding]], *,
+                       error: str | None = None, reason: str = "") -> Any:
+    """A deploy refused because process tests failed: the failing tests under the file that defines each process,
+    and the form that deploys the same files anyway with a reason (the files carried in it, web/design/override)."""
+    with read() as s:
+        checks = processes.check_files(files, s)
+    findings, tests = override.failures(by_process)
+    added: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+    for f in findings:
+        where = next((c.file for c in checks if f["process_id"] in c.process_ids), checks[0].file)
+        added.setdefault(where, ("tests failed", []))[1].append(f)
+    carried = override.carry(files)
+    form = {"files": carried, "fits": override.fits(carried), "tests": tests, "process_ids": list(by_process),
+            "reason": reason, "reason_error": error, "max_reason": override.MAX_REASON_CHARS}
+    message = _("没有部署：流程测试未通过（见下）。可以先修改流程，或填写理由后仍然部署，"
+                "理由会和未通过的测试一起记入审计日志。")
+    return _upload_page(checks, error=message, status=422, added=added, override_form=form)
+
+
+def _deployed(results: list[processes.DeployResult]) -> Any:
+    """After an upload deployed: what became of each process, then its page (one) or the list (a set)."""
+    for r in results:
+        if r.created:
+            flash(_("已部署流程 %(process)s 版本 %(version)s。", process=r.process_id, version=r.version))
+        else:
+            flash(_("文件与已部署的相同：流程 %(process)s 仍是版本 %(version)s。", process=r.process_id,
+                    version=r.version))
+    return redirect(_process_url(results[-1].process_id) if len(results) == 1 else url_for("design.processes_page"))
 
 
 @bp.route("/processes/upload")
@@ -308,22 +408,48 @@ def modeler_upload() -> Any:
         try:
             with write() as s:
                 results = processes.deploy_files(s, files, current_actor())
-        except BpmnRejected:
-            with read() as s:
-                checks = processes.check_files(files, s)
-            refused = _("没有部署：请先改正下面列出的错误（一组文件要么全部部署，要么都不部署）。")
-            return _upload_page(checks, error=refused, status=422)
-        for r in results:
-            if r.created:
-                flash(_("已部署流程 %(process)s 版本 %(version)s。", process=r.process_id, version=r.version))
-            else:
-                flash(_("文件与已部署的相同：流程 %(process)s 仍是版本 %(version)s。", process=r.process_id,
-                        version=r.version))
-        return redirect(_process_url(results[-1].process_id) if len(results) == 1
-                        else url_for("design.processes_page"))
+        except ScenariosFailed as exc:
+            return _tests_failed_page(files, exc.failures)
+        except BpmnRejected as exc:
+            return _refused_page(files, exc)
+        return _deployed(results)
     with read() as s:
         checks = processes.check_files(files, s)
     return _upload_page(checks)
+
+
+@bp.route("/processes/upload/override", methods=["POST"])
+@requires(policy.may_deploy, DENIED)
+@takes_uploads
+def modeler_upload_override() -> Any:
+    """仍然部署: the files a deploy refused for failing tests, carried back by its form, deployed with the reason
+    (the engine checks and tests them again and audits the reason). Without a valid reason nothing is deployed:
+    the page comes back with the failing tests, run again read only, and says what the reason lacks."""
+    try:
+        files = override.carried(MAX_FILES, _clean_filename)
+    except InvalidInput as exc:
+        return _upload_page(error=exc.message, status=422)
+    try:
+        why = override.reason(request.form.get("reason"))
+    except InvalidInput as exc:
+        return _tests_failed_page(files, _failing_tests(files, request.form.getlist("process_id")),
+                                  error=exc.message, reason=(request.form.get("reason") or "")[:2000])
+    try:
+        with write() as s:
+            results = processes.deploy_files(s, files, current_actor(), override_reason=why)
+    except BpmnRejected as exc:  # the files themselves are refused: a reason never overrides that
+        return _refused_page(files, exc)
+    return _deployed(results)
+
+
+def _failing_tests(files: list[tuple[bytes, str]], process_ids: list[str]) -> dict[str, list[Finding]]:
+    """The tests of `process_ids` (those of the refused deploy, each defined in one of the files) run again read
+    only against the files: what the page lists when it comes back without a deploy."""
+    with read() as s:
+        defined = {pid for c in processes.check_files(files, s) for pid in c.process_ids}
+        outcomes = [scenarios.run(files, scenarios.load(pid), live=s) for pid in dict.fromkeys(process_ids)
+                    if pid in defined and scenarios.has_scenarios(pid)]
+    return {o.process_id: o.findings() for o in outcomes if not o.passed}
 
 
 def _open_uploaded(files: list[tuple[bytes, str]]) -> Any:

@@ -65,6 +65,11 @@ PATTERNS: tuple[tuple[re.Pattern[str], LazyString], ...] = tuple((re.compile(p, 
     (r"^caseStatus must be one of .*$", _l("caseStatus 只能是 completed、rejected 或 withdrawn。")),
     (r"^call activity calls process '(?P<process>[^']*)', which is not in this file, not deployed.*$",
      _l("调用活动调用的流程 %(process)s 既不在这个文件里，也没有部署过；请先部署它，或与它一起上传部署。")),
+    # process tests (engine/scenarios.py RunOutcome.findings): the first difference stays the engine's words
+    (r"^process test '(?P<name>[^']*)' \((?P<source>[^)]*)\) step (?P<step>\d+) \((?P<what>[^)]*)\): (?P<problem>.*)$",
+     _l("流程测试“%(name)s”（%(source)s）第 %(step)s 步（%(what)s）未通过：%(problem)s")),
+    (r"^process tests \((?P<source>[^)]*)\): (?P<problem>.*)$",
+     _l("流程测试（%(source)s）无法运行：%(problem)s")),
     (r"^not deployed: the file set is refused \((?P<files>.*)\)$",
      _l("没有部署：这组文件中有文件不能部署（%(files)s），一组文件要么全部部署，要么都不部署。")),
 ))

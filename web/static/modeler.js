@@ -9,7 +9,10 @@
    `yicun.batch`), so undo and redo work. The working copy is kept in localStorage under the process and the
    version it started from until it is deployed or discarded. "保存并检查" posts the XML to the server, which
    answers with every finding and its element id: shown on the diagram (a red or orange marker and a badge with
-   the messages) and in the list under it (a click selects the element). No inline code: the CSP forbids it. */
+   the messages) and in the list under it (a click selects the element). A deploy refused because the process's
+   tests failed ("outcome": "tests_failed") shows them there too and opens the panel above the drawing: the tests
+   that failed (each linked to its tests page), a required reason and "仍然部署", which posts the same XML again
+   with `override_reason`; any other refusal closes it. No inline code: the CSP forbids it. */
 "use strict";
 (function () {
   var LEVEL_OF_LANE = {
@@ -35,6 +38,7 @@
   var panel = box.querySelector(".modeler-panel");
   var findingsBox = box.querySelector(".modeler-findings");
   var toolbar = box.querySelector(".modeler-toolbar");
+  var overrideBox = box.querySelector(".modeler-override");
 
   var modeler, modeling, registry, selection, canvas, overlays, moddle, bpmnFactory, elementFactory, commandStack;
   var dirty = false, saveTimer = null, findings = [];
@@ -587,6 +591,7 @@
                       onkeydown: target ? function (e) { if (e.key === "Enter") focusElement(target); } : null}, [
         h("span", {className: "tag sev-" + f.severity, text: f.severity === "error" ? T.error : T.warning}),
         f.rule === "convention" ? h("span", {className: "tag convention", text: T.convention}) : null,
+        f.rule === "tests" ? h("span", {className: "tag tests", text: T.tests_tag}) : null,
         h("bdi", {className: "where", text: where}),
         f.line ? h("small", {className: "muted", text: fmt(T.line, {line: f.line})}) : null,
         h("span", {className: "message", text: f.text || f.message}),
@@ -673,14 +678,16 @@
   }
 
   // ------------------------------------------------------------------------------------------- server
-  function post(url) {
+  function post(url, extra) {
     return modeler.saveXML({format: true}).then(function (r) {
       store(r.xml);
       var info = processInfo();
       var filename = config.mode === "new" && info ? info.bo.id + ".bpmn" : config.filename;
+      var body = {xml: r.xml, filename: filename, base_version: config.baseVersion};
+      Object.keys(extra || {}).forEach(function (k) { body[k] = extra[k]; });
       return window.fetch(url, {method: "POST", credentials: "same-origin",
         headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf},
-        body: JSON.stringify({xml: r.xml, filename: filename, base_version: config.baseVersion})});
+        body: JSON.stringify(body)});
     }).then(function (response) {
       var type = response.headers.get("Content-Type") || "";
       if (type.indexOf("application/json") < 0) return {status: response.status, body: null};
@@ -700,9 +707,57 @@
     }).catch(function () { say(T.offline, "error"); });
   }
 
-  function deploy() {
+  /* the reason field's message (null: none) */
+  function reasonError(text) {
+    var node = overrideBox.querySelector(".field-error");
+    var field = overrideBox.querySelector("textarea");
+    node.textContent = text || "";
+    node.hidden = !text;
+    if (text) { field.setAttribute("aria-invalid", "true"); field.focus(); } else field.removeAttribute("aria-invalid");
+  }
+
+  function showOverride(tests) {
+    var list = overrideBox.querySelector(".override-tests");
+    list.replaceChildren.apply(list, (tests || []).map(function (t) {
+      return h("li", {}, [h("span", {text: fmt(T.tests_of, {process: t.process_id, count: t.count}) + " · "}),
+                          h("a", {href: t.url, target: "_blank", rel: "noopener", text: T.open_tests}),
+                          h("ol", {className: "override-failures"}, (t.failures || []).map(function (text) {
+                            return h("li", {text: text});
+                          }))]);
+    }));
+    reasonError(null);
+    overrideBox.hidden = false;
+    overrideBox.querySelector("textarea").focus();
+  }
+
+  function hideOverride() { overrideBox.hidden = true; }
+
+  function deployAnyway() {
+    var reason = overrideBox.querySelector("textarea").value.trim();
+    if (!reason) { reasonError(T.reason_missing); return; }
+    if (reason.length > config.maxReason) {
+      reasonError(fmt(T.reason_too_long, {max: config.maxReason, count: reason.length}));
+      return;
+    }
+    reasonError(null);
+    deploy(reason);
+  }
+
+  function deploy(reason) {
     say(T.deploying, "busy");
-    return post(config.urls.deploy).then(function (r) {
+    return post(config.urls.deploy, reason === undefined ? null : {override_reason: reason}).then(function (r) {
+      if (r.status === 422 && r.body && r.body.outcome === "reason_invalid") {
+        say(r.body.error, "error");
+        reasonError(r.body.error);
+        return;
+      }
+      if (r.status === 422 && r.body && r.body.outcome === "tests_failed") {
+        showFindings(r.body.findings);
+        say(T.tests_failed, "error");
+        showOverride(r.body.tests);
+        return;
+      }
+      hideOverride();
       if (r.status === 422 && r.body) {
         showFindings(r.body.findings);
         var first = r.body.findings[0];  // refused for the file as a whole (e.g. a newer version): say why
@@ -794,6 +849,8 @@
       e.target.value = "";
     });
     toolbar.hidden = false;
+    overrideBox.querySelector('[data-override="deploy"]').addEventListener("click", deployAnyway);
+    overrideBox.querySelector('[data-override="cancel"]').addEventListener("click", hideOverride);
   }
 
   // ------------------------------------------------------------------------------------------- start
