@@ -196,6 +196,7 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
 
     parts = [part("name", zero, name=func.max(done.c.name), level=func.max(done.c.level), n=zero, grouped=False)
              .group_by(done.c.item, done.c.step)]
+    counted: dict[str, Any] = {}  # the keys read with a `top`: their (item, step, key value) counts
     for key in keys:
         if key == "step" and summed:
             continue
@@ -207,6 +208,7 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
             continue
         per = select(done.c.item, done.c.step, value.label("key"), func.sum(done.c.this).label("n_this"),
                      func.count().label("n")).group_by(*by_key).cte(f"per_{key}")
+        counted[key] = per
         first = (select(per.c.item, per.c.step, per.c.key)
                  .order_by(per.c.n_this.desc(), (per.c.n - per.c.n_this).desc(), per.c.item, per.c.step, per.c.key)
                  .limit(limit).cte(f"first_{key}"))
@@ -217,7 +219,7 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
                             nothing.label("key"), zero.label("this"), zero.label("bucket"), null().label("name"),
                             null().label("level"), zero.label("n"), func.count().label("keys")).select_from(per))
     if p90_min is not None:
-        parts.append(_p90_part(done, p90_min))
+        parts.append(_p90_part(done, p90_min, counted.get("unit")))
     found = StepHistograms({key: {} for key in keys}, {})
     names: dict[tuple[str, str], tuple[str, str | None]] = {}
     rows = found.rows
@@ -250,20 +252,25 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
     return found
 
 
-def _p90_part(done: Any, at_least: int) -> Select[Any]:
+def _p90_part(done: Any, at_least: int, per_unit: Any = None) -> Select[Any]:
     """The 90th percentile bucket per (item, step, unit) of the steps in `done` (both months), for the pairs
     with at least `at_least` steps: the buckets' counts, their running sum and the pair's total (window
     functions, on both databases), the first bucket whose running sum reaches 90 % of the total — nearest
     rank: rank ⌈0.9·n⌉ ≤ running sum ⇔ 90·n ≤ 100·running sum. The pairs with too few steps are left out
-    before the buckets are sorted."""
-    # the pairs with enough steps first (a city's 59,000 pairs: 4,500), so only their buckets are sorted
-    pairs = (select(done.c.item, done.c.step, done.c.k_unit).group_by(done.c.item, done.c.step, done.c.k_unit)
-             .having(func.count() >= at_least).subquery("p90_pairs"))
-    counted = (select(done.c.item, done.c.step, done.c.k_unit.label("unit"), done.c.bucket,
-                      func.count().label("n"))
-               .join(pairs, and_(pairs.c.item == done.c.item, pairs.c.step == done.c.step,
-                                 pairs.c.k_unit == done.c.k_unit))
-               .group_by(done.c.item, done.c.step, done.c.k_unit, done.c.bucket).subquery("p90_counted"))
+    before the buckets are sorted (from `per_unit`, the pairs' counts, when the units' top was read)."""
+    # every pair's buckets counted (hashed: a city's 143,000 steps, 64,000 rows), then only the pairs with enough
+    # steps (59,000 pairs: 4,500) kept, so that only their few thousand rows are sorted for the running sum
+    buckets = (select(done.c.item, done.c.step, done.c.k_unit.label("unit"), done.c.bucket, func.count().label("n"))
+               .group_by(done.c.item, done.c.step, done.c.k_unit, done.c.bucket).subquery("p90_buckets"))
+    if per_unit is not None:
+        pairs = (select(per_unit.c.item, per_unit.c.step, per_unit.c.key.label("unit"))
+                 .where(per_unit.c.n >= at_least).subquery("p90_pairs"))
+    else:
+        pairs = (select(buckets.c.item, buckets.c.step, buckets.c.unit)
+                 .group_by(buckets.c.item, buckets.c.step, buckets.c.unit)
+                 .having(func.sum(buckets.c.n) >= at_least).subquery("p90_pairs"))
+    counted = (select(buckets).join(pairs, and_(pairs.c.item == buckets.c.item, pairs.c.step == buckets.c.step,
+                                                pairs.c.unit == buckets.c.unit)).subquery("p90_counted"))
     pair = (counted.c.item, counted.c.step, counted.c.unit)
     running = (select(*pair, counted.c.bucket,
                       func.sum(counted.c.n).over(partition_by=pair, order_by=counted.c.bucket).label("below"),

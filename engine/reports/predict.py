@@ -208,11 +208,12 @@ def load_history(session: Session, items: Iterable[str], steps: Iterable[tuple[s
     if not parts:
         return history
     stmt = parts[0] if len(parts) == 1 else union_all(*parts)
-    for r in session.execute(stmt).all():
-        if r.kind == "c":
-            history.cases.setdefault((r.item, int(r.a), int(r.b)), {})[int(r.value)] = int(r.n)
+    cases, steps_of = history.cases, history.steps
+    for kind, item, a, b, step, value, n in session.execute(stmt).tuples():
+        if kind == "c":
+            cases.setdefault((item, int(a), int(b)), {})[int(value)] = int(n)
         else:
-            history.steps.setdefault((r.item, int(r.a), r.step), {})[int(r.value)] = int(r.n)
+            steps_of.setdefault((item, int(a), step), {})[int(value)] = int(n)
     return history
 
 
