@@ -40,9 +40,10 @@ back to SQL as small tables (a UNION ALL of one-row SELECTs, at most `MAX_GROUPS
 page says when more were cut) joined to the candidates (PostgreSQL: a MATERIALIZED common table expression,
 so each part hash-joins); the list is paged by keyset on (promised due, id) with its total counted in the same
 statement (a window). The candidates' columns are all in `ix_cases_open_report` (migration 0011): their
-statements are index-only scans of the subtree's open cases. Measured with the whole waits page
-(benchmarks/reports.py; 1 million cases, 150,000 open; a loaded 2-core machine): a township's ~0.37 s, a
-county's ~0.7 s, the whole city's ~2.8 s — the step histograms and the list's candidates dominate.
+statements are index-only scans of the subtree's open cases. The held steps are measured against the 90th
+percentile of their (step, unit) pair, computed in SQL by the page's own statement (`histogram._p90_part`).
+Measured with the whole waits page (benchmarks/reports.py; 1 million cases, 150,000 open; a 2-core machine,
+p50): a township's ~0.29 s, a county's ~0.5 s, the whole city's ~1.9 s, of which this list ~0.7 s.
 """
 from __future__ import annotations
 

@@ -13,19 +13,26 @@ How: one aggregate statement for the three breakdowns (`histogram.step_histogram
 the two months (`ix_tasks_completed_at`, joined to the cases for the subtree — for a county or a township only
 its cases open now or closed since, `scope.live_since`, a range of its indexes hashed against the months' steps)
 read once as a common table expression, then grouped by step, key, month and histogram bucket (exact to a
-tenth of a working day below ten days) per unit and per person — the step's own histograms are the sum of its
-units', added up in Python — a UNION; the medians and percentiles are read off those histograms in Python. The
-rows are bounded by steps × keys × buckets, never by cases; a page asks for only its first (step, person) pairs,
-chosen in SQL (ORDER BY … LIMIT), the files for all. The overdue steps: one statement over the ready steps of
-the subtree's open cases whose clock runs (`ix_tasks_ready_due`, the cases' `ix_cases_open_report`), grouped by
-item, step, level and the unit the reader's row links to, ranked and cut in SQL — each row's numbers are the
-totals of the overdue report it links to (the same predicates as `overdue.overdue_query`, filtered by unit,
-item, step and level).
+tenth of a working day below ten days) — a UNION; the medians and percentiles are read off those histograms in
+Python. The rows are bounded by steps × keys × buckets, never by cases. The page reads only the rows it shows:
+its first (step, unit) and (step, person) pairs are ranked and cut in SQL (ORDER BY … LIMIT; a city has 59,000
+of each, a page shows sixty), the files read them all. The same statement gives the list of cases at risk its
+thresholds: the 90th percentile of each (step, unit) pair with enough steps, read off the buckets in SQL
+(`histogram._p90_part`), so the city's pairs never leave the database. The overdue steps: one statement over
+the ready steps of the subtree's open cases whose clock runs (`ix_tasks_ready_due`, the cases'
+`ix_cases_open_report`), grouped by item, step, level and the unit the reader's row links to, ranked and cut in
+SQL — each row's numbers are the totals of the overdue report it links to (the same predicates as
+`overdue.overdue_query`, filtered by unit, item, step and level).
 
-Cost (benchmarks/reports.py, PostgreSQL, 1 million cases, 143,000 steps completed in the two months, a loaded
-2-core machine, p50): the whole page — these tables and the first page of the cases at risk — ~0.37 s for a
-township, ~0.7 s for a county, ~2.8 s for the city, where every (step, unit) pair of the city (64,000 rows of
-histograms: the at-risk list measures each held step against its own unit's) is read and added up.
+Why no stored summary of step times: at the grain the tables and the subtrees need (month, item, step, unit,
+person, the case's township, bucket) October's 137,000 steps of the benchmark's city are 67,000 rows (a village
+completes a given step a few times a month): half as many, saving the join to the cases but not the grouping —
+not worth a second copy of every step time kept in step with each completion.
+
+Cost (benchmarks/reports.py, PostgreSQL, 1 million cases, 143,000 steps completed in the two months, 150,000
+open cases, a 2-core machine, p50): the whole page — these tables and the first page of the cases at risk —
+~0.29 s for a township, ~0.5 s for a county, ~1.9 s for the city (the step times ~0.8 s, the overdue steps
+~0.3 s, the list of cases at risk ~0.7 s: each reads the city's 130,000–150,000 rows of its kind once).
 """
 from __future__ import annotations
 
