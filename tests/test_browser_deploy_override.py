@@ -14,6 +14,7 @@ from engine import db, orgs, processes
 from engine.models import AuditEvent, ProcessVersion
 
 from .test_browser import demo_db, pytestmark, served_browser, sign_in  # noqa: F401
+from .test_browser_modeler import open_modeler
 from .test_process_scenarios import RS02, _renamed
 
 SCREENSHOT = Path("/tmp/yicun_override.png")
@@ -33,14 +34,7 @@ def test_a_designer_deploys_anyway_with_a_reason_when_the_tests_fail(demo_db, tm
     with db.transaction(demo_db) as s:
         processes.deploy(s, RS02.read_bytes(), RS02.name)
     with served_browser(demo_db, tmp_path) as (base, browser):
-        page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
-        problems: list[str] = []
-        page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning")
-                and not m.location.get("url", "").endswith(("/favicon.ico", "/deploy")) else None)  # (the refusal: 422)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        sign_in(page, base, "designer")
-        page.goto(f"{base}/processes/RS-02/edit")
-        page.wait_for_selector(f".modeler-canvas g.djs-element[data-element-id={TASK}]")
+        page, problems = open_modeler(browser, base, "RS-02", TASK)
         assert page.locator(".modeler-override").is_hidden()
 
         # the county's step goes to another department: the first scenario's 人社 officer cannot complete it

@@ -28,6 +28,20 @@ TASK = "Task_VillageAppraisal"
 NEW_NAME = "村民主评议（新版）"
 
 
+def open_modeler(browser: Any, base: str, process_id: str, task: str) -> tuple[Any, list[str]]:
+    """A designer's page on the modeler of `process_id` at 1366×768, once `task` is drawn, and the console's
+    errors and warnings as they come (the deploy's refusal, a 422, is expected and left out)."""
+    page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning")
+            and not m.location.get("url", "").endswith(("/favicon.ico", "/deploy")) else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    sign_in(page, base, "designer")
+    page.goto(f"{base}/processes/{process_id}/edit")
+    page.wait_for_selector(f".modeler-canvas g.djs-element[data-element-id={task}]")
+    return page, problems
+
+
 def _classes(page: Any, element_id: str) -> list[str]:
     return page.evaluate("id => Array.from(document.querySelector(`.modeler-canvas g.djs-element"
                          "[data-element-id='${id}']`).classList)", element_id)
@@ -58,14 +72,7 @@ def _finish(engine: Any, number: str) -> None:
 def test_a_designer_edits_checks_fixes_and_deploys_version_2(demo_db, tmp_path):  # noqa: F811
     old_case = start(demo_db, service="FX-DIBAO", now=None).case_number  # on version 1, before the deploy
     with served_browser(demo_db, tmp_path) as (base, browser):
-        page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
-        problems: list[str] = []
-        page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning")
-                and not m.location.get("url", "").endswith(("/favicon.ico", "/deploy")) else None)  # (the refusal: 422)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        sign_in(page, base, "designer")
-        page.goto(f"{base}/processes/FX-DIBAO/edit")
-        page.wait_for_selector(f".modeler-canvas g.djs-element[data-element-id={TASK}]")
+        page, problems = open_modeler(browser, base, "FX-DIBAO", TASK)
         page.wait_for_selector(".modeler-panel .panel-process")  # nothing selected: the process's limits
         assert page.input_value('.modeler-panel input[data-key="prop-legalLimitWorkdays"]') == "25"
         assert page.locator(".djs-palette .entry").count() > 5  # the modeler's palette, not the viewer

@@ -41,7 +41,7 @@
   var overrideBox = box.querySelector(".modeler-override");
 
   var modeler, modeling, registry, selection, canvas, overlays, moddle, bpmnFactory, elementFactory, commandStack;
-  var dirty = false, saveTimer = null, findings = [];
+  var dirty = false, saveTimer = null, findings = [], leaving = false;
 
   // ------------------------------------------------------------------------------------------------ helpers
   function fmt(text, params) {
@@ -630,6 +630,7 @@
 
   // ------------------------------------------------------------------------------------- working copy
   function store(xml) {
+    if (leaving) return;  // deployed: a save still pending (a late change event) must not bring the copy back
     try {
       window.localStorage.setItem(storeKey, JSON.stringify({xml: xml, savedAt: new Date().toISOString(),
                                                             filename: config.filename}));
@@ -766,6 +767,8 @@
         return;
       }
       if (r.status !== 200 || !r.body) { say(fmt(T.failed, {status: r.status}), "error"); return; }
+      leaving = true;
+      window.clearTimeout(saveTimer);
       forget();
       setDirty(false);
       say(fmt(r.body.created ? T.deployed : T.unchanged, {version: r.body.version}), "ok");
