@@ -39,6 +39,10 @@ DIGEST_LEVELS = ("city", "county", "township", "village")
 SUMMARY_LEVELS = ("city", "county")
 #: how many of the longest-overdue cases a summary digest lists
 MOST_OVERDUE = 20
+#: how many cases a village's or a township's digest lists per kind (overdue, due soon, paused) — the soonest
+#: due first; its counts are all of them (a busy township holds thousands of overdue steps: the overdue report
+#: lists them all, a digest stored every month need not)
+LISTED = 200
 
 
 def service_date(year: int, month: int, cal: WorkCalendar | None = None) -> date:
@@ -63,8 +67,9 @@ _DIGEST_COLUMNS = load_only(Case.id, Case.number, Case.service_code, Case.applic
 
 
 def build_digest(session: Session, unit: OrgUnit, now: datetime, cal: WorkCalendar | None = None) -> dict[str, Any]:
-    """Overdue, due-soon and paused open cases of a village (its cases) or a township (its villages' cases);
-    a county's or the city's summary (`summary_digest`)."""
+    """Overdue, due-soon and paused open cases of a village (its cases) or a township (its villages' cases) —
+    each kind's first LISTED (soonest due first; `counts` all of them); a county's or the city's summary
+    (`summary_digest`)."""
     cal = cal or default_calendar()
     if unit.level in SUMMARY_LEVELS:
         return summary_digest(session, unit, now, cal)
@@ -74,24 +79,35 @@ def build_digest(session: Session, unit: OrgUnit, now: datetime, cal: WorkCalend
     base = (select(Case, village.c.name).options(_DIGEST_COLUMNS).join(village, village.c.id == Case.village_id)
             .where(column == unit.id, Case.status == "open"))
     due = Case.promised_due_at
+    late = base.where(Case.paused_at.is_(None), due <= now)
     overdue = [_case_entry(c, v, "超期", c.promised_due_at) for c, v in session.execute(
-        base.where(Case.paused_at.is_(None), due <= now).order_by(due))]
-    step_over = session.execute(
-        select(Case, village.c.name, TaskRow.name, TaskRow.due_at).options(_DIGEST_COLUMNS)
-        .join(village, village.c.id == Case.village_id)
-        .join(TaskRow, and_(TaskRow.case_id == Case.id, TaskRow.state == "ready"))
-        .where(column == unit.id, Case.status == "open", Case.paused_at.is_(None), TaskRow.due_at <= now,
-               or_(due.is_(None), due > now))
-        .order_by(TaskRow.due_at)).all()
-    overdue += [_case_entry(c, v, f"环节「{t}」超时", d) for c, v, t, d in step_over]
+        late.order_by(due, Case.id).limit(LISTED))]
+    step_late = (select(Case, village.c.name, TaskRow.name, TaskRow.due_at).options(_DIGEST_COLUMNS)
+                 .join(village, village.c.id == Case.village_id)
+                 .join(TaskRow, and_(TaskRow.case_id == Case.id, TaskRow.state == "ready"))
+                 .where(column == unit.id, Case.status == "open", Case.paused_at.is_(None), TaskRow.due_at <= now,
+                        or_(due.is_(None), due > now)))
+    if len(overdue) < LISTED:  # then the cases with an overdue step (their own due still ahead or none)
+        overdue += [_case_entry(c, v, f"环节「{t}」超时", d) for c, v, t, d in session.execute(
+            step_late.order_by(TaskRow.due_at, TaskRow.id).limit(LISTED - len(overdue)))]
+    soon_q = base.where(Case.paused_at.is_(None), due > now, due <= soon)
     due_soon = [_case_entry(c, v, "即将到期", c.promised_due_at) for c, v in session.execute(
-        base.where(Case.paused_at.is_(None), due > now, due <= soon).order_by(due))]
+        soon_q.order_by(due, Case.id).limit(LISTED))]
+    paused_q = base.where(Case.paused_at.is_not(None))
     paused = [_case_entry(c, v, "暂停计时", None)
               | {"paused_at": clock.local(c.paused_at).isoformat(timespec="minutes")}
-              for c, v in session.execute(base.where(Case.paused_at.is_not(None)).order_by(Case.paused_at))]
+              for c, v in session.execute(paused_q.order_by(Case.paused_at, Case.id).limit(LISTED))]
+
+    def total(listed: list[Any], *queries: Any) -> int:  # counted only when a list was cut
+        if len(listed) < LISTED:
+            return len(listed)
+        return sum(session.scalar(select(func.count()).select_from(q.order_by(None).subquery())) or 0
+                   for q in queries)
+
     return {"unit": {"code": unit.code, "name": unit.name, "level": unit.level},
-            "overdue": overdue, "due_soon": due_soon, "paused": paused,
-            "counts": {"overdue": len(overdue), "due_soon": len(due_soon), "paused": len(paused)}}
+            "overdue": overdue, "due_soon": due_soon, "paused": paused, "listed": LISTED,
+            "counts": {"overdue": total(overdue, late, step_late), "due_soon": total(due_soon, soon_q),
+                       "paused": total(paused, paused_q)}}
 
 
 def _counts_entry(counts: Counts) -> dict[str, Any]:

@@ -358,6 +358,34 @@ def test_the_service_day_builds_county_and_city_digests_with_the_boards_numbers(
     assert service_day.run(seeded, SERVICE_DAY, now=MORNING)["digests"] == 0  # once per unit and day
 
 
+def test_a_village_or_township_digest_lists_its_first_cases_and_counts_them_all(world, seeded, monkeypatch,
+                                                                                   client):
+    """A busy township holds thousands of overdue steps: its digest lists each kind's first LISTED (soonest
+    due first) and counts all of them — the same counts and the same first rows as an uncut digest; the page
+    says how many are not listed."""
+    monkeypatch.setattr(service_day, "LISTED", 10_000)
+    with db.read(seeded) as s:
+        units = list(s.scalars(select(OrgUnit).where(OrgUnit.level.in_(("township", "village")))))
+        whole = {u.code: service_day.build_digest(s, u, NOW) for u in units}
+    monkeypatch.setattr(service_day, "LISTED", 1)
+    cut_somewhere = False
+    with db.read(seeded) as s:
+        for u in units:
+            cut = service_day.build_digest(s, u, NOW)
+            assert cut["counts"] == whole[u.code]["counts"], u.code
+            for kind in ("overdue", "due_soon", "paused"):
+                assert cut["counts"][kind] == len(whole[u.code][kind]), (u.code, kind)
+                assert cut[kind] == whole[u.code][kind][:1], (u.code, kind)
+                cut_somewhere |= cut["counts"][kind] > 1
+    assert cut_somewhere  # the world has a unit with more than one case of a kind: the cut was tested
+    service_day.run(seeded, SERVICE_DAY, now=NOW)  # stored by the service day's run (cut at LISTED), then shown
+    code = next(c for c, d in whole.items() if any(d["counts"][k] > 1 for k in ("overdue", "due_soon", "paused")))
+    login(client, COUNTY_SUPERVISOR)
+    html = client.get(f"/service-day/{code}").get_data(as_text=True)
+    kind = next(k for k in ("overdue", "due_soon", "paused") if whole[code]["counts"][k] > 1)
+    assert f"共 {whole[code]['counts'][kind]} 件，这里列出期限最早的 1 件。" in html
+
+
 def test_county_and_city_digests_are_seen_by_their_supervisors(world, seeded, client):
     service_day.run(seeded, SERVICE_DAY, now=MORNING)
     login(client, COUNTY_SUPERVISOR)
@@ -491,3 +519,28 @@ def test_the_ranking_and_the_county_digest_in_chromium(world, seeded, tmp_path, 
         phone.screenshot(path=str(PHONE_SHOT), full_page=True)
         phone.goto(f"{base}/service-day/{ZIYANG}")
         assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+def test_a_cut_township_digest_in_chromium(world, seeded, tmp_path, db_kind, monkeypatch):
+    """The township's digest, its lists cut (LISTED 1 here), says how many it holds and links its live board."""
+    from .test_browser import _MAY_SKIP, CHROMIUM, served_browser, sign_in
+    if db_kind != "sqlite":
+        pytest.skip("the browser pages are checked on SQLite")
+    if _MAY_SKIP and not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing")
+    pytest.importorskip("playwright")
+    monkeypatch.setattr(service_day, "LISTED", 1)
+    service_day.run(seeded, SERVICE_DAY, now=NOW)
+    with db.read(seeded) as s:
+        digest = service_day.get_digest(s, YINGFENG)
+    kind = next(k for k in ("overdue", "due_soon", "paused") if digest["counts"][k] > 1)
+    with served_browser(seeded, tmp_path) as (base, browser):
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        sign_in(page, base, COUNTY_SUPERVISOR)
+        page.goto(f"{base}/service-day/{YINGFENG}")
+        hint = page.locator("p.hint", has_text=f"共 {digest['counts'][kind]} 件")
+        assert hint.count() == 1 and "这里列出期限最早的 1 件" in hint.inner_text()
+        hint.locator("a").click()
+        page.wait_for_url(f"{base}/reports/{YINGFENG}")
+        page.go_back()
+        page.screenshot(path="/tmp/yicun_digest_township.png", full_page=True)
