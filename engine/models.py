@@ -172,6 +172,10 @@ class Case(Base):
         Index("ix_cases_open_report", "county_id", "township_id", "village_id", "service_code", "first_clerk_id",
               "status", "warning_level", "paused_at", "promised_due_at", "promised_limit_workdays",
               "extension_workdays", "id", **_live("status = 'open'")),
+        # the running cases of each process version (the designers' process list, migration's choice by version;
+        # migration 0013), with the unit columns a designer's scope names
+        Index("ix_cases_open_version", "process_version_id", "county_id", "township_id", "village_id",
+              **_live("status = 'open'")),
         Index("uq_cases_intake_key", "intake_key", unique=True),
         # closed cases by closing instant (completed this month, on-time rate, trends)
         Index("ix_cases_closed_at", "closed_at", **_live("closed_at IS NOT NULL")),
