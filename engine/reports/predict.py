@@ -451,24 +451,25 @@ def at_risk_query(session: Session, actor: Who, unit_code: str | None, now: date
                                          sub.condition(), scope.live_since(sub, this.previous().start)),
                                this.start, (), p90_min=MIN_HISTORY).p90
     cal = MemoCalendar(default_calendar())
-    thresholds: dict[tuple[str, str, int], tuple[datetime, int]] = {}
-    for (item, bpmn, unit), top in p90s.items():
-        ceiling = bucket_ceiling(top)
-        if ceiling is None:  # open-ended (60 working days or more): nothing is longer
-            continue
-        thresholds[(item, bpmn, unit)] = (work_start(now, max(ceiling, HELD_AT_LEAST), cal), bucket_floor(top))
     held: dict[tuple[str, str, int], tuple[datetime, int]] = {}
     oldest_of: dict[tuple[str, str, int], datetime] = {}
-    if thresholds:
+    if p90s:
+        # the oldest ready step of each (step, unit) held at least HELD_AT_LEAST (no threshold is below it), then
+        # the thresholds (a working-time inversion each) of only the pairs that have such a step
+        latest = work_start(now, HELD_AT_LEAST, cal)
         oldest = session.execute(
             select(Case.service_code, TaskRow.bpmn_id, TaskRow.unit_id, func.min(TaskRow.created_at).label("oldest"))
             .select_from(TaskRow).join(Case, Case.id == TaskRow.case_id)
-            .where(TaskRow.state == READY, TaskRow.created_at < max(t[0] for t in thresholds.values()), *where)
+            .where(TaskRow.state == READY, TaskRow.created_at < latest, *where)
             .group_by(Case.service_code, TaskRow.bpmn_id, TaskRow.unit_id))
         for item, bpmn, unit, first in oldest:
-            found = thresholds.get((item, bpmn, unit))
-            if found is not None and first < found[0]:
-                held[(item, bpmn, unit)] = found
+            top = p90s.get((item, bpmn, unit))
+            ceiling = bucket_ceiling(top) if top is not None else None
+            if top is None or ceiling is None:  # no threshold, or open-ended (60 working days or more)
+                continue
+            before = work_start(now, max(ceiling, HELD_AT_LEAST), cal)
+            if first < before:
+                held[(item, bpmn, unit)] = (before, bucket_floor(top))
                 oldest_of[(item, bpmn, unit)] = first
     truncated = len(flagged_a) > MAX_GROUPS or len(held) > MAX_GROUPS
     flagged_a = sorted(flagged_a, key=lambda f: f[2] - typical[(f[0], f[1])])[:MAX_GROUPS]  # the worst first
