@@ -111,13 +111,16 @@ def test_the_90th_percentile_read_in_sql_is_the_histograms_nearest_rank(db_engin
     }
     for i in range(12):  # and some at random
         pairs[("C", f"r{i}", i)] = {rng.randrange(151): rng.randint(1, 4) for _ in range(rng.randint(1, 9))}
+    # the steps counted by unit, month and bucket (`unit_buckets`), a bucket's steps split between the months
     rows = [select(literal(item, String).label("item"), literal(step, String).label("step"),
-                   literal(unit, Integer).label("k_unit"), literal(bucket, Integer).label("bucket"))
-            for (item, step, unit), h in pairs.items() for bucket, n in h.items() for _ in range(n)]
-    done = union_all(*rows).cte("done")
+                   literal(unit, Integer).label("key"), literal(this, Integer).label("this"),
+                   literal(bucket, Integer).label("bucket"), literal(part, Integer).label("n"))
+            for (item, step, unit), h in pairs.items() for bucket, n in h.items()
+            for this, part in ((0, n // 2), (1, n - n // 2)) if part]
+    units = union_all(*rows).cte("unit_buckets")
     with db.read(db_engine) as s:
         got = {(r.item, r.step, int(r.key)): (int(r.bucket), int(r.n))
-               for r in s.execute(histogram._p90_part(done, 5))}
+               for r in s.execute(histogram._p90_part(units, 5))}
     want = {k: (histogram.percentile(h, 90), sum(h.values())) for k, h in pairs.items() if sum(h.values()) >= 5}
     assert got == want
     assert got[("A", "s1", 1)] == (3, 10) and got[("A", "s1", 2)] == (7, 10) and got[("A", "s2", 1)] == (0, 11)

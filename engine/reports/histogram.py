@@ -196,30 +196,68 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
 
     parts = [part("name", zero, name=func.max(done.c.name), level=func.max(done.c.level), n=zero, grouped=False)
              .group_by(done.c.item, done.c.step)]
-    counted: dict[str, Any] = {}  # the keys read with a `top`: their (item, step, key value) counts
+    # the steps counted by unit, month and bucket once (a city's 143,000 steps: 66,000 rows) when the units'
+    # histograms or their percentiles are read: the units' part, their ranking, the step's own histograms
+    # and the percentiles are read off these rows instead of grouping every step again
+    units = None
+    if "unit" in keys or p90_min is not None:
+        units = (select(done.c.item, done.c.step, done.c.k_unit.label("key"), done.c.this, done.c.bucket,
+                        func.count().label("n"))
+                 .group_by(done.c.item, done.c.step, done.c.k_unit, done.c.this, done.c.bucket).cte("unit_buckets"))
+
+    def unit_part(source: Any) -> Select[Any]:
+        return select(literal_column("'unit'").label("by"), source.c.item, source.c.step, source.c.key,
+                      source.c.this, source.c.bucket, null().label("name"), null().label("level"), source.c.n,
+                      zero.label("keys"))
+
+    def count_part(by: str, per: Any) -> Select[Any]:  # how many (item, step, key value) triples there are
+        return select(literal_column(f"'{by}'").label("by"), nothing.label("item"), nothing.label("step"),
+                      nothing.label("key"), zero.label("this"), zero.label("bucket"), null().label("name"),
+                      null().label("level"), zero.label("n"), func.count().label("keys")).select_from(per)
+
+    def ranked(per: Any, limit: int, key: str) -> Any:
+        return (select(per.c.item, per.c.step, per.c.key)
+                .order_by(per.c.n_this.desc(), (per.c.n - per.c.n_this).desc(), per.c.item, per.c.step, per.c.key)
+                .limit(limit).cte(f"first_{key}"))
+
+    per_unit = None
     for key in keys:
         if key == "step" and summed:
             continue
+        limit = top.get(key)
+        if key == "step" and units is not None and limit is None:  # the units' rows added up per step
+            parts.append(select(literal_column("'step'").label("by"), units.c.item, units.c.step, zero.label("key"),
+                                units.c.this, units.c.bucket, null().label("name"), null().label("level"),
+                                func.sum(units.c.n).label("n"), zero.label("keys"))
+                         .group_by(units.c.item, units.c.step, units.c.this, units.c.bucket))
+            continue
+        if key == "unit" and units is not None:
+            if limit is None:
+                parts.append(unit_part(units))
+                continue
+            per_unit = (select(units.c.item, units.c.step, units.c.key,
+                               func.sum(case((units.c.this == 1, units.c.n), else_=0)).label("n_this"),
+                               func.sum(units.c.n).label("n"))
+                        .group_by(units.c.item, units.c.step, units.c.key).cte("per_unit"))
+            first = ranked(per_unit, limit, key)
+            parts.append(unit_part(units).select_from(units.join(first, and_(
+                first.c.item == units.c.item, first.c.step == units.c.step, first.c.key == units.c.key))))
+            parts.append(count_part(key, per_unit))
+            continue
         value = done.c[f"k_{key}"] if STEP_KEYS[key] is not None else zero
         by_key = (done.c.item, done.c.step, *([value] if STEP_KEYS[key] is not None else []))
-        limit = top.get(key)
         if limit is None:
             parts.append(part(key, value).group_by(*by_key, done.c.this, done.c.bucket))
             continue
         per = select(done.c.item, done.c.step, value.label("key"), func.sum(done.c.this).label("n_this"),
                      func.count().label("n")).group_by(*by_key).cte(f"per_{key}")
-        counted[key] = per
-        first = (select(per.c.item, per.c.step, per.c.key)
-                 .order_by(per.c.n_this.desc(), (per.c.n - per.c.n_this).desc(), per.c.item, per.c.step, per.c.key)
-                 .limit(limit).cte(f"first_{key}"))
+        first = ranked(per, limit, key)
         parts.append(part(key, value).select_from(done.join(first, and_(
             first.c.item == done.c.item, first.c.step == done.c.step, first.c.key.is_not_distinct_from(value))))
             .group_by(*by_key, done.c.this, done.c.bucket))
-        parts.append(select(literal_column(f"'{key}'").label("by"), nothing.label("item"), nothing.label("step"),
-                            nothing.label("key"), zero.label("this"), zero.label("bucket"), null().label("name"),
-                            null().label("level"), zero.label("n"), func.count().label("keys")).select_from(per))
-    if p90_min is not None:
-        parts.append(_p90_part(done, p90_min, counted.get("unit")))
+        parts.append(count_part(key, per))
+    if p90_min is not None and units is not None:
+        parts.append(_p90_part(units, p90_min, per_unit))
     found = StepHistograms({key: {} for key in keys}, {})
     names: dict[tuple[str, str], tuple[str, str | None]] = {}
     rows = found.rows
@@ -252,16 +290,16 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
     return found
 
 
-def _p90_part(done: Any, at_least: int, per_unit: Any = None) -> Select[Any]:
-    """The 90th percentile bucket per (item, step, unit) of the steps in `done` (both months), for the pairs
-    with at least `at_least` steps: the buckets' counts, their running sum and the pair's total (window
-    functions, on both databases), the first bucket whose running sum reaches 90 % of the total — nearest
-    rank: rank ⌈0.9·n⌉ ≤ running sum ⇔ 90·n ≤ 100·running sum. The pairs with too few steps are left out
-    before the buckets are sorted (from `per_unit`, the pairs' counts, when the units' top was read)."""
-    # every pair's buckets counted (hashed: a city's 143,000 steps, 64,000 rows), then only the pairs with enough
-    # steps (59,000 pairs: 4,500) kept, so that only their few thousand rows are sorted for the running sum
-    buckets = (select(done.c.item, done.c.step, done.c.k_unit.label("unit"), done.c.bucket, func.count().label("n"))
-               .group_by(done.c.item, done.c.step, done.c.k_unit, done.c.bucket).subquery("p90_buckets"))
+def _p90_part(units: Any, at_least: int, per_unit: Any = None) -> Select[Any]:
+    """The 90th percentile bucket per (item, step, unit) of the counted steps `units` (item, step, key = unit,
+    this, bucket, n; both months added up), for the pairs with at least `at_least` steps: the buckets' counts,
+    their running sum and the pair's total (window functions, on both databases), the first bucket whose running
+    sum reaches 90 % of the total — nearest rank: rank ⌈0.9·n⌉ ≤ running sum ⇔ 90·n ≤ 100·running sum. The pairs
+    with too few steps are left out before the buckets are sorted (a city's 59,000 pairs: 4,500 kept), from
+    `per_unit`, the pairs' counts, when the units' top was read."""
+    buckets = (select(units.c.item, units.c.step, units.c.key.label("unit"), units.c.bucket,
+                      func.sum(units.c.n).label("n"))
+               .group_by(units.c.item, units.c.step, units.c.key, units.c.bucket).subquery("p90_buckets"))
     if per_unit is not None:
         pairs = (select(per_unit.c.item, per_unit.c.step, per_unit.c.key.label("unit"))
                  .where(per_unit.c.n >= at_least).subquery("p90_pairs"))
