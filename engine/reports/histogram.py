@@ -160,7 +160,9 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
     The grouped rows stay narrow: a step's name and level (the greatest when versions differ) are grouped once
     per step, not carried through every key's groups; and when the units' histograms are read, the step's
     own are their sum, added up here rather than grouped again (a step sits at one unit: its rows at every
-    unit are exactly its rows). With `top` {key: n}, a key's (item, step, key value) triples are ranked in SQL
+    unit are exactly its rows; when the units are cut to a `top`, the step's are grouped from the units' counted
+    rows, as the units' ranking and percentiles are — the steps are counted by unit, month and bucket once,
+    `unit_buckets`). With `top` {key: n}, a key's (item, step, key value) triples are ranked in SQL
     (most steps this month, then last month, then by item, step, key value), only the first n are returned
     (a city has tens of thousands of (step, person) pairs; a page shows sixty), and how many there are
     (`StepHistograms.keys`). The key value of "step" is 0.

@@ -31,8 +31,9 @@ not worth a second copy of every step time kept in step with each completion.
 
 Cost (benchmarks/reports.py, PostgreSQL, 1 million cases, 143,000 steps completed in the two months, 150,000
 open cases, a 2-core machine, p50): the whole page — these tables and the first page of the cases at risk —
-~0.29 s for a township, ~0.5 s for a county, ~1.9 s for the city (the step times ~0.8 s, the overdue steps
-~0.3 s, the list of cases at risk ~0.7 s: each reads the city's 130,000–150,000 rows of its kind once).
+~0.26 s for a township, ~0.5 s for a county, ~2.0 s for the city (~1.6 s when its pages are cached: the step
+times ~0.65 s, the overdue steps ~0.2 s, the list of cases at risk ~0.6 s — each reads the city's
+130,000–150,000 rows of its kind once).
 """
 from __future__ import annotations
 
