@@ -57,3 +57,13 @@ def run_sweepers(url: str, now: datetime, count: int = 2) -> tuple[list[tuple[in
     for p in procs:
         p.join()
     return results, time.perf_counter() - t0
+
+
+def big_database_arguments(ap: Any, name: str, cases: int = 1_000_000) -> None:
+    """The options of a benchmark on `bigdb.py`'s PostgreSQL databases: their size, server and name, and
+    whether a finished build is reused and kept."""
+    ap.add_argument("--cases", type=int, default=cases)
+    ap.add_argument("--server", default=os.environ.get("YICUN_SCALE_SERVER", "postgresql://postgres@127.0.0.1:5432"))
+    ap.add_argument("--name", default=name)
+    ap.add_argument("--reuse", action="store_true", help="use finished builds of the same size if there are")
+    ap.add_argument("--keep", action="store_true", help="keep the databases afterwards (for --reuse)")

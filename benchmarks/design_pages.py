@@ -15,13 +15,13 @@ BUFFERS) on the 1M database is printed at the end.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 import bigdb
+from common import big_database_arguments
 from sqlalchemy import Engine, text
 
 from engine import db, orgs
@@ -53,11 +53,7 @@ def measure(engines: dict[str, Engine], request: Callable[[Any, Any], Any], samp
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", type=int, default=1_000_000)
-    ap.add_argument("--server", default=os.environ.get("YICUN_SCALE_SERVER", "postgresql://postgres@127.0.0.1:5432"))
-    ap.add_argument("--name", default="yicun_reports")
-    ap.add_argument("--reuse", action="store_true", help="use a finished build of the same size if there is one")
-    ap.add_argument("--keep", action="store_true", help="keep the databases afterwards (for --reuse)")
+    big_database_arguments(ap, "yicun_reports")
     ap.add_argument("--samples", type=int, default=30)
     ap.add_argument("--process", default="MZ-01", help="the process whose page is timed")
     a = ap.parse_args()

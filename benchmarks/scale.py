@@ -19,7 +19,6 @@ and template cases, no history), then measures both at the same instant and prin
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -27,13 +26,13 @@ from typing import Any
 
 import bigdb
 from bigdb import BUSY_COUNTY, BUSY_TOWNSHIP, BUSY_VILLAGE, NOW
-from common import run_sweepers
+from common import big_database_arguments, run_sweepers
 from sqlalchemy import event, func, select, text
 
 from engine import cases, clock, db, orgs, queries
+from engine.models import AuditEvent, TaskRow, TimerRow
 from engine.queries.scope import claimed_filter, queue_filter
 from engine.queries.tasks import page_select, task_select
-from engine.models import AuditEvent, TaskRow, TimerRow
 
 INBOX_USERS = {  # label → username
     "township agent (busy)": f"agent-{BUSY_TOWNSHIP}-1",
@@ -220,11 +219,7 @@ def _print_plan(conn: Any, label: str, sql: str, params: Any = None) -> None:
 # ------------------------------------------------------------------------------------------ main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", type=int, default=1_000_000)
-    ap.add_argument("--server", default=os.environ.get("YICUN_SCALE_SERVER", "postgresql://postgres@127.0.0.1:5432"))
-    ap.add_argument("--name", default="yicun_scale")
-    ap.add_argument("--reuse", action="store_true", help="use a finished build of the same size if there is one")
-    ap.add_argument("--keep", action="store_true", help="keep the databases afterwards (for --reuse)")
+    big_database_arguments(ap, "yicun_scale")
     ap.add_argument("--rounds", type=int, default=100, help="step-cost rounds per database")
     ap.add_argument("--samples", type=int, default=200, help="inbox samples per user and database")
     ap.add_argument("--timers", type=int, default=10_000)
