@@ -31,7 +31,6 @@ case is restored once, as a step restores it.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -261,8 +260,10 @@ _CASE_COLUMNS = (T_CASE.c.id, T_CASE.c.number, T_CASE.c.status, T_CASE.c.version
                  T_CASE.c.county_id, T_PV.c.version.label("pv_version"), T_UNIT.c.name.label("village"))
 
 
-def _page(session: Session, conds: Sequence[Any], after_id: int, limit: int) -> list[Any]:
-    stmt = (select(*_CASE_COLUMNS).join(T_PV, T_PV.c.id == T_CASE.c.process_version_id)
+def _page(session: Session, conds: Sequence[Any], after_id: int, limit: int, *, state: bool = True) -> list[Any]:
+    """A page of the selection; `state` False: without the workflows (a migration reads each under its lock)."""
+    columns = _CASE_COLUMNS if state else tuple(c for c in _CASE_COLUMNS if c.key != "instance_json")
+    stmt = (select(*columns).join(T_PV, T_PV.c.id == T_CASE.c.process_version_id)
             .join(T_UNIT, T_UNIT.c.id == T_CASE.c.village_id)
             .where(*conds, T_CASE.c.id > after_id).order_by(T_CASE.c.id).limit(limit + 1))
     return list(store.conn(session).execute(stmt).all())
@@ -429,18 +430,19 @@ def migrate(session: Session, actor: Actor | User, process_id: str, to_version: 
     limit, after_id = _limit(limit, MIGRATE_CHUNK), _after(after_id)
     conn = store.conn(session)
     if batch_id is None:
+        batch = None
         batch_id = conn.execute(insert(T_MIG_BATCH).returning(T_MIG_BATCH.c.id).values(
             process_id=selection.process_id, to_version_id=target_row.id, selection=selection.to_json(),
             created_at=now, created_by_id=actor.id, created_by=actor.username, moved=0, refused=0, rolled_back=0,
             refusals=[])).scalar_one()
-    rows = _page(session, _where(selection, versions, target_row, unit_row), after_id, limit)
+    rows = _page(session, _where(selection, versions, target_row, unit_row), after_id, limit, state=False)
     target = _Target(session, selection.process_id, versions, target_row)
     moved: list[Verdict] = []
     refused: list[Verdict] = []
     for row in rows[:limit]:
         try:
             with session.begin_nested():
-                verdict = _move(session, actor, target, row.id, batch_id, now)
+                verdict = _move(session, actor, target, row, batch_id, now)
         except YicunError as exc:  # e.g. a conflict on the save, a case grown too large: this case only
             verdict = Verdict(row.id, row.number, row.pv_version, (), row.village, False, exc.reason, str(exc)[:300],
                               {k: v for k, v in exc.details.items() if isinstance(v, (str, int))})
@@ -450,8 +452,7 @@ def migrate(session: Session, actor: Actor | User, process_id: str, to_version: 
                               f"moving it failed ({type(exc).__name__}: {str(exc)[:300]})",
                               {"version": f"v{target_row.version}"})
         (moved if verdict.movable else refused).append(verdict)
-    batch_row = conn.execute(select(T_MIG_BATCH.c.refusals).where(T_MIG_BATCH.c.id == batch_id)).scalar_one()
-    kept = list(batch_row or [])
+    kept = list(batch.refusals or []) if batch is not None else []
     kept += [{"case": v.case_number, "reason": v.reason, "message": v.message, "params": v.params}
              for v in refused][:max(0, REFUSALS_KEPT - len(kept))]
     conn.execute(update(T_MIG_BATCH).where(T_MIG_BATCH.c.id == batch_id).values(
@@ -463,23 +464,19 @@ def migrate(session: Session, actor: Actor | User, process_id: str, to_version: 
     return MigrationReport(batch_id, tuple(moved), tuple(refused), rows[limit - 1].id if len(rows) > limit else None)
 
 
-def _move(session: Session, actor: Actor, target: _Target, case_id: int, batch_id: int, now: datetime) -> Verdict:
-    """Move one case (the caller's savepoint): lock, judge, save, rename its steps, keep the past, audit."""
+def _move(session: Session, actor: Actor, target: _Target, row: Any, batch_id: int, now: datetime) -> Verdict:
+    """Move one case of the page (`row`; the caller's savepoint): lock (the case as it is now, workflow
+    included), judge, save, rename its steps, keep the past, audit."""
     conn = store.conn(session)
-    store.lock_case(session, case_id)
-    case = conn.execute(select(*_CASE_COLUMNS).join(T_PV, T_PV.c.id == T_CASE.c.process_version_id)
-                        .join(T_UNIT, T_UNIT.c.id == T_CASE.c.village_id)
-                        .where(T_CASE.c.id == case_id)).one()._mapping
+    case_id = row.id
+    locked = store.lock_case(session, case_id)
+    known = target.by_id.get(locked["process_version_id"])
+    case = {**locked, "pv_version": known.version if known is not None else row.pv_version, "village": row.village}
     tasks, timers, incidents = _live_rows(session, [case_id])
     verdict, moved = _judge(target, case, tasks[case_id], timers[case_id], case_id in incidents, now)
     if moved is None:
         return verdict
-    text = store.dump(moved, case["number"])
-    res = conn.execute(update(T_CASE).where(T_CASE.c.id == case_id, T_CASE.c.version == case["version"]).values(
-        process_version_id=target.row.id, instance_json=text, version=case["version"] + 1, updated_at=now))
-    if res.rowcount != 1:
-        raise Conflict(f"case {case['number']} was changed by someone else; reload and try again",
-                       reason="case.changed", case=case["number"])
+    text = store.save_instance(session, store.Loaded(case, target.spec, moved), now, process_version_id=target.row.id)
     steps = moved.ready_steps()
     renamed: dict[str, list[str | None]] = {}
     for task in tasks[case_id]:
@@ -578,20 +575,14 @@ def _restore(session: Session, actor: Actor, migration_id: int, now: datetime) -
     conn = store.conn(session)
     mig = conn.execute(select(T_CASE_MIG).where(T_CASE_MIG.c.id == migration_id)).one()
     case = store.lock_case(session, mig.case_id)
-    current = conn.execute(select(T_CASE.c.instance_json, T_CASE.c.status).where(T_CASE.c.id == mig.case_id)).one()
-    if current.status != "open":
-        raise Conflict(f"case {case['number']} is {current.status} since it moved: it stays as it is",
-                       reason="migration.closed_since", case=case["number"], status=current.status)
-    if case["process_version_id"] != mig.to_version_id or _sha(current.instance_json) != mig.after_sha256:
+    if case["status"] != "open":
+        raise Conflict(f"case {case['number']} is {case['status']} since it moved: it stays as it is",
+                       reason="migration.closed_since", case=case["number"], status=case["status"])
+    if case["process_version_id"] != mig.to_version_id or _sha(case["instance_json"]) != mig.after_sha256:
         raise Conflict(f"case {case['number']} moved on since the migration (a step completed, a timer fired or its "
                        "clock stopped): restoring the old workflow would undo that; migrate it back to the older "
                        "version instead", reason="migration.moved_on", case=case["number"])
-    res = conn.execute(update(T_CASE).where(T_CASE.c.id == mig.case_id, T_CASE.c.version == case["version"]).values(
-        process_version_id=mig.from_version_id, instance_json=mig.instance_json, version=case["version"] + 1,
-        updated_at=now))
-    if res.rowcount != 1:
-        raise Conflict(f"case {case['number']} was changed by someone else; reload and try again",
-                       reason="case.changed", case=case["number"])
+    store.save_text(session, case, mig.instance_json, now, process_version_id=mig.from_version_id)
     for task in mig.tasks or []:  # the steps' names as they were (the migration changed nothing else of them)
         conn.execute(update(T_TASK).where(T_TASK.c.id == task["id"], T_TASK.c.case_id == mig.case_id)
                      .values(name=task["name"], lane=task["lane"]))
@@ -665,8 +656,7 @@ def batch(session: Session, actor: Actor | User, batch_id: int, *, after_id: int
 
 
 def _batch(row: Any, cases: tuple[BatchCase, ...], next_after: int | None) -> Batch:
-    selection = row.selection if isinstance(row.selection, dict) else json.loads(row.selection or "{}")
-    refusals = row.refusals if isinstance(row.refusals, list) else json.loads(row.refusals or "[]")
+    selection, refusals = row.selection or {}, row.refusals or []
     return Batch(row.id, row.process_id, row.to_version, selection, row.created_at, row.created_by, row.moved,
                  row.refused, row.rolled_back, tuple(refusals), cases, next_after)
 

@@ -216,14 +216,20 @@ def dump(instance: Instance, number: str) -> str:
     return text
 
 
-def save_instance(session: Session, loaded: Loaded, now: datetime, **columns: Any) -> None:
+def save_instance(session: Session, loaded: Loaded, now: datetime, **columns: Any) -> str:
     """The one version-checked save of the workflow, with any other `columns` of the case row that the
-    verb changed (so a verb writes its case row once)."""
-    case = loaded.case
+    verb changed (so a verb writes its case row once); the text saved."""
     loaded.instance.keep_bounded()
+    text = dump(loaded.instance, loaded.case["number"])
+    save_text(session, loaded.case, text, now, **columns)
+    return text
+
+
+def save_text(session: Session, case: Mapping[str, Any], text: str, now: datetime, **columns: Any) -> None:
+    """The version-checked write of a case's workflow as stored text (`save_instance`; a migration's rollback
+    puts back the text it kept): Conflict if someone changed the case since it was read."""
     res = conn(session).execute(update(T_CASE).where(T_CASE.c.id == case["id"], T_CASE.c.version == case["version"])
-                                .values(instance_json=dump(loaded.instance, case["number"]),
-                                        version=case["version"] + 1, updated_at=now, **columns))
+                                .values(instance_json=text, version=case["version"] + 1, updated_at=now, **columns))
     if res.rowcount != 1:
         raise Conflict(f"case {case['number']} was changed by someone else; reload and try again",
                        reason="case.changed", case=case["number"])
