@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import statistics
 import sys
 import time
 from datetime import datetime
@@ -67,3 +68,8 @@ def big_database_arguments(ap: Any, name: str, cases: int = 1_000_000) -> None:
     ap.add_argument("--name", default=name)
     ap.add_argument("--reuse", action="store_true", help="use finished builds of the same size if there are")
     ap.add_argument("--keep", action="store_true", help="keep the databases afterwards (for --reuse)")
+
+
+def pct(xs: list[float], p: int) -> float:
+    """The p-th percentile of timings (inclusive quantiles; a single sample is its own percentile)."""
+    return statistics.quantiles(xs, n=100, method="inclusive")[p - 1] if len(xs) > 1 else xs[0]

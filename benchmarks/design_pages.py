@@ -15,13 +15,12 @@ BUFFERS) on the 1M database is printed at the end.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 import bigdb
-from common import big_database_arguments
+from common import big_database_arguments, pct
 from sqlalchemy import Engine, text
 
 from engine import db, orgs
@@ -29,10 +28,6 @@ from engine.queries import process_versions
 
 DESIGNER = "designer"  # the city's process designer
 OPEN_SHARE = 0.15  # as benchmarks/reports.py builds it (the same database is reused)
-
-
-def _pct(xs: list[float], p: int) -> float:
-    return statistics.quantiles(xs, n=100, method="inclusive")[p - 1] if len(xs) > 1 else xs[0]
 
 
 def measure(engines: dict[str, Engine], request: Callable[[Any, Any], Any], samples: int) -> dict[str, list[float]]:
@@ -74,8 +69,8 @@ def main() -> None:
     print(f"\n{'request':<32}" + "".join(f"{k + ' p50/p95 ms':>24}" for k in engines) + f"{'1M ÷ empty':>12}")
     for label, request in requests.items():
         timed = measure(engines, request, a.samples)
-        cells = "".join(f"{_pct(ms, 50):>13.1f} /{_pct(ms, 95):>8.1f}" for ms in timed.values())
-        print(f"{label:<32}{cells}{_pct(timed[big_key], 50) / _pct(timed['empty'], 50):>12.2f}")
+        cells = "".join(f"{pct(ms, 50):>13.1f} /{pct(ms, 95):>8.1f}" for ms in timed.values())
+        print(f"{label:<32}{cells}{pct(timed[big_key], 50) / pct(timed['empty'], 50):>12.2f}")
 
     print(f"\nthe running cases per version on {big_key} — EXPLAIN (ANALYZE, BUFFERS):")
     with engines[big_key].connect() as conn:

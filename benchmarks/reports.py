@@ -34,8 +34,6 @@ requests is printed at the end, and of the extra rows' slowest.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +42,7 @@ from typing import Any
 
 import bigdb
 from bigdb import BUSY_COUNTY, BUSY_TOWNSHIP
+from common import big_database_arguments, pct
 from sqlalchemy import Engine, event, text
 
 from engine import clock, db, orgs, reports
@@ -60,10 +59,6 @@ class Timing:
     """A request's samples on one database, and its slowest statement seen (for EXPLAIN)."""
     ms: list[float] = field(default_factory=list)
     slowest: tuple[float, str, Any] = (0.0, "", None)
-
-
-def _pct(xs: list[float], p: int) -> float:
-    return statistics.quantiles(xs, n=100, method="inclusive")[p - 1] if len(xs) > 1 else xs[0]
 
 
 class StatementClock:
@@ -171,13 +166,9 @@ def explain(engine: Engine, stmt: str, params: Any) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", type=int, default=1_000_000)
+    big_database_arguments(ap, "yicun_reports")
     ap.add_argument("--small", type=int, default=100_000, help="cases of the comparison database")
-    ap.add_argument("--server", default=os.environ.get("YICUN_SCALE_SERVER", "postgresql://postgres@127.0.0.1:5432"))
-    ap.add_argument("--name", default="yicun_reports")
     ap.add_argument("--small-name", default="yicun_reports100k")
-    ap.add_argument("--reuse", action="store_true", help="use finished builds of the same sizes if there are")
-    ap.add_argument("--keep", action="store_true", help="keep the databases afterwards (for --reuse)")
     ap.add_argument("--samples", type=int, default=30, help="samples per request and database")
     ap.add_argument("--at", default="2026-09-30T17:00:00+08:00", help="the instant whose month is the board's "
                     "'this month'")
@@ -226,17 +217,17 @@ def main() -> None:
     print(f"\n{'request':<40}" + "".join(f"{k + ' p50/p95 ms':>22}" for k in engines)
           + f"{'1M ÷ empty':>12}{'1M ÷ 100k':>11}")
     for (kind, label), by_db in {**results, **extra}.items():
-        cells = "".join(f"{_pct(t.ms, 50):>11.1f} /{_pct(t.ms, 95):>8.1f}" for t in by_db.values())
-        p50 = {k: _pct(t.ms, 50) for k, t in by_db.items()}
+        cells = "".join(f"{pct(t.ms, 50):>11.1f} /{pct(t.ms, 95):>8.1f}" for t in by_db.values())
+        p50 = {k: pct(t.ms, 50) for k, t in by_db.items()}
         print(f"{kind + ' · ' + label:<40}{cells}{p50[big_key] / p50['empty']:>12.2f}"
               f"{p50[big_key] / p50[small_key]:>11.2f}")
 
     print("\ngoals (1M):")
     for kind in ("board", "overdue"):
-        p95 = _pct(results[(kind, "city")][big_key].ms, 95)
+        p95 = pct(results[(kind, "city")][big_key].ms, 95)
         print(f"  city {kind} p95 {p95:.0f} ms ≤ 500 ms: {'met' if p95 <= 500 else 'NOT met'}")
         label = f"township {twp} (typical)"
-        ratio = _pct(results[(kind, label)][big_key].ms, 50) / _pct(results[(kind, label)][small_key].ms, 50)
+        ratio = pct(results[(kind, label)][big_key].ms, 50) / pct(results[(kind, label)][small_key].ms, 50)
         print(f"  township {kind} 1M ÷ 100k (p50) {ratio:.2f} ≤ 1.2: {'met' if ratio <= 1.2 else 'NOT met'}")
     # the same request for a township of the same size: the 100k database's median township (by open cases)
     # against the 1M township closest to it — what the city's size alone adds to a township's report
@@ -252,13 +243,13 @@ def main() -> None:
     print(f"  size-matched townships: {big_key} {big_twp[0]} {big_twp[1]} ({big_twp[2]:,} open) vs "
           f"{small_key} {small_twp[0]} {small_twp[1]} ({small_twp[2]:,} open)")
     for kind, by_db in matched.items():
-        p50 = {k: _pct(t.ms, 50) for k, t in by_db.items()}
+        p50 = {k: pct(t.ms, 50) for k, t in by_db.items()}
         ratio = p50[big_key] / p50[small_key]
         print(f"  township {kind} (size-matched) p50 {p50[big_key]:.1f} vs {p50[small_key]:.1f} ms, "
               f"1M ÷ 100k {ratio:.2f} ≤ 1.2: {'met' if ratio <= 1.2 else 'NOT met'}")
     print("extra rows (our own targets for the waits page; the issue sets none):")
     for label, target in zip(list(scopes)[:2], (1000, 500), strict=True):
-        p95 = _pct(extra[("waits", label)][big_key].ms, 95)
+        p95 = pct(extra[("waits", label)][big_key].ms, 95)
         print(f"  waits {label} p95 {p95:.0f} ms ≤ {target} ms: {'met' if p95 <= target else 'NOT met'}")
 
     for title, timed in (("the board and the overdue report", results), ("the extra rows", extra)):

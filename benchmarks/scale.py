@@ -26,7 +26,7 @@ from typing import Any
 
 import bigdb
 from bigdb import BUSY_COUNTY, BUSY_TOWNSHIP, BUSY_VILLAGE, NOW
-from common import big_database_arguments, run_sweepers
+from common import big_database_arguments, pct, run_sweepers
 from sqlalchemy import event, func, select, text
 
 from engine import cases, clock, db, orgs, queries
@@ -42,10 +42,6 @@ INBOX_USERS = {  # label → username
 HOME_USERS = ("township agent (busy)", "county 民政 officer")
 STEP_SERVICE = "MZ-01"
 HEAVY = ("spec_json", "bpmn_xml", "instance_json")
-
-
-def _pct(xs: list[float], p: int) -> float:
-    return statistics.quantiles(xs, n=100, method="inclusive")[p - 1] if len(xs) > 1 else xs[0]
 
 
 def _timed(fn: Callable[[], Any], n: int) -> list[float]:
@@ -266,13 +262,13 @@ def main() -> None:
         print(f"{'warning sweep: next case lookup':<{w}} {wa:>19.2f} ms {wb:>19.2f} ms   {wa / wb:.2f}")
         for label in INBOX_USERS:
             (xa, na), (xb, nb) = res[a][label], res[b][label]
-            print(f"{'inbox ' + label:<{w}} {_pct(xa, 50):>6.1f}/{_pct(xa, 95):>5.1f} ms ({na:>6,}) "
-                  f"{_pct(xb, 50):>6.1f}/{_pct(xb, 95):>5.1f} ms ({nb:>6,})   p95 {_pct(xa, 95) / _pct(xb, 95):.2f}")
+            print(f"{'inbox ' + label:<{w}} {pct(xa, 50):>6.1f}/{pct(xa, 95):>5.1f} ms ({na:>6,}) "
+                  f"{pct(xb, 50):>6.1f}/{pct(xb, 95):>5.1f} ms ({nb:>6,})   p95 {pct(xa, 95) / pct(xb, 95):.2f}")
         for label in HOME_USERS:
             (xa, qa, ha), (xb, qb, hb) = res[a]["home " + label], res[b]["home " + label]
-            print(f"{'GET / ' + label:<{w}} {_pct(xa, 50):>6.1f}/{_pct(xa, 95):>5.1f} ms "
-                  f"{f'({qa} st, {ha} heavy)':>9} {_pct(xb, 50):>6.1f}/{_pct(xb, 95):>5.1f} ms "
-                  f"{f'({qb} st, {hb} heavy)':>9}   p95 {_pct(xa, 95) / _pct(xb, 95):.2f}")
+            print(f"{'GET / ' + label:<{w}} {pct(xa, 50):>6.1f}/{pct(xa, 95):>5.1f} ms "
+                  f"{f'({qa} st, {ha} heavy)':>9} {pct(xb, 50):>6.1f}/{pct(xb, 95):>5.1f} ms "
+                  f"{f'({qb} st, {hb} heavy)':>9}   p95 {pct(xa, 95) / pct(xb, 95):.2f}")
         for k in labels:
             sw = res[k]["sweep"]
             print(f"{'sweep ' + k + ' (2 sweepers)':<{w}} {sw['wall']:.1f} s for {sw['fired']:,} fired of "

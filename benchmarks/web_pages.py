@@ -47,6 +47,7 @@ from urllib.parse import urlsplit
 
 import bigdb  # first: its `common` puts the repository on sys.path
 from bigdb import BUSY_COUNTY, BUSY_TOWNSHIP, BUSY_VILLAGE, NOW
+from common import pct
 from sqlalchemy import Engine, event, func, select
 
 from engine import bpmn, clock, db, orgs, processes, queries
@@ -68,10 +69,6 @@ STYLESHEET = re.compile(r'<link rel="stylesheet" href="([^"]+)"')
 SCRIPT = re.compile(r'<script src="([^"]+)"')
 DATA_SRC = re.compile(r'data-src="([^"]+)"')
 _CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
-
-
-def _pct(xs: list[float], p: int) -> float:
-    return statistics.quantiles(xs, n=100, method="inclusive")[p - 1] if len(xs) > 1 else xs[0]
 
 
 @dataclass
@@ -327,7 +324,7 @@ def report(rows: list[Row], t: Targets, spiff: tuple[str, list[float]], header: 
     print(cols)
     print("-" * len(cols))
     for r in rows:
-        p50, p95, f50 = _pct(r.page_ms, 50), _pct(r.page_ms, 95), _pct(r.floor_ms, 50)
+        p50, p95, f50 = pct(r.page_ms, 50), pct(r.page_ms, 95), pct(r.floor_ms, 50)
         heavy = ",".join(heavy_reads(r)) or "none"
         slow = max(ms for _s, _p, ms in r.statements)
         w = r.weight
@@ -340,7 +337,7 @@ def report(rows: list[Row], t: Targets, spiff: tuple[str, list[float]], header: 
         print(f"  {r.page:<13} {r.user:<20} {calls}")
     label, xs = spiff
     print(f"\nSpiffWorkflow floor (engine_step.py's, read side): restore the workflow of {label} with the spec "
-          f"cached: p50 {_pct(xs, 50):.2f} ms, p95 {_pct(xs, 95):.2f} ms — no page pays it")
+          f"cached: p50 {pct(xs, 50):.2f} ms, p95 {pct(xs, 95):.2f} ms — no page pays it")
     print("\nfirst-load parts of the first row of each page (KB gzip):")
     seen: set[str] = set()
     for r in rows:

@@ -215,6 +215,17 @@ def test_the_command_line_runs_the_tests_and_records_a_case(seeded, db_url, manu
     assert scenarios.run([(RS02.read_bytes(), RS02.name)], recorded).passed
 
 
+def test_the_tests_page_of_a_process_deployed_only_as_a_model_shows_its_scenarios(seeded, client):
+    """Nothing to run them against (no executable version): the page still shows the scenario file, and a
+    run is refused as a bad request, not as the engine's conflict page."""
+    with db.transaction(seeded) as s:
+        processes.deploy(s, RS02.read_bytes().replace(b'isExecutable="true"', b'isExecutable="false"'), RS02.name)
+    login(client, DESIGNER)
+    page = client.get("/processes/RS-02/tests")
+    assert page.status_code == 200 and "乡镇社保所同意、县人社局批准、告知办结" in page.get_data(as_text=True)
+    assert post_form(client, "/processes/RS-02/tests", page="/processes/RS-02/tests").status_code == 422
+
+
 def test_designers_run_a_process_s_tests_in_the_browser(seeded, client):
     with db.transaction(seeded) as s:
         processes.deploy(s, RS02.read_bytes(), RS02.name)

@@ -532,8 +532,11 @@ def test_a_report_reads_without_jit_and_the_other_reads_keep_it(seeded):
         seen = []
         for reports_read in (False, True, False):
             with db.read(engine, reports=reports_read) as s:
-                seen.append((s.scalar(sa.text("SHOW jit")), s.connection().connection.dbapi_connection))
-        assert [jit for jit, _ in seen] == ["on", "off", "on"]
+                seen.append((s.scalar(sa.text("SHOW jit")), s.connection().connection.dbapi_connection,
+                             s.scalar(sa.text("SHOW work_mem"))))
+        assert [jit for jit, _, _ in seen] == ["on", "off", "on"]
+        # and its sorts and hashes get REPORT_WORK_MEM, the others keep the server's (4MB by default here)
+        assert seen[1][2] == db.REPORT_WORK_MEM and seen[0][2] == seen[2][2] != db.REPORT_WORK_MEM
         assert seen[0][1] is seen[1][1] is seen[2][1]  # one connection: the setting did not outlive its transaction
     finally:
         engine.dispose()

@@ -158,11 +158,10 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
     a working time), counted by item, step, each of `keys` (STEP_KEYS), month (completed since `this_start`,
     or before) and bucket — the steps read once (a common table expression), one GROUP BY per key, as a UNION.
     The grouped rows stay narrow: a step's name and level (the greatest when versions differ) are grouped once
-    per step, not carried through every key's groups; and when the units' histograms are read, the step's
-    own are their sum, added up here rather than grouped again (a step sits at one unit: its rows at every
-    unit are exactly its rows; when the units are cut to a `top`, the step's are grouped from the units' counted
-    rows, as the units' ranking and percentiles are — the steps are counted by unit, month and bucket once,
-    `unit_buckets`). With `top` {key: n}, a key's (item, step, key value) triples are ranked in SQL
+    per step, not carried through every key's groups; and when the units' histograms or percentiles are read,
+    the steps are counted by unit, month and bucket once (`unit_buckets`), and the units' part, their ranking,
+    the step's own histograms (a step sits at one unit: its rows at every unit are exactly its rows) and the
+    percentiles are read off those rows. With `top` {key: n}, a key's (item, step, key value) triples are ranked in SQL
     (most steps this month, then last month, then by item, step, key value), only the first n are returned
     (a city has tens of thousands of (step, person) pairs; a page shows sixty), and how many there are
     (`StepHistograms.keys`). The key value of "step" is 0.
@@ -183,10 +182,8 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
             .where(*where)
             .cte("done"))
     zero, nothing = literal_column("0", Integer), literal_column("NULL", Integer)
-    # the step's histograms: the units' sum (when every unit's are read)
-    summed = "step" in keys and "unit" in keys and "step" not in top and "unit" not in top
 
-    def part(by: str, key: Any, *, name: Any = None, level: Any = None, n: Any = None, total: Any = None,
+    def part(by: str, key: Any, *, name: Any = None, level: Any = None, n: Any = None,
              grouped: bool = True) -> Select[Any]:
         return select(literal_column(f"'{by}'").label("by"), done.c.item, done.c.step, key.label("key"),
                       done.c.this if grouped else zero.label("this"),
@@ -194,10 +191,11 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
                       (name if name is not None else null()).label("name"),
                       (level if level is not None else null()).label("level"),
                       (n if n is not None else func.count()).label("n"),
-                      (total if total is not None else zero).label("keys"))
+                      zero.label("keys"))
 
+    # the steps' names, for the breakdowns' rows (only the percentiles asked for: none)
     parts = [part("name", zero, name=func.max(done.c.name), level=func.max(done.c.level), n=zero, grouped=False)
-             .group_by(done.c.item, done.c.step)]
+             .group_by(done.c.item, done.c.step)] if keys else []
     # the steps counted by unit, month and bucket once (a city's 143,000 steps: 66,000 rows) when the units'
     # histograms or their percentiles are read: the units' part, their ranking, the step's own histograms
     # and the percentiles are read off these rows instead of grouping every step again
@@ -207,9 +205,10 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
                         func.count().label("n"))
                  .group_by(done.c.item, done.c.step, done.c.k_unit, done.c.this, done.c.bucket).cte("unit_buckets"))
 
-    def unit_part(source: Any) -> Select[Any]:
-        return select(literal_column("'unit'").label("by"), source.c.item, source.c.step, source.c.key,
-                      source.c.this, source.c.bucket, null().label("name"), null().label("level"), source.c.n,
+    def unit_part() -> Select[Any]:
+        assert units is not None
+        return select(literal_column("'unit'").label("by"), units.c.item, units.c.step, units.c.key,
+                      units.c.this, units.c.bucket, null().label("name"), null().label("level"), units.c.n,
                       zero.label("keys"))
 
     def count_part(by: str, per: Any) -> Select[Any]:  # how many (item, step, key value) triples there are
@@ -224,8 +223,6 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
 
     per_unit = None
     for key in keys:
-        if key == "step" and summed:
-            continue
         limit = top.get(key)
         if key == "step" and units is not None and limit is None:  # the units' rows added up per step
             parts.append(select(literal_column("'step'").label("by"), units.c.item, units.c.step, zero.label("key"),
@@ -235,14 +232,14 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
             continue
         if key == "unit" and units is not None:
             if limit is None:
-                parts.append(unit_part(units))
+                parts.append(unit_part())
                 continue
             per_unit = (select(units.c.item, units.c.step, units.c.key,
                                func.sum(case((units.c.this == 1, units.c.n), else_=0)).label("n_this"),
                                func.sum(units.c.n).label("n"))
                         .group_by(units.c.item, units.c.step, units.c.key).cte("per_unit"))
             first = ranked(per_unit, limit, key)
-            parts.append(unit_part(units).select_from(units.join(first, and_(
+            parts.append(unit_part().select_from(units.join(first, and_(
                 first.c.item == units.c.item, first.c.step == units.c.step, first.c.key == units.c.key))))
             parts.append(count_part(key, per_unit))
             continue
@@ -276,15 +273,6 @@ def step_histograms(session: Session, where: Sequence[ColumnElement[bool]], this
             if entry is None:
                 entry = into[(item, step, key)] = StepHistogram("", None, {}, {})
             (entry.this if this else entry.last)[int(bucket)] = int(n)
-    if summed:
-        steps = found.rows["step"]
-        for (item, step, _), h in found.rows["unit"].items():
-            entry = steps.get((item, step, 0))
-            if entry is None:
-                entry = steps[(item, step, 0)] = StepHistogram("", None, {}, {})
-            for summed_into, buckets in ((entry.this, h.this), (entry.last, h.last)):
-                for b, count in buckets.items():
-                    summed_into[b] = summed_into.get(b, 0) + count
     for key in keys:
         for (item, step, _), entry in found.rows[key].items():
             entry.name, entry.level = names.get((item, step), (step, None))

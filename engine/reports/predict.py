@@ -43,7 +43,7 @@ statement (a window). The candidates' columns are all in `ix_cases_open_report` 
 statements are index-only scans of the subtree's open cases. The held steps are measured against the 90th
 percentile of their (step, unit) pair, computed in SQL by the page's own statement (`histogram._p90_part`).
 Measured with the whole waits page (benchmarks/reports.py; 1 million cases, 150,000 open; a 2-core machine,
-p50): a township's ~0.26 s, a county's ~0.5 s, the whole city's ~2.0 s, of which this list ~0.6 s.
+p50): a township's ~0.26 s, a county's ~0.5 s, the whole city's ~2.0 s, of which this list ~0.7 s.
 """
 from __future__ import annotations
 

@@ -32,12 +32,11 @@ not worth a second copy of every step time kept in step with each completion.
 Cost (benchmarks/reports.py, PostgreSQL, 1 million cases, 143,000 steps completed in the two months, 150,000
 open cases, a 2-core machine, p50): the whole page — these tables and the first page of the cases at risk —
 ~0.26 s for a township, ~0.5 s for a county, ~2.0 s for the city (~1.6 s when its pages are cached: the step
-times ~0.65 s, the overdue steps ~0.2 s, the list of cases at risk ~0.6 s — each reads the city's
+times ~0.65 s, the overdue steps ~0.2 s, the list of cases at risk ~0.7 s — each reads the city's
 130,000–150,000 rows of its kind once).
 """
 from __future__ import annotations
 
-import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -147,8 +146,7 @@ def step_rows(session: Session, found: Mapping[tuple[str, str, Any], StepHistogr
         this, last = h.counts
         return -this, -last, item, step, key if key is not None else -1
 
-    # a city's steps at every unit are tens of thousands of rows, of which a page shows sixty: the first ones only
-    chosen = sorted(found.items(), key=rank) if limit is None else heapq.nsmallest(limit, found.items(), key=rank)
+    chosen = sorted(found.items(), key=rank)[:limit]  # a page's units and people were cut in SQL already
     labels: dict[Any, tuple[str, str]] = {}
     ids = sorted({k[2] for k, _ in chosen if k[2] is not None})
     if by == "unit" and ids:

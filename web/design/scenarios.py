@@ -15,7 +15,7 @@ from flask import abort, render_template
 from flask_babel import lazy_gettext as _l
 
 from engine import policy, processes, scenarios
-from engine.errors import InvalidInput, NotFound
+from engine.errors import Conflict, InvalidInput, NotFound
 
 from ..context import read
 from ..guards import requires
@@ -51,7 +51,7 @@ def _page(process_id: str, outcome: scenarios.RunOutcome | None = None) -> Any:
         try:
             pv = processes.latest_version(s, process_id)
             version: int | None = pv.version
-        except (NotFound, InvalidInput):
+        except (NotFound, Conflict):  # none deployed, or only as a model (nothing to run the tests against)
             version = None
     if found is None and problem is None and version is None:
         abort(404)  # neither a scenario file nor a deployed version: no such process here
@@ -78,7 +78,7 @@ def scenarios_run(process_id: str) -> Any:
     with read() as s:
         try:
             pv = processes.latest_version(s, process_id)
-        except (NotFound, InvalidInput):
+        except (NotFound, Conflict):
             return _page(process_id), 422
         outcome = scenarios.run_version(s, pv.id, found)
     return _page(process_id, outcome)  # a failing test is a result, not a refused request
